@@ -1,0 +1,338 @@
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runTool } from "../util/child.js";
+import { installedVersion } from "../util/dpkg.js";
+import { InfraError } from "../util/errors.js";
+import { type CpioEntry, writeCpio } from "./cpio.js";
+
+/** Fault modules shipped in every image (C sources under src/guest/modules). */
+export const FAULT_MODULES = ["kerncrash"] as const;
+
+/** Kernel modules the guest loads at boot: pvpanic lets QEMU see the panic (QMP GUEST_PANICKED). */
+const BOOT_MODULES = ["drivers/misc/pvpanic/pvpanic.ko", "drivers/misc/pvpanic/pvpanic-mmio.ko"];
+
+/** What a built image is, written next to it as manifest.json. */
+export interface ImageManifest {
+  id: string;
+  kernel: { source: "debian" | "user"; package: string | null; version: string; release: string };
+  busybox: string;
+  gcc: string;
+  faultModules: string[];
+  bootModules: string[];
+  inputs: Record<string, string>;
+  files: { vmlinuz: string; initramfs: string };
+  builtAt: string;
+  buildMs: number;
+}
+
+export interface BuiltImage {
+  dir: string;
+  vmlinuz: string;
+  initramfs: string;
+  manifest: ImageManifest;
+  /** true when the cache already had this image (a no-op build). */
+  cached: boolean;
+}
+
+export interface ImageBuildOptions {
+  cacheDir?: string;
+  /** A user kernel instead of Debian's: its bzImage and a build tree to compile modules against. */
+  kernel?: string;
+  kernelBuildDir?: string;
+  /** Directory holding the user kernel's pvpanic modules, if they are not built in. */
+  kernelModulesDir?: string;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  return join(base, "ezone");
+}
+
+const GUEST_SRC = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "guest");
+
+async function tool(argv: string[], step: string, opts: { cwd?: string; signal?: AbortSignal } = {}) {
+  const r = await runTool(argv, { ...opts, timeoutMs: 600_000 });
+  if (r.code !== 0) {
+    throw new InfraError(
+      step,
+      `${argv.join(" ")} failed (${r.code ?? r.signal}): ${r.stderr.trim().slice(-2000)}`,
+    );
+  }
+  return r.stdout;
+}
+
+function sha256(data: Buffer | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** The ABI package Debian's `linux-image-amd64` depends on today, and its version; resolved at build time. */
+export async function resolveDebianKernel(
+  signal?: AbortSignal,
+): Promise<{ pkg: string; version: string; release: string }> {
+  const deps = await tool(["apt-cache", "depends", "linux-image-amd64"], "image.resolve-kernel", { signal });
+  const pkg = /Depends:\s*(linux-image-[\w.+-]+)/.exec(deps)?.[1];
+  if (!pkg) {
+    throw new InfraError(
+      "image.resolve-kernel",
+      "apt-cache knows no linux-image-amd64 dependency; run `apt-get update` (make setup does)",
+    );
+  }
+  const show = await tool(["apt-cache", "show", "--no-all-versions", pkg], "image.resolve-kernel", {
+    signal,
+  });
+  const version = /^Version:\s*(\S+)/m.exec(show)?.[1];
+  if (!version) throw new InfraError("image.resolve-kernel", `no Version for ${pkg} in apt-cache show`);
+  return { pkg, version, release: pkg.replace(/^linux-image-/, "") };
+}
+
+async function requirePackage(pkg: string, signal?: AbortSignal): Promise<string> {
+  const version = await installedVersion(pkg, signal);
+  if (!version) {
+    throw new InfraError(
+      "image.tools",
+      `${pkg} is not installed: run \`apt-get install -y ${pkg}\` (make setup does)`,
+    );
+  }
+  return version;
+}
+
+/** Fetch a Debian kernel .deb with apt-get download and keep only vmlinuz and the boot modules. */
+async function fetchDebianKernel(
+  cacheDir: string,
+  k: { pkg: string; version: string; release: string },
+  log: (l: string) => void,
+  signal?: AbortSignal,
+): Promise<{ vmlinuz: string; modulesRoot: string }> {
+  const dir = join(cacheDir, "kernels", `${k.pkg}_${k.version}`);
+  const vmlinuz = join(dir, "vmlinuz");
+  const modulesRoot = join(dir, "modules");
+  if (existsSync(join(dir, ".complete"))) return { vmlinuz, modulesRoot };
+  log(`fetching ${k.pkg} ${k.version} (apt-get download)`);
+  await mkdir(join(cacheDir, "kernels"), { recursive: true });
+  const tmp = await mkdtemp(join(cacheDir, "kernels", ".fetch-"));
+  try {
+    await tool(["apt-get", "download", `${k.pkg}=${k.version}`], "image.fetch-kernel", { cwd: tmp, signal });
+    const deb = (await readdir(tmp)).find((f) => f.endsWith(".deb"));
+    if (!deb) throw new InfraError("image.fetch-kernel", `apt-get download left no .deb in ${tmp}`);
+    await tool(["dpkg-deb", "-x", join(tmp, deb), join(tmp, "x")], "image.extract-kernel", { signal });
+    const out = join(tmp, "keep");
+    await mkdir(join(out, "modules"), { recursive: true });
+    await cp(join(tmp, "x", "boot", `vmlinuz-${k.release}`), join(out, "vmlinuz"));
+    await cp(join(tmp, "x", "boot", `config-${k.release}`), join(out, "config"));
+    for (const m of BOOT_MODULES) {
+      const src = join(tmp, "x", "lib", "modules", k.release, "kernel", m);
+      await mkdir(dirname(join(out, "modules", m)), { recursive: true });
+      await cp(src, join(out, "modules", m));
+    }
+    await writeFile(join(out, ".complete"), `${k.pkg} ${k.version}\n`);
+    await rm(dir, { recursive: true, force: true });
+    await rename(out, dir);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return { vmlinuz, modulesRoot };
+}
+
+/** The headers' Makefile includes an absolute /usr/src path, so headers come from apt, not a cache. */
+async function ensureHeaders(
+  release: string,
+  log: (l: string) => void,
+  signal?: AbortSignal,
+): Promise<string> {
+  const dir = `/usr/src/linux-headers-${release}`;
+  if (existsSync(join(dir, "Makefile"))) return dir;
+  if (process.getuid?.() !== 0) {
+    throw new InfraError(
+      "image.headers",
+      `missing ${dir}: run \`apt-get install -y linux-headers-${release}\` as root`,
+    );
+  }
+  log(`installing linux-headers-${release} (apt-get)`);
+  await tool(
+    ["apt-get", "install", "-y", "-q", "--no-install-recommends", `linux-headers-${release}`],
+    "image.headers",
+    {
+      signal,
+    },
+  );
+  return dir;
+}
+
+async function buildModules(
+  buildDir: string,
+  work: string,
+  signal?: AbortSignal,
+): Promise<Map<string, Buffer>> {
+  const src = join(work, "modules");
+  await cp(join(GUEST_SRC, "modules"), src, { recursive: true });
+  await tool(["make", "-s", "-C", buildDir, `M=${src}`, "modules"], "image.build-modules", { signal });
+  const out = new Map<string, Buffer>();
+  for (const name of FAULT_MODULES) out.set(name, await readFile(join(src, `${name}.ko`)));
+  return out;
+}
+
+async function buildAgent(work: string, signal?: AbortSignal): Promise<Buffer> {
+  const out = join(work, "ezone-agent");
+  const src = join(GUEST_SRC, "agent", "ezone-agent.c");
+  await tool(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, src], "image.build-agent", {
+    signal,
+  });
+  return readFile(out);
+}
+
+async function sourceInputs(): Promise<Record<string, string>> {
+  const files = [
+    "init.sh",
+    "agent/ezone-agent.c",
+    "modules/Kbuild",
+    ...FAULT_MODULES.map((m) => `modules/${m}.c`),
+  ];
+  const inputs: Record<string, string> = {};
+  for (const f of files) inputs[f] = sha256(await readFile(join(GUEST_SRC, f)));
+  return inputs;
+}
+
+async function fileHash(path: string): Promise<string> {
+  return sha256(await readFile(path));
+}
+
+/**
+ * Build (or find in the cache) the guest image: kernel + BusyBox initramfs with ezone's init, agent and
+ * fault modules. The image id hashes every input, so a second build with the same inputs is a no-op.
+ */
+export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltImage> {
+  const started = performance.now();
+  const log = opts.log ?? (() => {});
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const signal = opts.signal;
+  const busybox = await requirePackage("busybox-static", signal);
+  const gcc = (await tool(["gcc", "-dumpfullversion"], "image.tools", { signal })).trim();
+
+  let kernel: ImageManifest["kernel"];
+  let vmlinuz: string;
+  let buildDir: string;
+  let bootModuleFiles: { name: string; path: string }[];
+  if (opts.kernel) {
+    if (!opts.kernelBuildDir)
+      throw new InfraError("image.user-kernel", "--kernel needs --kernel-build-dir DIR");
+    vmlinuz = opts.kernel;
+    buildDir = opts.kernelBuildDir;
+    const release = (
+      await readFile(join(buildDir, "include", "config", "kernel.release"), "utf8").catch(() => "")
+    ).trim();
+    kernel = {
+      source: "user",
+      package: null,
+      version: await fileHash(vmlinuz),
+      release: release || "unknown",
+    };
+    const modDir = opts.kernelModulesDir;
+    bootModuleFiles = modDir
+      ? BOOT_MODULES.map((m) => ({ name: m.split("/").pop() as string, path: join(modDir, m) })).filter((m) =>
+          existsSync(m.path),
+        )
+      : [];
+  } else {
+    const k = await resolveDebianKernel(signal);
+    kernel = { source: "debian", package: k.pkg, version: k.version, release: k.release };
+    const fetched = await fetchDebianKernel(cacheDir, k, log, signal);
+    vmlinuz = fetched.vmlinuz;
+    buildDir = await ensureHeaders(k.release, log, signal);
+    bootModuleFiles = BOOT_MODULES.map((m) => ({
+      name: m.split("/").pop() as string,
+      path: join(fetched.modulesRoot, m),
+    }));
+  }
+
+  const inputs: Record<string, string> = {
+    ...(await sourceInputs()),
+    kernel: `${kernel.source}:${kernel.package ?? ""}:${kernel.version}`,
+    busybox,
+    gcc,
+    headers:
+      kernel.source === "debian"
+        ? buildDir
+        : await fileHash(join(buildDir, "Module.symvers")).catch(() => buildDir),
+  };
+  const id = sha256(JSON.stringify(inputs)).slice(0, 16);
+  const dir = join(cacheDir, "images", id);
+  const manifestPath = join(dir, "manifest.json");
+  if (existsSync(manifestPath)) {
+    const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as ImageManifest;
+    return {
+      dir,
+      vmlinuz: join(dir, "vmlinuz"),
+      initramfs: join(dir, "initramfs.cpio"),
+      manifest,
+      cached: true,
+    };
+  }
+
+  log(`building image ${id}`);
+  await mkdir(join(cacheDir, "images"), { recursive: true });
+  const work = await mkdtemp(join(cacheDir, "images", `.build-${id}-`));
+  try {
+    const [agent, modules] = await Promise.all([
+      buildAgent(work, signal),
+      buildModules(buildDir, work, signal),
+    ]);
+    const entries: CpioEntry[] = [
+      ...["bin", "sbin", "dev", "proc", "sys", "tmp", "lib", "lib/ezone", "lib/ezone/boot"].map(
+        (path): CpioEntry => ({ type: "dir", path }),
+      ),
+      { type: "chardev", path: "dev/console", major: 5, minor: 1 },
+      { type: "file", path: "bin/busybox", data: await readFile("/bin/busybox"), mode: 0o755 },
+      { type: "file", path: "init", data: await readFile(join(GUEST_SRC, "init.sh")), mode: 0o755 },
+      { type: "file", path: "sbin/ezone-agent", data: agent, mode: 0o755 },
+      ...[...modules].map(
+        ([name, data]): CpioEntry => ({ type: "file", path: `lib/ezone/${name}.ko`, data }),
+      ),
+      // Numbered so the init's glob loads them in dependency order (pvpanic before pvpanic-mmio).
+      ...(await Promise.all(
+        bootModuleFiles.map(
+          async (m, i): Promise<CpioEntry> => ({
+            type: "file",
+            path: `lib/ezone/boot/${i}-${m.name}`,
+            data: await readFile(m.path),
+          }),
+        ),
+      )),
+    ];
+    const cpio = writeCpio(entries);
+    await writeFile(join(work, "initramfs.cpio"), cpio);
+    await cp(vmlinuz, join(work, "vmlinuz"));
+    const manifest: ImageManifest = {
+      id,
+      kernel,
+      busybox,
+      gcc,
+      faultModules: [...modules.keys()],
+      bootModules: bootModuleFiles.map((m) => m.name),
+      inputs,
+      files: { vmlinuz: await fileHash(join(work, "vmlinuz")), initramfs: sha256(cpio) },
+      builtAt: new Date().toISOString(),
+      buildMs: Math.round(performance.now() - started),
+    };
+    const out = join(work, "out");
+    await mkdir(out);
+    for (const f of ["vmlinuz", "initramfs.cpio"]) await rename(join(work, f), join(out, f));
+    await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    await rm(dir, { recursive: true, force: true });
+    await rename(out, dir);
+    return {
+      dir,
+      vmlinuz: join(dir, "vmlinuz"),
+      initramfs: join(dir, "initramfs.cpio"),
+      manifest,
+      cached: false,
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
