@@ -1,0 +1,378 @@
+/**
+ * Host integrity probes (DESIGN.md §6): one snapshot of the host's health, taken before and after a run.
+ *
+ * Every probe has its own deadline derived from the caller's signal. A probe that cannot be read comes back
+ * `unavailable` with the reason, one that does not answer in time comes back `timed-out`: a snapshot never
+ * pretends a probe was clean. Aborting the caller's signal is not a probe result: it rejects the snapshot.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, constants, openSync, readSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { setTimeout as delay } from "node:timers/promises";
+
+/** One probe's answer: a value, or why there is none. */
+export type Probed<T> =
+  | { kind: "ok"; value: T }
+  | { kind: "unavailable"; reason: string }
+  | { kind: "timed-out"; deadlineMs: number; reason: string };
+
+/** Position in the host kernel log: the highest record sequence number already seen (-1: empty log). */
+export interface KmsgCursor {
+  seq: number;
+}
+
+/** What one read of /dev/kmsg found. */
+export interface KmsgRead {
+  /** The cursor to pass to the next snapshot. */
+  cursor: KmsgCursor;
+  /** The cursor this read started after; `null` for a baseline read, which returns no lines. */
+  since: KmsgCursor | null;
+  /** Text of the records newer than `since`, in log order; at most 500 lines of at most 1000 chars. */
+  lines: string[];
+  /** New records left out of `lines` to keep it bounded. */
+  droppedLines: number;
+  /** Of those, records at printk level warning or worse (where oops, BUG and WARNING reports go). */
+  droppedImportant: number;
+  /** New records the kernel overwrote in its ring buffer before this read reached them. */
+  lostRecords: number;
+}
+
+/** A process still carrying this run's tag. */
+export interface LeakedProcess {
+  pid: number;
+  comm: string;
+}
+
+/** Result of scanning /proc for processes tagged `EZONE_RUN=<runTag>`. */
+export interface LeakScan {
+  processes: LeakedProcess[];
+  /** Processes whose environment we may not read (another user's); a process we started is never one. */
+  unreadable: number;
+}
+
+/** The host's health at one moment. */
+export interface HostSnapshot {
+  /** ISO-8601 time the snapshot started. */
+  takenAt: string;
+  runTag: string | null;
+  /** os.availableParallelism(): the cores this process may use. */
+  cores: number;
+  /** Median wall time of spawning `/bin/true` and awaiting its exit, 5 times. */
+  forkExecMs: Probed<number>;
+  /** 1-minute load average from /proc/loadavg. */
+  loadavg1: Probed<number>;
+  /** Runnable tasks right now (/proc/stat `procs_running`, median of 3 samples 10 ms apart; counts us). */
+  procsRunning: Probed<number>;
+  memAvailableKb: Probed<number>;
+  /** /proc/sys/kernel/tainted as a bit set. */
+  taint: Probed<number>;
+  kmsg: Probed<KmsgRead>;
+  /** Skipped (unavailable) when `runTag` is null. */
+  leakedPids: Probed<LeakScan>;
+}
+
+/** The probes of a snapshot, in the order they are taken and reported. */
+export const HOST_PROBES = [
+  "forkExecMs",
+  "loadavg1",
+  "procsRunning",
+  "memAvailableKb",
+  "taint",
+  "kmsg",
+  "leakedPids",
+] as const satisfies readonly (keyof HostSnapshot)[];
+export type HostProbeName = (typeof HOST_PROBES)[number];
+
+/** Each probe's own deadline. Generous: a healthy host answers each in milliseconds. */
+export const PROBE_DEADLINES_MS: Readonly<Record<HostProbeName, number>> = Object.freeze({
+  forkExecMs: 5_000,
+  loadavg1: 2_000,
+  procsRunning: 2_000,
+  memAvailableKb: 2_000,
+  taint: 2_000,
+  kmsg: 2_000,
+  leakedPids: 5_000,
+});
+
+export interface HostSnapshotOptions {
+  /** The run's tag (`EZONE_RUN=<runTag>` in the environment of everything it starts); null skips the leak scan. */
+  runTag: string | null;
+  signal: AbortSignal;
+  /** Where the previous snapshot left the kernel log; absent or null takes a baseline (no lines). */
+  kmsgCursor?: KmsgCursor | null;
+}
+
+/** Takes every probe in turn (one at a time, so that probes do not disturb each other's measurements). */
+export async function takeHostSnapshot(opts: HostSnapshotOptions): Promise<HostSnapshot> {
+  const { runTag, signal } = opts;
+  signal.throwIfAborted();
+  const takenAt = new Date().toISOString();
+  const cores = availableParallelism();
+  const forkExecMs = await runProbe("forkExecMs", signal, (d) => measureForkExec(d.signal));
+  const loadavg1 = await runProbe("loadavg1", signal, (d) => readLoadavg1(d.signal));
+  const procsRunning = await runProbe("procsRunning", signal, (d) => sampleProcsRunning(d.signal));
+  const memAvailableKb = await runProbe("memAvailableKb", signal, (d) => readMemAvailableKb(d.signal));
+  const taint = await runProbe("taint", signal, (d) => readTaint(d.signal));
+  const kmsg = await runProbe("kmsg", signal, async (d) => readKmsg(opts.kmsgCursor ?? null, d.expired));
+  const leakedPids = await runProbe("leakedPids", signal, (d) => scanLeaks(runTag, d.signal));
+  return {
+    takenAt,
+    runTag,
+    cores,
+    forkExecMs,
+    loadavg1,
+    procsRunning,
+    memAvailableKb,
+    taint,
+    kmsg,
+    leakedPids,
+  };
+}
+
+/** The kmsg cursor to pass to the next snapshot: null when this one could not read the log. */
+export function kmsgCursorOf(snapshot: HostSnapshot): KmsgCursor | null {
+  return snapshot.kmsg.kind === "ok" ? snapshot.kmsg.value.cursor : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Deadlines
+
+/** A probe's deadline: its signal, and a clock check for synchronous loops in which no timer can fire. */
+interface Deadline {
+  signal: AbortSignal;
+  expired(): boolean;
+}
+
+/** Thrown by a synchronous probe that noticed its deadline passed. */
+class ProbeDeadlineError extends Error {
+  override name = "ProbeDeadlineError";
+}
+
+async function runProbe<T>(
+  name: HostProbeName,
+  parent: AbortSignal,
+  work: (deadline: Deadline) => Promise<T>,
+): Promise<Probed<T>> {
+  parent.throwIfAborted();
+  const deadlineMs = PROBE_DEADLINES_MS[name];
+  const timeout = AbortSignal.timeout(deadlineMs);
+  const signal = AbortSignal.any([parent, timeout]);
+  const end = performance.now() + deadlineMs;
+  const deadline: Deadline = { signal, expired: () => signal.aborted || performance.now() >= end };
+  try {
+    return { kind: "ok", value: await untilAborted(work(deadline), signal) };
+  } catch (error) {
+    if (parent.aborted) throw parent.reason;
+    if (timeout.aborted || error instanceof ProbeDeadlineError) {
+      return { kind: "timed-out", deadlineMs, reason: `${name} did not answer within ${deadlineMs} ms` };
+    }
+    return { kind: "unavailable", reason: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** Settles with `work`, or rejects as soon as `signal` aborts even if `work` ignores the signal. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    if (signal.aborted) {
+      onAbort();
+    } else {
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Responsiveness, load, memory, taint
+
+const FORK_EXEC_SAMPLES = 5;
+
+async function measureForkExec(signal: AbortSignal): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < FORK_EXEC_SAMPLES; i++) samples.push(await forkExecOnce(signal));
+  return median(samples);
+}
+
+function forkExecOnce(signal: AbortSignal): Promise<number> {
+  const started = performance.now();
+  return new Promise<number>((resolve, reject) => {
+    // `signal` kills the child if the deadline passes, so a hung exec leaves nothing behind.
+    const child = spawn("/bin/true", [], { stdio: "ignore", signal });
+    child.once("error", reject);
+    child.once("exit", (code, sig) => {
+      if (code === 0) resolve(performance.now() - started);
+      else reject(new Error(`/bin/true ended with ${code === null ? `signal ${sig}` : `exit code ${code}`}`));
+    });
+  });
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted[Math.floor(sorted.length / 2)];
+  if (middle === undefined) throw new Error("median of no samples");
+  return middle;
+}
+
+/** Reads a /proc file and extracts one non-negative number with `pattern`'s first group. */
+async function readProcNumber(path: string, pattern: RegExp, signal: AbortSignal): Promise<number> {
+  const text = await readFile(path, { encoding: "utf8", signal });
+  const found = pattern.exec(text)?.[1];
+  const value = found === undefined ? Number.NaN : Number(found);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new Error(
+      `${path}: expected a number matching ${pattern}, got ${JSON.stringify(text.slice(0, 80))}`,
+    );
+  }
+  return value;
+}
+
+function readLoadavg1(signal: AbortSignal): Promise<number> {
+  return readProcNumber("/proc/loadavg", /^(\d+(?:\.\d+)?)\s/, signal);
+}
+
+const PROCS_RUNNING_SAMPLES = 3;
+
+/** Median of a few samples: one instantaneous sample flaps with every short burst on the host. */
+async function sampleProcsRunning(signal: AbortSignal): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < PROCS_RUNNING_SAMPLES; i++) {
+    if (i > 0) await delay(10, undefined, { signal });
+    samples.push(await readProcNumber("/proc/stat", /^procs_running\s+(\d+)$/m, signal));
+  }
+  return median(samples);
+}
+
+function readMemAvailableKb(signal: AbortSignal): Promise<number> {
+  return readProcNumber("/proc/meminfo", /^MemAvailable:\s+(\d+) kB$/m, signal);
+}
+
+function readTaint(signal: AbortSignal): Promise<number> {
+  return readProcNumber("/proc/sys/kernel/tainted", /^(\d+)\s*$/, signal);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Host kernel log
+
+const KMSG_MAX_LINES = 500;
+const KMSG_MAX_LINE_CHARS = 1000;
+/** One read returns one record and fails with EINVAL if the buffer is smaller than the record. */
+const KMSG_READ_BYTES = 16 * 1024;
+/** printk levels 0–4 (emerg … warning) carry oops, BUG and WARNING reports: kept first when over budget. */
+const KMSG_IMPORTANT_LEVEL = 4;
+
+interface KmsgRecord {
+  seq: number;
+  level: number;
+  text: string;
+}
+
+/**
+ * Reads every record /dev/kmsg still holds, without blocking (O_NONBLOCK: EAGAIN = end of log).
+ * Synchronous on purpose: the whole ring is at most a few MiB and a read never waits.
+ */
+function readKmsg(since: KmsgCursor | null, expired: () => boolean): KmsgRead {
+  const fd = openSync("/dev/kmsg", constants.O_RDONLY | constants.O_NONBLOCK);
+  const fresh: KmsgRecord[] = [];
+  let highest = since?.seq ?? -1;
+  let lostRecords = 0;
+  let expected = since === null ? null : since.seq + 1;
+  const buffer = Buffer.alloc(KMSG_READ_BYTES);
+  try {
+    for (;;) {
+      if (expired()) throw new ProbeDeadlineError("kmsg read passed its deadline");
+      let length: number;
+      try {
+        length = readSync(fd, buffer, 0, buffer.length, null);
+      } catch (error) {
+        const code = errnoCode(error);
+        if (code === "EAGAIN") break;
+        // EPIPE: records were overwritten under us; the next read resumes at the oldest one left,
+        // and the gap shows in the sequence numbers.
+        if (code === "EPIPE") continue;
+        throw error;
+      }
+      if (length === 0) break;
+      const record = parseKmsgRecord(buffer.toString("utf8", 0, length));
+      if (record === null) continue;
+      highest = Math.max(highest, record.seq);
+      if (expected === null || record.seq < expected) continue;
+      lostRecords += record.seq - expected;
+      expected = record.seq + 1;
+      fresh.push(record);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { cursor: { seq: highest }, since, lostRecords, ...boundLines(fresh) };
+}
+
+/** "prio,seq,usec,flags[,...];text\n[ KEY=value\n...]" → its level, sequence number and first text line. */
+function parseKmsgRecord(raw: string): KmsgRecord | null {
+  const semicolon = raw.indexOf(";");
+  if (semicolon < 0) return null;
+  const [prio, seq] = raw.slice(0, semicolon).split(",");
+  const level = Number(prio) & 7;
+  const seqNumber = Number(seq);
+  if (prio === undefined || prio === "" || !Number.isSafeInteger(seqNumber)) return null;
+  const end = raw.indexOf("\n", semicolon);
+  const text = raw.slice(semicolon + 1, end < 0 ? undefined : end);
+  return { seq: seqNumber, level, text: text.slice(0, KMSG_MAX_LINE_CHARS) };
+}
+
+function boundLines(
+  records: readonly KmsgRecord[],
+): Pick<KmsgRead, "lines" | "droppedLines" | "droppedImportant"> {
+  const important = records.filter((r) => r.level <= KMSG_IMPORTANT_LEVEL);
+  const keptImportant = important.slice(0, KMSG_MAX_LINES);
+  const room = KMSG_MAX_LINES - keptImportant.length;
+  const keptOther = records.filter((r) => r.level > KMSG_IMPORTANT_LEVEL).slice(0, room);
+  const kept = new Set([...keptImportant, ...keptOther]);
+  return {
+    lines: records.filter((r) => kept.has(r)).map((r) => r.text),
+    droppedLines: records.length - kept.size,
+    droppedImportant: important.length - keptImportant.length,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Leaked processes
+
+async function scanLeaks(runTag: string | null, signal: AbortSignal): Promise<LeakScan> {
+  if (runTag === null) throw new Error("no run tag given: nothing to look for");
+  // /proc/<pid>/environ is raw bytes; latin1 maps bytes 1:1, so compare the tag's bytes the same way.
+  const needle = Buffer.from(`EZONE_RUN=${runTag}`, "utf8").toString("latin1");
+  const processes: LeakedProcess[] = [];
+  let unreadable = 0;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    const environ = await readVanishing(`/proc/${pid}/environ`, "latin1", signal);
+    if (environ.kind === "forbidden") unreadable++;
+    if (environ.kind !== "read" || !environ.text.split("\0").includes(needle)) continue;
+    const comm = await readVanishing(`/proc/${pid}/comm`, "utf8", signal);
+    if (comm.kind === "gone") continue;
+    processes.push({ pid, comm: comm.kind === "read" ? comm.text.trimEnd() : "?" });
+  }
+  return { processes, unreadable };
+}
+
+type ProcRead = { kind: "read"; text: string } | { kind: "gone" } | { kind: "forbidden" };
+
+/** Reads a /proc file of a process that may exit while we look, or belong to another user. */
+async function readVanishing(path: string, encoding: BufferEncoding, signal: AbortSignal): Promise<ProcRead> {
+  try {
+    return { kind: "read", text: await readFile(path, { encoding, signal }) };
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ESRCH") return { kind: "gone" };
+    if (code === "EACCES" || code === "EPERM") return { kind: "forbidden" };
+    throw error;
+  }
+}

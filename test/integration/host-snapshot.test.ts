@@ -1,0 +1,184 @@
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { setTimeout as delay } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { judgeBaseline } from "../../src/host/baseline-health.js";
+import { compareSnapshots, DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
+import {
+  type HostSnapshot,
+  type KmsgCursor,
+  kmsgCursorOf,
+  takeHostSnapshot,
+} from "../../src/host/snapshot.js";
+
+/** Every process a test starts, each in its own process group; all are killed after each test. */
+const started = new Set<ChildProcess>();
+
+async function start(command: string, args: string[], options: SpawnOptions = {}): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: "ignore", detached: true, ...options });
+  started.add(child);
+  await once(child, "spawn");
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = once(child, "exit");
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      child.kill("SIGKILL");
+    }
+    await exited;
+  }
+  started.delete(child);
+}
+
+async function killAll(): Promise<void> {
+  await Promise.all([...started].map(kill));
+}
+
+afterEach(killAll);
+
+function snapshot(runTag: string | null, kmsgCursor: KmsgCursor | null = null): Promise<HostSnapshot> {
+  return takeHostSnapshot({ runTag, signal: AbortSignal.timeout(30_000), kmsgCursor });
+}
+
+function value<T>(probed: { kind: string; value?: T }): T {
+  expect(probed.kind).toBe("ok");
+  return probed.value as T;
+}
+
+function can(path: string, mode: number): boolean {
+  try {
+    accessSync(path, mode);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const neverOops = (): boolean => false;
+
+describe("takeHostSnapshot on this host", () => {
+  it("reports plausible values", async () => {
+    const snap = await snapshot(null);
+    expect(value(snap.forkExecMs)).toBeGreaterThan(0);
+    expect(value(snap.forkExecMs)).toBeLessThan(1000);
+    expect(value(snap.loadavg1)).toBeGreaterThanOrEqual(0);
+    expect(value(snap.procsRunning)).toBeGreaterThanOrEqual(1);
+    expect(snap.cores).toBe(availableParallelism());
+    const memTotalKb = Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1]);
+    expect(value(snap.memAvailableKb)).toBeGreaterThan(0);
+    expect(value(snap.memAvailableKb)).toBeLessThanOrEqual(memTotalKb);
+    expect(value(snap.taint)).toBe(Number(readFileSync("/proc/sys/kernel/tainted", "utf8")));
+    expect(snap.leakedPids).toMatchObject({
+      kind: "unavailable",
+      reason: expect.stringMatching(/no run tag/),
+    });
+    expect(Date.parse(snap.takenAt)).not.toBeNaN();
+  });
+
+  it.runIf(can("/dev/kmsg", constants.R_OK))("takes a kmsg baseline as a cursor with no lines", async () => {
+    const read = value((await snapshot(null)).kmsg);
+    expect(read.since).toBeNull();
+    expect(read.lines).toEqual([]);
+    expect(read.cursor.seq).toBeGreaterThanOrEqual(0);
+  });
+
+  it.runIf(can("/dev/kmsg", constants.W_OK))("reports a new host kernel log line once", async () => {
+    const before = await snapshot(null);
+    const cursor = value(before.kmsg).cursor;
+    const marker = `ezone host-snapshot test marker ${randomUUID()}`;
+    writeFileSync("/dev/kmsg", `<6>${marker}\n`);
+
+    const after = await snapshot(null, cursor);
+    const read = value(after.kmsg);
+    expect(read.since).toEqual(cursor);
+    expect(read.lines).toContain(marker);
+    expect(read.lostRecords).toBe(0);
+    expect(read.cursor.seq).toBeGreaterThan(cursor.seq);
+
+    const isMarker = (line: string): boolean => line === marker;
+    const kmsgFinding = (isOops: (line: string) => boolean) =>
+      compareSnapshots(before, after, DEFAULT_PROBE_THRESHOLDS, isOops).find((f) => f.probe === "host.kmsg");
+    expect(kmsgFinding(isMarker)).toMatchObject({
+      severity: "failed",
+      detail: expect.stringContaining(marker),
+    });
+    expect(kmsgFinding(neverOops)?.severity).toBe("ok");
+
+    const later = value((await snapshot(null, read.cursor)).kmsg);
+    expect(later.lines).not.toContain(marker);
+  });
+
+  it("finds a process carrying the run tag until it is killed", async () => {
+    const tag = `test-${randomUUID()}`;
+    const sleeper = await start("sleep", ["30"], { env: { ...process.env, EZONE_RUN: tag } });
+
+    const leaking = await snapshot(tag);
+    expect(value(leaking.leakedPids).processes).toEqual([{ pid: sleeper.pid, comm: "sleep" }]);
+    expect(value((await snapshot(`${tag}x`)).leakedPids).processes).toEqual([]);
+    expect(value((await snapshot(tag.slice(0, -1))).leakedPids).processes).toEqual([]);
+    const leakFinding = compareSnapshots(leaking, leaking, DEFAULT_PROBE_THRESHOLDS, neverOops).find(
+      (f) => f.probe === "host.leakedPids",
+    );
+    expect(leakFinding).toMatchObject({ severity: "failed", after: 1 });
+
+    await kill(sleeper);
+    expect(value((await snapshot(tag)).leakedPids).processes).toEqual([]);
+  });
+
+  it("rejects when the caller aborts instead of reporting a probe result", async () => {
+    const gone = AbortSignal.abort(new Error("caller gave up"));
+    await expect(takeHostSnapshot({ runTag: null, signal: gone })).rejects.toThrow("caller gave up");
+    const controller = new AbortController();
+    const taking = takeHostSnapshot({ runTag: null, signal: controller.signal });
+    controller.abort(new Error("aborted mid-snapshot"));
+    await expect(taking).rejects.toThrow("aborted mid-snapshot");
+  });
+
+  it("sees busy loops as too many runnable tasks", async () => {
+    const cores = availableParallelism();
+    const before = await snapshot(null);
+    const busy: ChildProcess[] = [];
+    try {
+      // Bounded loops: should this test runner be SIGKILLed, they still end on their own.
+      for (let i = 0; i < 12; i++) {
+        busy.push(
+          await start(process.execPath, ["-e", "const end = Date.now() + 60000; while (Date.now() < end);"]),
+        );
+      }
+      expect(await waitForRunnable(9, 10_000)).toBeGreaterThanOrEqual(9);
+      const after = await snapshot(null, kmsgCursorOf(before));
+
+      // The default (4 per core) on a 2-core host; at most 8 runnable on bigger hosts, where 12 loops
+      // would otherwise stay under the limit.
+      const thresholds = {
+        ...DEFAULT_PROBE_THRESHOLDS,
+        maxRunnablePerCore: Math.min(DEFAULT_PROBE_THRESHOLDS.maxRunnablePerCore, 8 / cores),
+      };
+      const finding = compareSnapshots(before, after, thresholds, neverOops).find(
+        (f) => f.probe === "host.procsRunning",
+      );
+      expect(finding?.severity).toBe("degraded");
+      expect(finding?.after).toBeGreaterThanOrEqual(9);
+      expect(judgeBaseline(after, thresholds)).toMatch(/runnable tasks/);
+    } finally {
+      await Promise.all(busy.map(kill));
+    }
+  });
+});
+
+/** Polls /proc/stat until `procs_running` reaches `atLeast` or `deadlineMs` passes; returns the last value. */
+async function waitForRunnable(atLeast: number, deadlineMs: number): Promise<number> {
+  const end = performance.now() + deadlineMs;
+  for (;;) {
+    const running = Number(/^procs_running\s+(\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
+    if (running >= atLeast || performance.now() >= end) return running;
+    await delay(50);
+  }
+}
