@@ -1,0 +1,447 @@
+/**
+ * Streaming parser for a guest's serial console: splits raw bytes into clean lines, recognises the
+ * agent's protocol lines and the fault's proof, and builds a kernel crash report from the oops table
+ * (oops-patterns.ts) as the lines arrive. Memory is bounded: one unfinished line of at most
+ * `maxLineBytes`, a window of recent lines, and a capped excerpt.
+ */
+import { Buffer } from "node:buffer";
+import { decodeUtf8Visible, escapeControl } from "../util/escape.js";
+import {
+  type CrashClass,
+  FRAME_SOURCE,
+  INFRA_FRAMES,
+  OOPS_PATTERNS,
+  type OopsPattern,
+} from "./oops-patterns.js";
+
+export type { CrashClass } from "./oops-patterns.js";
+
+/** A kernel crash seen on the console; refined while more lines of the same report arrive. */
+export interface CrashReport {
+  /** e.g. `divide error in kerncrash_fire [kerncrash]`, or just `divide error` when no function was seen. */
+  title: string;
+  crashClass: CrashClass;
+  /** The header line that started the report (timestamp stripped). */
+  header: string;
+  /** Index of the header among all lines parsed, counting from 0. */
+  lineIndex: number;
+  /** A "Kernel panic - not syncing" line followed (or was) the report. */
+  panic: boolean;
+  panicReason: string | null;
+  /** The report lacks what its header promises (no RIP or frame named the function; a lost oops). */
+  corrupted: boolean;
+  /** A few lines before the header through the panic line, at most `EXCERPT_MAX_LINES`, as printed. */
+  excerpt: string[];
+}
+
+export type AgentEvent =
+  | { kind: "ready"; version: string; hbMs: number }
+  | { kind: "hb"; seq: number; uptimeMs: number }
+  | { kind: "fired"; fault: string; nonce: string }
+  | { kind: "inject-failed"; fault: string; errno: number; message: string }
+  | { kind: "proof"; fault: string; nonce: string; context: string }
+  | { kind: "pong"; uptimeMs: number }
+  | { kind: "agent-error"; text: string };
+
+/** One console line, cleaned: no line ending, no ANSI sequences, other controls made visible. */
+export interface ConsoleLine {
+  /** The line without its kernel timestamp prefix. */
+  text: string;
+  /** Seconds since guest boot from the `[    1.234567] ` prefix; null for lines without one. */
+  kernelTime: number | null;
+  /** Host monotonic time (ms) of the chunk that completed the line. */
+  atMs: number;
+  /** The line was longer than `maxLineBytes`; its end was dropped. */
+  truncated: boolean;
+}
+
+export interface ConsoleParserOptions {
+  /** Longest line kept, in bytes; the rest of a longer line is dropped. Default 4096. */
+  maxLineBytes?: number;
+  /** Recent lines kept for `window()`. Default 2000. */
+  windowLines?: number;
+}
+
+const DEFAULT_MAX_LINE_BYTES = 4096;
+const DEFAULT_WINDOW_LINES = 2000;
+/** Lines of context kept before a crash header in the excerpt. */
+const EXCERPT_BEFORE = 4;
+/** Longest excerpt, including the context before the header and the panic line. */
+export const EXCERPT_MAX_LINES = 40;
+/** Lines after its header that may still name a report's function; a RIP further on belongs to something else. */
+const REPORT_SPAN = 120;
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI sequences start with ESC
+const ANSI_SEQUENCE = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])/g;
+/** `[    1.234567] `, optionally after a syslog level `<4>` and before a caller id `[    T1]`. */
+const TIMESTAMP = /^(?:<\d{1,2}>)?\[\s*(\d{1,9}\.\d{1,9})\](?:\[\s*[CT]\d+\])? ?/;
+/** A kernel timestamp inside a line: where a printk glued to an agent line begins. */
+const GLUED_TIMESTAMP = /\[\s*\d{1,9}\.\d{6}\]/;
+const AGENT_LINE_START = /^(?:READY|HB|FIRED|INJECT-FAILED|PONG|ERROR) /;
+const PROOF_LINE = /^ezone-fault: (\S+) nonce=(\S+) firing context=(\S+)/;
+const RIP_LINE = /^\s*RIP: 0010:(\S+(?: \[[\w-]+\])?)/;
+const CALL_TRACE = /^\s*Call Trace:/;
+const TRACE_FRAME = new RegExp(String.raw`^\s*(\? )?(${FRAME_SOURCE})\s*$`);
+const FRAME_PARTS = /^([\w.$]+)\+0x[0-9a-f]+\/0x[0-9a-f]+(?: \[([\w-]+)\])?$/;
+/** Compiler clone suffixes, removed so titles stay stable across builds. */
+const CLONE_SUFFIX = /(?:\.(?:cold|isra|constprop|part|lto_priv|llvm)(?:\.\d+)?)+$/;
+
+/** A number the agent printed, or null when it is not a safe non-negative integer. */
+function count(digits: string | undefined): number | null {
+  const value = Number(digits);
+  return digits !== undefined && Number.isSafeInteger(value) ? value : null;
+}
+
+/** Agent protocol lines (see src/guest/agent/ezone-agent.c); recognised only at line start. */
+const AGENT_LINES: ReadonlyArray<{ line: RegExp; event(m: RegExpExecArray): AgentEvent | null }> = [
+  {
+    line: /^READY (\S+) hb=(\d+)(?:\s|$)/,
+    event: (m) => {
+      const hbMs = count(m[2]);
+      return m[1] && hbMs !== null ? { kind: "ready", version: m[1], hbMs } : null;
+    },
+  },
+  {
+    line: /^HB (\d+) (\d+)(?:\s|$)/,
+    event: (m) => {
+      const seq = count(m[1]);
+      const uptimeMs = count(m[2]);
+      return seq !== null && uptimeMs !== null ? { kind: "hb", seq, uptimeMs } : null;
+    },
+  },
+  {
+    line: /^FIRED (\S+) nonce=(\S+)/,
+    event: (m) => (m[1] && m[2] ? { kind: "fired", fault: m[1], nonce: m[2] } : null),
+  },
+  {
+    line: /^INJECT-FAILED (\S+) errno=(\d+)(?: (.*))?$/,
+    event: (m) => {
+      const errno = count(m[2]);
+      return m[1] && errno !== null
+        ? { kind: "inject-failed", fault: m[1], errno, message: (m[3] ?? "").trim() }
+        : null;
+    },
+  },
+  {
+    line: /^PONG (\d+)(?:\s|$)/,
+    event: (m) => {
+      const uptimeMs = count(m[1]);
+      return uptimeMs !== null ? { kind: "pong", uptimeMs } : null;
+    },
+  },
+  {
+    line: /^ERROR (.+)$/,
+    event: (m) => (m[1] ? { kind: "agent-error", text: m[1] } : null),
+  },
+];
+
+function agentEvent(text: string): AgentEvent | null {
+  for (const { line, event } of AGENT_LINES) {
+    const m = line.exec(text);
+    if (m) return event(m);
+  }
+  return null;
+}
+
+function proofEvent(text: string): AgentEvent | null {
+  const m = PROOF_LINE.exec(text);
+  return m?.[1] && m[2] && m[3] ? { kind: "proof", fault: m[1], nonce: m[2], context: m[3] } : null;
+}
+
+/** A code address as a title names it: `func [module]`, clone suffixes removed; null if not a symbol. */
+function frameTitle(address: string): { symbol: string; title: string } | null {
+  const m = FRAME_PARTS.exec(address.trim());
+  if (!m?.[1]) return null;
+  const symbol = m[1].replace(CLONE_SUFFIX, "");
+  return { symbol, title: m[2] ? `${symbol} [${m[2]}]` : symbol };
+}
+
+function matchOops(text: string): { pattern: OopsPattern; groups: Record<string, string> } | null {
+  for (const pattern of OOPS_PATTERNS) {
+    const m = pattern.header.exec(text);
+    if (m) return { pattern, groups: { ...m.groups } };
+  }
+  return null;
+}
+
+/** One crash report under construction. */
+class ReportBuilder {
+  readonly pattern: OopsPattern;
+  readonly #groups: Record<string, string>;
+  readonly #header: string;
+  readonly #lineIndex: number;
+  readonly #excerpt: string[];
+  #function: string | null = null;
+  #functionFrom: "header" | "rip" | "trace" | null = null;
+  #inTrace = false;
+  #linesSeen = 0;
+  #omitted = 0;
+  #panicReason: string | null = null;
+
+  constructor(
+    found: { pattern: OopsPattern; groups: Record<string, string> },
+    text: string,
+    display: string,
+    lineIndex: number,
+    before: string[],
+  ) {
+    this.pattern = found.pattern;
+    this.#groups = found.groups;
+    this.#header = text;
+    this.#lineIndex = lineIndex;
+    this.#excerpt = [...before, display];
+    const named = found.pattern.titleFrom === "header" ? found.groups.func : undefined;
+    const fromHeader = named === undefined ? null : frameTitle(named);
+    if (fromHeader) {
+      this.#function = fromHeader.title;
+      this.#functionFrom = "header";
+    }
+    if (found.pattern.panic) this.#panicReason = found.groups.reason ?? "";
+  }
+
+  get panicked(): boolean {
+    return this.#panicReason !== null;
+  }
+
+  /** A line after the header: extends the excerpt and may name the culprit function. */
+  feed(text: string, display: string): void {
+    if (this.panicked) return;
+    if (this.#excerpt.length < EXCERPT_MAX_LINES - 2) this.#excerpt.push(display);
+    else this.#omitted++;
+    this.#linesSeen++;
+    if (this.pattern.titleFrom === "none" || this.#linesSeen > REPORT_SPAN) return;
+    if (this.#functionFrom === "header" || this.#functionFrom === "rip") return;
+    const rip = RIP_LINE.exec(text);
+    if (rip?.[1]) {
+      // The first kernel RIP after the header is where the CPU faulted; it beats a guess from the trace.
+      const found = frameTitle(rip[1]);
+      if (found) {
+        this.#function = found.title;
+        this.#functionFrom = "rip";
+      }
+      return;
+    }
+    if (CALL_TRACE.test(text)) {
+      this.#inTrace = true;
+      return;
+    }
+    if (!this.#inTrace || this.#functionFrom !== null) return;
+    const frame = TRACE_FRAME.exec(text);
+    // "?" frames are stale stack words the unwinder is unsure of.
+    if (!frame?.[2] || frame[1]) return;
+    const found = frameTitle(frame[2]);
+    if (!found || INFRA_FRAMES.test(found.symbol) || this.pattern.skipFrames?.test(found.symbol)) return;
+    this.#function = found.title;
+    this.#functionFrom = "trace";
+  }
+
+  /** The "Kernel panic - not syncing" line: ends the report. */
+  panic(reason: string, display: string): void {
+    if (this.#omitted > 0) this.#excerpt.push(`[... ${this.#omitted} lines omitted ...]`);
+    this.#excerpt.push(display);
+    this.#panicReason = reason;
+  }
+
+  snapshot(): CrashReport {
+    const short = this.pattern.title.replace(/\{(\w+)\}/g, (_, name: string) => this.#groups[name] ?? "?");
+    const wantsFunction = this.pattern.titleFrom !== "none";
+    return {
+      title: this.#function ? `${short} in ${this.#function}` : short,
+      crashClass: this.pattern.crashClass,
+      header: this.#header,
+      lineIndex: this.#lineIndex,
+      panic: this.panicked,
+      panicReason: this.#panicReason,
+      corrupted: wantsFunction ? this.#function === null : this.pattern.corrupted === true,
+      excerpt: [...this.#excerpt],
+    };
+  }
+}
+
+/** A line as printed (for excerpts) next to its parsed form. */
+interface HeldLine {
+  line: ConsoleLine;
+  display: string;
+}
+
+interface Batch {
+  lines: ConsoleLine[];
+  events: AgentEvent[];
+}
+
+function positiveInteger(field: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`ConsoleParser: ${field} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+/** Bytes of an incomplete UTF-8 sequence at the end of `bytes` (a line cut in the middle of a character). */
+function incompleteTail(bytes: Buffer): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const byte = bytes[bytes.length - back] ?? 0;
+    if ((byte & 0xc0) === 0x80) continue;
+    if (byte < 0xc0) return 0;
+    const needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+    return needed > back ? back : 0;
+  }
+  return 0;
+}
+
+/**
+ * Parses a console stream chunk by chunk. Chunks may split lines and UTF-8 characters anywhere; lines
+ * end in `\n` (a `\r` before or after it is dropped, so `\r\n` and `\r\n\r` work too).
+ */
+export class ConsoleParser {
+  readonly #maxLineBytes: number;
+  readonly #windowLines: number;
+  /** The unfinished line: copies, never views of a caller's chunk (which may be large). */
+  #parts: Buffer[] = [];
+  #partBytes = 0;
+  /** The unfinished line overflowed `maxLineBytes`; its bytes are dropped until the next newline. */
+  #cut = false;
+  #lineCount = 0;
+  #window: HeldLine[] = [];
+  #report: ReportBuilder | null = null;
+
+  constructor(opts: ConsoleParserOptions = {}) {
+    this.#maxLineBytes = positiveInteger("maxLineBytes", opts.maxLineBytes, DEFAULT_MAX_LINE_BYTES);
+    this.#windowLines = positiveInteger("windowLines", opts.windowLines, DEFAULT_WINDOW_LINES);
+  }
+
+  /**
+   * Feed raw bytes or text as they arrive; `atMs` is the host's monotonic time of arrival. Returns the
+   * lines completed by this chunk, their agent events, and the current crash report (null until a crash
+   * header has been seen).
+   */
+  push(
+    chunk: Buffer | string,
+    atMs: number,
+  ): { lines: ConsoleLine[]; events: AgentEvent[]; crash: CrashReport | null } {
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+    const batch: Batch = { lines: [], events: [] };
+    let start = 0;
+    while (start < bytes.length) {
+      const newline = bytes.indexOf(0x0a, start);
+      const end = newline === -1 ? bytes.length : newline;
+      this.#hold(bytes, start, end);
+      if (newline === -1) break;
+      this.#finishLine(atMs, batch);
+      start = newline + 1;
+    }
+    return { ...batch, crash: this.crash() };
+  }
+
+  /** Flush the final partial line, if any (a lone `\r` does not count as a line). */
+  end(atMs: number): { lines: ConsoleLine[]; events: AgentEvent[] } {
+    const batch: Batch = { lines: [], events: [] };
+    const onlyCarriageReturns = this.#parts.every((part) => part.every((byte) => byte === 0x0d));
+    if (this.#cut || !onlyCarriageReturns) this.#finishLine(atMs, batch);
+    this.#parts = [];
+    this.#partBytes = 0;
+    return batch;
+  }
+
+  /** The current best crash report: the title refines as RIP/frame lines arrive, `panic` turns true on panic. */
+  crash(): CrashReport | null {
+    return this.#report?.snapshot() ?? null;
+  }
+
+  /** The most recent lines (at most `windowLines`), oldest first. */
+  window(): ConsoleLine[] {
+    return this.#window.slice(-this.#windowLines).map((held) => held.line);
+  }
+
+  /** Bytes held for the unfinished line; never more than `maxLineBytes`. */
+  get bufferedBytes(): number {
+    return this.#partBytes;
+  }
+
+  #hold(bytes: Buffer, start: number, end: number): void {
+    const take = Math.min(end - start, this.#maxLineBytes - this.#partBytes);
+    if (take > 0) {
+      this.#parts.push(Buffer.from(bytes.subarray(start, start + take)));
+      this.#partBytes += take;
+    }
+    if (take < end - start) this.#cut = true;
+  }
+
+  #finishLine(atMs: number, batch: Batch): void {
+    let raw = Buffer.concat(this.#parts, this.#partBytes);
+    const truncated = this.#cut;
+    this.#parts = [];
+    this.#partBytes = 0;
+    this.#cut = false;
+    if (truncated) raw = raw.subarray(0, raw.length - incompleteTail(raw));
+    let first = 0;
+    let last = raw.length;
+    while (first < last && raw[first] === 0x0d) first++;
+    while (last > first && raw[last - 1] === 0x0d) last--;
+    const cleaned = escapeControl(
+      decodeUtf8Visible(raw.subarray(first, last)).replace(ANSI_SEQUENCE, ""),
+    ).trimEnd();
+    // A printk can land right after an agent line before its newline: split it off at its timestamp.
+    const glued = AGENT_LINE_START.test(cleaned) ? GLUED_TIMESTAMP.exec(cleaned) : null;
+    if (glued && glued.index > 0) {
+      this.#accept(cleaned.slice(0, glued.index).trimEnd(), atMs, false, batch);
+      this.#accept(cleaned.slice(glued.index), atMs, truncated, batch);
+    } else {
+      this.#accept(cleaned, atMs, truncated, batch);
+    }
+  }
+
+  #accept(display: string, atMs: number, truncated: boolean, batch: Batch): void {
+    const stamp = TIMESTAMP.exec(display);
+    const text = stamp ? display.slice(stamp[0].length) : display;
+    const line: ConsoleLine = { text, kernelTime: stamp?.[1] ? Number(stamp[1]) : null, atMs, truncated };
+    const index = this.#lineCount++;
+    batch.lines.push(line);
+    const event = line.kernelTime === null ? agentEvent(text) : null;
+    const proof = event ?? proofEvent(text);
+    if (proof) batch.events.push(proof);
+    this.#observeCrash(text, display, index);
+    this.#window.push({ line, display });
+    // Trim in batches so a push stays O(1) amortised.
+    if (this.#window.length > 2 * this.#windowLines)
+      this.#window.splice(0, this.#window.length - this.#windowLines);
+  }
+
+  #observeCrash(text: string, display: string, index: number): void {
+    const found = matchOops(text);
+    const current = this.#report;
+    if (found?.pattern.panic && current && !current.panicked) {
+      current.panic(found.groups.reason ?? "", display);
+      return;
+    }
+    const supersedes =
+      found !== null &&
+      !found.pattern.panic &&
+      current !== null &&
+      current.pattern.survivable === true &&
+      !current.panicked &&
+      found.pattern.survivable !== true;
+    if (found && (current === null || supersedes)) {
+      const before = this.#window.slice(-EXCERPT_BEFORE).map((held) => held.display);
+      this.#report = new ReportBuilder(found, text, display, index, before);
+      return;
+    }
+    current?.feed(text, display);
+  }
+}
+
+/** Parse a whole console log at once (fixtures, stored artifacts). */
+export function parseConsoleLog(text: string | Buffer): {
+  events: AgentEvent[];
+  crash: CrashReport | null;
+  lines: number;
+} {
+  const parser = new ConsoleParser();
+  const body = parser.push(text, 0);
+  const tail = parser.end(0);
+  return {
+    events: [...body.events, ...tail.events],
+    crash: parser.crash(),
+    lines: body.lines.length + tail.lines.length,
+  };
+}
