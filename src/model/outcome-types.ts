@@ -1,0 +1,80 @@
+/**
+ * The vocabulary of a run's result (DESIGN.md §2). Pure types: no I/O here.
+ */
+
+/** What happened in one run, decided from evidence only. Sorted block; keep it sorted. */
+export const OUTCOMES = [
+  "contained-limited",
+  "contained-varied",
+  "escaped-global",
+  "infra-error",
+  "no-effect",
+  "not-fired",
+  "unknown",
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Outcomes that are results; `infra-error` is a run to retry, never a result. */
+export function isResult(outcome: Outcome): boolean {
+  return outcome !== "infra-error";
+}
+
+/** Error zone of Naughton et al.: 1 host kernel, 2 host user space, 3 guest kernel, 4 guest user space. */
+export type Zone = 1 | 2 | 3 | 4;
+
+/** How bad a host probe's finding is: `degraded` = measurably worse but alive, `failed` = host harmed. */
+export type ProbeSeverity = "ok" | "degraded" | "failed" | "unavailable";
+
+/** One host probe compared before/after a run, with the value and threshold it cites. */
+export interface ProbeFinding {
+  probe: string;
+  severity: ProbeSeverity;
+  before: number | string | null;
+  after: number | string | null;
+  threshold: string;
+  detail: string;
+}
+
+/** How the enclave's process ended (or `running` if it was still alive when observation stopped). */
+export type EnclaveExit =
+  | { kind: "running" }
+  | { kind: "exited"; code: number }
+  | { kind: "signaled"; signal: string }
+  | { kind: "failed-to-start"; message: string };
+
+/** Why observation stopped; set once. */
+export type StopReason = "guest-panic" | "enclave-exit" | "heartbeat-loss" | "observe-deadline" | "aborted";
+
+/** Everything a verdict may look at. Produced by the run lifecycle, consumed by `decideOutcome`. */
+export interface RunEvidence {
+  /** Fault name; `none` for a control run. */
+  fault: string;
+  zone: Zone;
+  /** Infrastructure failure before the fault could be judged (boot never reached READY, spawn failed...). */
+  infraError: string | null;
+  /** The agent's READY line was seen. */
+  ready: boolean;
+  /** The agent printed FIRED for this run's nonce (its claim, not proof). */
+  agentFired: boolean;
+  /** The agent reported that triggering failed (e.g. finit_module refused). */
+  injectFailed: string | null;
+  /** The fault's own proof (for a kernel module: its printk carrying the run nonce). */
+  proof: boolean;
+  /** A kernel crash report on the guest console (oops/panic), with its title. */
+  guestCrash: { title: string; crashClass: string; panic: boolean } | null;
+  /** QMP GUEST_PANICKED (pvpanic) was received. */
+  panicEvent: boolean;
+  /** Heartbeats after the fault: `null` when not applicable. */
+  heartbeatsAfterFault: number | null;
+  heartbeatLost: boolean;
+  exit: EnclaveExit;
+  stopReason: StopReason;
+  /** Host probes before/after; a `failed` finding means the host was harmed. */
+  probes: ProbeFinding[];
+}
+
+/** An outcome together with the reasons that decided it, quoted in reports. */
+export interface Verdict {
+  outcome: Outcome;
+  reasons: string[];
+}

@@ -1,0 +1,57 @@
+/** Binomial statistics for zone verdicts (pure). */
+
+function logChoose(n: number, k: number): number {
+  let s = 0;
+  for (let i = 1; i <= k; i++) s += Math.log((n - k + i) / i);
+  return s;
+}
+
+/** P(X <= x) for X ~ Binomial(n, p). */
+export function binomialCdf(x: number, n: number, p: number): number {
+  if (x < 0) return 0;
+  if (x >= n) return 1;
+  if (p <= 0) return 1;
+  if (p >= 1) return 0;
+  let sum = 0;
+  for (let k = 0; k <= x; k++) sum += Math.exp(logChoose(n, k) + k * Math.log(p) + (n - k) * Math.log1p(-p));
+  return Math.min(1, sum);
+}
+
+/**
+ * One-sided Clopper–Pearson upper bound on a rate after `x` events in `n` trials: the largest p for which
+ * seeing at most x events still has probability >= alpha. 0/5 at 95% gives 0.4507.
+ */
+export function clopperPearsonUpper(x: number, n: number, confidence = 0.95): number {
+  if (n <= 0) return 1;
+  if (x >= n) return 1;
+  const alpha = 1 - confidence;
+  let lo = x / n;
+  let hi = 1;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (binomialCdf(x, n, mid) > alpha) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/** Runs needed with zero events to bound the rate below `bound` (29 for 10% at 95%). */
+export function runsForBound(bound: number, confidence = 0.95): number {
+  return Math.ceil(Math.log(1 - confidence) / Math.log(1 - bound));
+}
+
+/** Median of the finite numbers given, or null when there are none. */
+export function median(values: (number | null | undefined)[]): number | null {
+  const v = values
+    .filter((x): x is number => typeof x === "number" && Number.isFinite(x))
+    .sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
+/** "0/5 host failures: < 45% at 95%" */
+export function describeBound(x: number, n: number, what: string): string {
+  const ub = clopperPearsonUpper(x, n);
+  return `${x}/${n} ${what}: < ${Math.round(ub * 100)}% at 95%`;
+}
