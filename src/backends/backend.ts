@@ -1,0 +1,77 @@
+import type { BuiltImage } from "../guest/image-builder.js";
+import type { EnclaveExit, Zone } from "../model/outcome-types.js";
+
+/** Whether this host can run a backend, and if not why and what would fix it. */
+export interface Availability {
+  available: boolean;
+  /** Human reason, e.g. "qemu-system-x86_64 7.2.22" or "no /dev/kvm". */
+  reason: string;
+  /** Version string recorded as provenance, when available. */
+  version?: string;
+  /** Command that would make it available, when one exists. */
+  install?: string;
+}
+
+/** Whether a backend can host a fault: a refusal is a statement, never a run. */
+export type Support = { supported: true } | { supported: false; reason: string };
+
+/** What a fault needs from a backend. */
+export interface FaultNeeds {
+  name: string;
+  zone: Zone;
+  /** The fault is a guest kernel module. */
+  kernelModule: boolean;
+}
+
+/** A fault armed on the kernel command line, fired by the agent right after READY (the paper's mode). */
+export interface BootArm {
+  fault: string;
+  nonce: string;
+  delayMs: number;
+}
+
+/** Everything needed to start one enclave. */
+export interface EnclaveSpec {
+  image: BuiltImage;
+  memoryMb: number;
+  heartbeatMs: number;
+  /** Extra kernel command line (campaign parameters such as oops=panic). */
+  kernelArgs: string[];
+  arm: BootArm | null;
+  /** Tag put in the environment of every process of this run (EZONE_RUN), to find leftovers. */
+  runTag: string;
+  /** Per-run scratch directory, removed by the caller. */
+  workDir: string;
+}
+
+/** One event from a running enclave, in arrival order. `at` is performance.now() on the host. */
+export type EnclaveEvent =
+  | { type: "console"; data: Buffer; at: number }
+  | { type: "control"; name: string; data: unknown; at: number }
+  | { type: "exit"; exit: EnclaveExit; stderr: string; at: number };
+
+/** A running enclave. `stop()` is idempotent; running enclaves are async-disposable. */
+export interface Enclave extends AsyncDisposable {
+  readonly pid: number;
+  /** Write one line to the guest agent. */
+  send(line: string): void;
+  /** Resolves when the enclave's process has ended. */
+  readonly exited: Promise<EnclaveExit>;
+  /** Kill the whole process group (idempotent); resolves with how it ended. */
+  stop(): Promise<EnclaveExit>;
+}
+
+/** A virtualization layer behind one interface (DESIGN.md §4). */
+export interface Backend {
+  readonly name: string;
+  /** Position on the performance/isolation continuum: native 0 ... full emulation high. */
+  readonly continuumRank: number;
+  /** Multiplies every timeout (TCG >> KVM). */
+  readonly timeoutScale: number;
+  /** Can this host run it? Why not? */
+  probe(image: BuiltImage | null, signal: AbortSignal): Promise<Availability>;
+  /** Can this backend host the fault at all? */
+  supports(fault: FaultNeeds): Support;
+  /** Start an enclave; every event goes to `sink` from the first byte on. */
+  start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave>;
+}
