@@ -1,0 +1,72 @@
+import { z } from "zod";
+import { BACKEND_NAMES } from "../backends/index.js";
+import { FAULT_NAMES } from "../faults/catalogue.js";
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "a name of lower-case letters, digits, '.', '_' or '-'");
+
+/** A backend entry: a built-in name, or an object naming its type (for `exec`, the VMM's commands). */
+const backendEntry = z.union([
+  z.enum(BACKEND_NAMES),
+  z.strictObject({
+    name,
+    type: z.enum(BACKEND_NAMES),
+    /** For `exec`: shell commands with {kernel} {initrd} {cmdline} placeholders; absent = not configured. */
+    exec: z.strictObject({ start: z.string().min(1) }).nullish(),
+    note: z.string().optional(),
+  }),
+]);
+
+const trigger = z.discriminatedUnion("mode", [
+  /** The paper's mode: armed on the kernel command line, fires N seconds after the agent is READY. */
+  z.strictObject({ mode: z.literal("boot-delay"), delaySeconds: z.number().min(0).max(3600) }),
+  /** Sent to the agent over the console once it heartbeats, fires at once (or after delaySeconds). */
+  z.strictObject({ mode: z.literal("command"), delaySeconds: z.number().min(0).max(3600).default(0) }),
+]);
+
+const fault = z.union([
+  z.enum(FAULT_NAMES),
+  z.strictObject({ name: z.enum(FAULT_NAMES), trigger: trigger.optional() }),
+]);
+
+const timeouts = z
+  .strictObject({
+    /** Whole run, parent of every other deadline. */
+    runSeconds: z.number().positive().default(180),
+    bootSeconds: z.number().positive().default(90),
+    /** How long to watch after the fault fired (or, for a control run, after READY). */
+    observeSeconds: z.number().positive().default(30),
+    controlObserveSeconds: z.number().positive().default(3),
+    /** Heartbeat loss = no heartbeat for this many intervals. */
+    heartbeatMissIntervals: z.number().int().min(2).max(1000).default(8),
+    /** After detection, keep reading this long for trailing console output. */
+    graceSeconds: z.number().min(0).default(0.5),
+    probeSeconds: z.number().positive().default(15),
+  })
+  .prefault({});
+
+export const campaignSchema = z.strictObject({
+  name,
+  description: z.string().optional(),
+  repetitions: z.number().int().min(1).max(100_000).default(5),
+  backends: z.array(backendEntry).min(1),
+  faults: z.array(fault).min(1),
+  guest: z
+    .strictObject({
+      memoryMb: z.number().int().min(128).max(65_536).default(256),
+      heartbeatMs: z.number().int().min(10).max(60_000).default(250),
+      /** Debian's kernel only oopses on a divide error in process context unless booted with oops=panic. */
+      oopsPanic: z.boolean().default(true),
+      kernelArgs: z
+        .array(z.string().regex(/^[^\s"']+$/, "one kernel argument without spaces or quotes"))
+        .default([]),
+    })
+    .prefault({}),
+  timeouts,
+  /** Where results go; relative to the campaign file's directory's parent (the project). */
+  results: z.string().optional(),
+});
+
+export type CampaignConfig = z.output<typeof campaignSchema>;
+export type TriggerConfig = z.output<typeof trigger>;

@@ -1,0 +1,139 @@
+import { spawn } from "node:child_process";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { QemuBackend } from "../../src/backends/qemu/qemu.js";
+import { type RunPlan, runOne } from "../../src/campaign/run-one.js";
+import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
+import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
+import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+
+const haveQemu = hasBinary("qemu-system-x86_64");
+let image: BuiltImage;
+
+function plan(over: Partial<RunPlan> = {}): RunPlan {
+  return {
+    backend: new QemuBackend({ accel: "tcg" }),
+    image,
+    fault: "kerncrash",
+    trigger: { mode: "command", delaySeconds: 0 },
+    nonce: `t${Math.random().toString(16).slice(2, 10)}`,
+    runTag: `test-${process.pid}-${Math.random().toString(16).slice(2)}`,
+    memoryMb: 256,
+    heartbeatMs: 250,
+    kernelArgs: ["oops=panic"],
+    timeouts: {
+      runMs: 120_000,
+      bootMs: 60_000,
+      observeMs: 30_000,
+      controlObserveMs: 2_000,
+      heartbeatLossMs: 2_000,
+      graceMs: 500,
+      probeMs: 15_000,
+    },
+    thresholds: DEFAULT_PROBE_THRESHOLDS,
+    ...over,
+  };
+}
+
+describe.runIf(haveQemu)("qemu-tcg runs, real guest", () => {
+  beforeAll(async () => {
+    image = await buildImage();
+  }, 600_000);
+
+  afterEach(() => {
+    expect(processesMatching("qemu-system-x86_64")).toEqual([]);
+  });
+
+  it("kerncrash: guest panics, proof present, host probes pass → contained-limited", async () => {
+    const r = await runOne(plan(), AbortSignal.timeout(150_000));
+    expect(r.verdict.reasons.join("; ")).toContain("kerncrash_fire");
+    expect(r.verdict.outcome).toBe("contained-limited");
+    expect(r.evidence.proof).toBe(true);
+    expect(r.evidence.guestCrash?.crashClass).toBe("divide-error");
+    expect(r.evidence.guestCrash?.title).toBe("divide error in kerncrash_fire [kerncrash]");
+    expect(r.evidence.panicEvent).toBe(true);
+    expect(r.evidence.probes.every((p) => p.severity === "ok")).toBe(true);
+    expect(r.bootMs).toBeGreaterThan(0);
+    expect(r.detectionMs).not.toBeNull();
+    expect(r.console.data.toString()).toContain("READY ezone-agent");
+  });
+
+  it("the paper's mode: armed at boot, fires from a timer after the delay", async () => {
+    const r = await runOne(
+      plan({ trigger: { mode: "boot-delay", delaySeconds: 1 } }),
+      AbortSignal.timeout(150_000),
+    );
+    expect(r.verdict.outcome).toBe("contained-limited");
+    expect(r.console.data.toString()).toContain("firing context=timer");
+    expect(r.evidence.heartbeatsAfterFault).toBe(0);
+  });
+
+  it("control run (fault none) stays healthy → no-effect", async () => {
+    const r = await runOne(plan({ fault: "none" }), AbortSignal.timeout(150_000));
+    expect(r.verdict.outcome).toBe("no-effect");
+    expect(r.evidence.guestCrash).toBeNull();
+    expect(r.evidence.exit).toEqual({ kind: "running" });
+  });
+
+  it("module refused by the kernel (module.sig_enforce=1) → not-fired", async () => {
+    const r = await runOne(
+      plan({ kernelArgs: ["oops=panic", "module.sig_enforce=1"] }),
+      AbortSignal.timeout(150_000),
+    );
+    expect(r.verdict.outcome).toBe("not-fired");
+    expect(r.evidence.injectFailed).toMatch(/errno 129/);
+    expect(r.evidence.proof).toBe(false);
+  });
+
+  it("QEMU that cannot start (bad binary path) → infra-error, not a result", async () => {
+    const r = await runOne(
+      plan({ backend: new QemuBackend({ accel: "tcg", binary: "/nonexistent/qemu-system-x86_64" }) }),
+      AbortSignal.timeout(60_000),
+    );
+    expect(r.verdict.outcome).toBe("infra-error");
+    expect(r.verdict.reasons[0]).toMatch(/wait\.ready: enclave ended before READY/);
+  });
+
+  it("host loaded during the after-probe → a failing probe, not contained-limited", async () => {
+    const hogs: ReturnType<typeof spawn>[] = [];
+    try {
+      const r = await runOne(
+        plan({
+          hooks: {
+            beforeAfterProbe: async () => {
+              for (let i = 0; i < 12; i++) {
+                hogs.push(
+                  spawn(
+                    process.execPath,
+                    ["-e", "const end = Date.now() + 60000; while (Date.now() < end);"],
+                    {
+                      stdio: "ignore",
+                    },
+                  ),
+                );
+              }
+              await waitForRunnable(9, 10_000);
+            },
+          },
+        }),
+        AbortSignal.timeout(150_000),
+      );
+      expect(r.evidence.probes.some((p) => p.severity === "degraded" || p.severity === "failed")).toBe(true);
+      expect(r.verdict.outcome).not.toBe("contained-limited");
+      expect(r.verdict.outcome).toBe("contained-varied");
+    } finally {
+      for (const h of hogs) h.kill("SIGKILL");
+    }
+  });
+});
+
+/** Wait (with a deadline) until the host has at least `n` runnable tasks. */
+async function waitForRunnable(n: number, deadlineMs: number): Promise<void> {
+  const { readFile } = await import("node:fs/promises");
+  const end = Date.now() + deadlineMs;
+  while (Date.now() < end) {
+    const stat = await readFile("/proc/stat", "utf8");
+    if (Number(/procs_running (\d+)/.exec(stat)?.[1] ?? 0) >= n) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`host never reached ${n} runnable tasks within ${deadlineMs} ms`);
+}
