@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install everything ezone needs on Debian 12, as root, idempotently: system packages via apt-get
+# (only when one is missing), npm dependencies, and the build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  qemu-system-x86        # qemu-tcg / kvm backends
+  busybox-static         # guest user space
+  linux-headers-amd64    # build fault modules for Debian's current kernel
+  gcc make libc6-dev     # guest agent (static) and kbuild
+  util-linux             # setpriv: VMMs die with ezone
+  kmod cpio              # module tooling for kbuild
+  ca-certificates
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# The guest kernel is resolved at image build time through apt-cache: it needs package lists.
+if [ "${#missing[@]}" -gt 0 ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock || true)" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages: ${missing[*]:-apt lists}; run as root or: apt-get install -y ${missing[*]}" >&2
+    exit 2
+  fi
+  echo "setup: apt-get install ${missing[*]:-(lists only)}"
+  apt-get update -q
+  [ "${#missing[@]}" -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run -s build

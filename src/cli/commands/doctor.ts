@@ -1,0 +1,141 @@
+import { existsSync } from "node:fs";
+import { EXTERNAL_VMM_DOC } from "../../backends/exec.js";
+import { BACKEND_NAMES, createBackend } from "../../backends/index.js";
+import { findCachedImage } from "../../guest/image-cache.js";
+import { renderTable } from "../../report/paper-table.js";
+import { runTool } from "../../util/child.js";
+import { installedVersion } from "../../util/dpkg.js";
+
+export interface DoctorOptions {
+  json?: boolean;
+}
+
+interface ToolCheck {
+  name: string;
+  purpose: string;
+  check: () => Promise<string | null>;
+  install: string;
+}
+
+const onPath = (bin: string) => async () => {
+  const r = await runTool(["sh", "-c", `command -v ${bin}`], { timeoutMs: 5000 });
+  return r.code === 0 ? r.stdout.trim() : null;
+};
+const dpkg = (pkg: string) => async () => {
+  const version = await installedVersion(pkg);
+  return version ? `${pkg} ${version}` : null;
+};
+
+const TOOLS: ToolCheck[] = [
+  {
+    name: "qemu-system-x86_64",
+    purpose: "qemu-tcg and kvm backends",
+    check: onPath("qemu-system-x86_64"),
+    install: "apt-get install -y qemu-system-x86",
+  },
+  {
+    name: "setpriv",
+    purpose: "VMMs die with ezone (parent-death signal)",
+    check: onPath("setpriv"),
+    install: "apt-get install -y util-linux",
+  },
+  {
+    name: "busybox-static",
+    purpose: "guest user space",
+    check: dpkg("busybox-static"),
+    install: "apt-get install -y busybox-static",
+  },
+  {
+    name: "gcc + make",
+    purpose: "guest agent and fault modules",
+    check: onPath("make"),
+    install: "apt-get install -y gcc make libc6-dev",
+  },
+  {
+    name: "linux-headers",
+    purpose: "build fault modules for the guest kernel",
+    check: dpkg("linux-headers-amd64"),
+    install: "apt-get install -y linux-headers-amd64",
+  },
+  {
+    name: "apt-get / dpkg-deb",
+    purpose: "fetch the Debian guest kernel",
+    check: onPath("dpkg-deb"),
+    install: "(Debian base system)",
+  },
+  {
+    name: "/dev/kvm",
+    purpose: "kvm backend",
+    check: async () => (existsSync("/dev/kvm") ? "/dev/kvm" : null),
+    install: "a host with hardware virtualization",
+  },
+  {
+    name: "rsyslogd",
+    purpose: "host syslog monitoring (planned)",
+    check: onPath("rsyslogd"),
+    install: "apt-get install -y rsyslog",
+  },
+  {
+    name: "bwrap",
+    purpose: "container backend (planned)",
+    check: onPath("bwrap"),
+    install: "apt-get install -y bubblewrap",
+  },
+  {
+    name: "runsc",
+    purpose: "gvisor backend (planned)",
+    check: onPath("runsc"),
+    install: "apt-get install -y runsc",
+  },
+  {
+    name: "linux.uml",
+    purpose: "uml backend (planned)",
+    check: onPath("linux.uml"),
+    install: "apt-get install -y user-mode-linux",
+  },
+  {
+    name: "chromium",
+    purpose: "HTML report tests (planned)",
+    check: onPath("chromium"),
+    install: "apt-get install -y chromium",
+  },
+];
+
+/** `ezone doctor`: what this host can run, and what would make the rest runnable. */
+export async function run(opts: DoctorOptions): Promise<void> {
+  const signal = AbortSignal.timeout(120_000);
+  const image = await findCachedImage();
+  const backends = [];
+  for (const name of BACKEND_NAMES) {
+    const b = createBackend({ name, type: name, exec: null });
+    const a = await b.probe(image, signal);
+    const reason =
+      name === "exec" ? `plug in Palacios, Xen, Firecracker... via YAML (${EXTERNAL_VMM_DOC})` : a.reason;
+    backends.push({ name, available: a.available, reason, install: a.install ?? "" });
+  }
+  const tools = [];
+  for (const t of TOOLS) {
+    const found = await t.check().catch(() => null);
+    tools.push({
+      name: t.name,
+      purpose: t.purpose,
+      available: found !== null,
+      found: found ?? "",
+      install: found ? "" : t.install,
+    });
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ image: image?.manifest ?? null, backends, tools }, null, 2)}\n`);
+    return;
+  }
+  const mark = (ok: boolean) => (ok ? "yes" : "no");
+  process.stdout.write(
+    `Backends\n${renderTable(
+      ["backend", "available", "why", "to make it available"],
+      backends.map((b) => [b.name, mark(b.available), b.reason, b.install]),
+    )}\n\nTools\n${renderTable(
+      ["tool", "available", "for", "found / install"],
+      tools.map((t) => [t.name, mark(t.available), t.purpose, t.found || t.install]),
+    )}\n\nGuest image: ${image ? `${image.manifest.id} (kernel ${image.manifest.kernel.release})` : "not built yet: ezone image build"}\n`,
+  );
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { ConfigError, ExitError, InfraError } from "../util/errors.js";
+import { ezoneVersion } from "../util/version.js";
+
+/**
+ * The only file that reads argv and calls process.exit. Exit codes (a contract): 0 done, 1 findings,
+ * 2 usage or config error, 3 infrastructure error, 70 internal error (a bug), 130 interrupted.
+ */
+export function buildProgram(): Command {
+  const program = new Command("ezone")
+    .description("When something goes wrong inside a guest, how far does the damage reach?")
+    .version(ezoneVersion())
+    .exitOverride()
+    .showHelpAfterError();
+
+  program
+    .command("doctor")
+    .description("what this host can run: backends and tools, and how to install what is missing")
+    .option("--json", "machine-readable output")
+    .action(async (o) => (await import("./commands/doctor.js")).run(o));
+
+  program
+    .command("image")
+    .description("guest images")
+    .command("build")
+    .description(
+      "build the guest image (Debian kernel + BusyBox + agent + fault modules), cached by content hash",
+    )
+    .option("--kernel <vmlinuz>", "your own kernel image instead of Debian's")
+    .option("--kernel-build-dir <dir>", "build tree of --kernel, to compile the fault modules against")
+    .option("--kernel-modules-dir <dir>", "modules tree of --kernel holding pvpanic, if it is not built in")
+    .option("--cache-dir <dir>", "cache directory (default $XDG_CACHE_HOME/ezone)")
+    .option("--json", "machine-readable output")
+    .action(async (o) => (await import("./commands/image-build.js")).run(o));
+
+  program
+    .command("run")
+    .description("run a campaign (re-running resumes: stored runs are never repeated)")
+    .argument("<campaign.yaml>")
+    .option("--results <dir>", "results directory (default results/<campaign name>)")
+    .option("--resume", "continue a campaign (the default behaviour)")
+    .action(async (file, o) => (await import("./commands/run.js")).run(file, o));
+
+  program
+    .command("validate")
+    .description("check a campaign file without running it")
+    .argument("<campaign.yaml>")
+    .action(async (file) => (await import("./commands/validate.js")).run(file));
+
+  program
+    .command("report")
+    .description("tables from a results directory")
+    .argument("<results-dir>")
+    .option("--campaign <name>", "only this campaign")
+    .option("--json", "machine-readable output")
+    .action(async (dir, o) => (await import("./commands/report.js")).run(dir, o));
+
+  program
+    .command("console")
+    .description("guest console logs")
+    .command("parse")
+    .description("does a saved console log show a kernel crash? prints its title and class")
+    .argument("<log>")
+    .option("--json", "machine-readable output")
+    .action(async (file, o) => (await import("./commands/console-parse.js")).run(file, o));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof ExitError) return e.code;
+    if (e instanceof ConfigError) {
+      process.stderr.write(
+        `ezone: invalid input: ${e.file}\n${e.issues.map((i) => `  ${i.path || "(root)"}: ${i.message}`).join("\n")}\n`,
+      );
+      return 2;
+    }
+    if (e instanceof InfraError) {
+      process.stderr.write(`ezone: infrastructure error: ${e.message}\n`);
+      return 3;
+    }
+    process.stderr.write(`ezone: internal error (please report this as a bug): ${(e as Error).stack ?? e}\n`);
+    return 70;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  () => {
+    process.exitCode = 70;
+  },
+);

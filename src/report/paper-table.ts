@@ -1,0 +1,100 @@
+import type { Outcome } from "../model/outcome-types.js";
+import { clopperPearsonUpper, median } from "../model/stats.js";
+import type { Statement, StoredRun } from "../store/store.js";
+
+/** One row of the paper's Section 4 table, built from stored runs only. */
+export interface PaperRow {
+  vmm: string;
+  backend: string;
+  /** Set when the backend did not run here: the statement's reason. */
+  skipped: string | null;
+  runs: number;
+  infraErrors: number;
+  guestCrashed: number;
+  proof: number;
+  hostSurvived: number;
+  verdict: string;
+  medianBootMs: number | null;
+  medianDetectionMs: number | null;
+}
+
+export const PAPER_COLUMNS = [
+  "VMM",
+  "runs",
+  "guest kernel crashed",
+  "fault proof",
+  "host survived",
+  "E-Zone 3 verdict",
+  "median boot",
+  "median detection",
+] as const;
+
+const LABELS: Record<string, string> = { "qemu-tcg": "QEMU (TCG)", kvm: "KVM" };
+
+export function vmmLabel(backend: string): string {
+  return LABELS[backend] ?? backend.charAt(0).toUpperCase() + backend.slice(1);
+}
+
+/** Summarise the outcome distribution of a cell, e.g. "contained-limited 5/5; host failure < 45% (95%)". */
+export function zoneVerdict(outcomes: Outcome[]): string {
+  const n = outcomes.length;
+  if (n === 0) return "no results";
+  const counts = new Map<Outcome, number>();
+  for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1);
+  const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([o, c]) => `${o} ${c}/${n}`);
+  const hostFailures = counts.get("escaped-global") ?? 0;
+  const ub = clopperPearsonUpper(hostFailures, n);
+  return `${parts.join(", ")}; host failure rate ${hostFailures}/${n} < ${Math.round(ub * 100)}% (95% one-sided)`;
+}
+
+/** The table for the backends in `order` (the campaign's order), zone-3 fault runs only. */
+export function paperRows(order: string[], runs: StoredRun[], statements: Statement[]): PaperRow[] {
+  return order.map((backend) => {
+    const mine = runs.filter((r) => r.backend === backend && r.zone === 3 && r.fault !== "none");
+    const results = mine.filter((r) => r.outcome !== "infra-error");
+    const statement = statements.find((s) => s.backend === backend && s.fault === "*");
+    const skipped = statement?.kind === "unavailable" && results.length === 0 ? statement.reason : null;
+    return {
+      vmm: vmmLabel(backend),
+      backend,
+      skipped,
+      runs: results.length,
+      infraErrors: mine.length - results.length,
+      guestCrashed: results.filter((r) => r.guestCrashed).length,
+      proof: results.filter((r) => r.proof).length,
+      hostSurvived: results.filter((r) => r.hostSurvived === true).length,
+      verdict: skipped ? `not run: ${skipped}` : zoneVerdict(results.map((r) => r.outcome)),
+      medianBootMs: median(results.map((r) => r.bootMs)),
+      medianDetectionMs: median(results.map((r) => r.detectionMs)),
+    };
+  });
+}
+
+function seconds(ms: number | null): string {
+  return ms === null ? "-" : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** Cells of a row as strings, in PAPER_COLUMNS order. */
+export function paperCells(r: PaperRow): string[] {
+  if (r.skipped) return [r.vmm, "skipped", "-", "-", "-", r.verdict, "-", "-"];
+  const of = (x: number) => `${x}/${r.runs}`;
+  const runs = r.infraErrors > 0 ? `${r.runs} (+${r.infraErrors} infra-error)` : String(r.runs);
+  return [
+    r.vmm,
+    runs,
+    of(r.guestCrashed),
+    of(r.proof),
+    of(r.hostSurvived),
+    r.verdict,
+    seconds(r.medianBootMs),
+    seconds(r.medianDetectionMs),
+  ];
+}
+
+/** A Markdown-style table that reads well in a terminal and pastes into issues. */
+export function renderTable(header: readonly string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
+}
