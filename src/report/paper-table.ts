@@ -70,8 +70,10 @@ export function paperRows(order: string[], runs: StoredRun[], statements: Statem
   });
 }
 
-function seconds(ms: number | null): string {
-  return ms === null ? "-" : `${(ms / 1000).toFixed(2)} s`;
+/** A duration for people: milliseconds below a second, else seconds. */
+export function duration(ms: number | null): string {
+  if (ms === null) return "-";
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
 /** Cells of a row as strings, in PAPER_COLUMNS order. */
@@ -86,8 +88,8 @@ export function paperCells(r: PaperRow): string[] {
     of(r.proof),
     of(r.hostSurvived),
     r.verdict,
-    seconds(r.medianBootMs),
-    seconds(r.medianDetectionMs),
+    duration(r.medianBootMs),
+    duration(r.medianDetectionMs),
   ];
 }
 
