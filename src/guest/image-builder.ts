@@ -177,24 +177,29 @@ async function buildModules(
   return out;
 }
 
+/** The agent: every .c file of src/guest/agent, linked statically (extensions register from constructors). */
 async function buildAgent(work: string, signal?: AbortSignal): Promise<Buffer> {
   const out = join(work, "ezone-agent");
-  const src = join(GUEST_SRC, "agent", "ezone-agent.c");
-  await tool(["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, src], "image.build-agent", {
-    signal,
-  });
+  const dir = join(GUEST_SRC, "agent");
+  const sources = (await readdir(dir)).filter((f) => f.endsWith(".c")).sort();
+  await tool(
+    ["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, ...sources.map((f) => join(dir, f))],
+    "image.build-agent",
+    {
+      signal,
+    },
+  );
   return readFile(out);
 }
 
+/** Hash of every guest source file (init, agent, modules): any change makes a new image. */
 async function sourceInputs(): Promise<Record<string, string>> {
-  const files = [
-    "init.sh",
-    "agent/ezone-agent.c",
-    "modules/Kbuild",
-    ...FAULT_MODULES.map((m) => `modules/${m}.c`),
-  ];
   const inputs: Record<string, string> = {};
-  for (const f of files) inputs[f] = sha256(await readFile(join(GUEST_SRC, f)));
+  const files = (await readdir(GUEST_SRC, { recursive: true, withFileTypes: true }))
+    .filter((d) => d.isFile() && !d.name.endsWith(".ts"))
+    .map((d) => join(d.parentPath, d.name))
+    .sort();
+  for (const f of files) inputs[f.slice(GUEST_SRC.length + 1)] = sha256(await readFile(f));
   return inputs;
 }
 

@@ -2,24 +2,30 @@
 /*
  * ezone-agent: the guest side of ezone's protocol, one line per event on the console.
  *
- *   READY ezone-agent/1 hb=<ms>          once, when the agent listens
- *   HB <seq> <uptime_ms>                 every hb milliseconds
- *   FIRED <fault> nonce=<nonce>          immediately before a fault is triggered
+ *   READY ezone-agent/1 hb=<ms>           once, when the agent listens
+ *   HB <seq> <uptime_ms>                  every hb milliseconds
+ *   FIRED <fault> nonce=<nonce>           immediately before a fault is triggered
  *   INJECT-FAILED <fault> errno=<n> <why> when triggering failed (no proof will follow)
- *   PONG <uptime_ms>                     answer to PING
- *   ERROR <text>                         malformed command
+ *   PONG <uptime_ms>                      answer to PING
+ *   ERROR <text>                          malformed command
  *
- * Commands, one per line on stdin: "INJECT <fault> key=value ...", "PING".
- * Boot-time arming (the paper's mode): kernel command line "ezone.arm=<fault> ezone.nonce=<n>
- * ezone.delay_ms=<ms>" injects right after READY; a module fault then fires from a kernel timer.
+ * Commands, one per line on stdin: "INJECT <fault> nonce=<n> delay_ms=<ms> ...", "PING", and whatever
+ * the other files of this folder register (see agent.h).
+ * Boot-time arming (the paper's mode): "ezone.arm=<fault> ezone.nonce=<n> ezone.delay_ms=<ms>" in the
+ * configuration injects right after READY; a module fault then fires from a kernel timer.
  *
- * A module fault loads /lib/ezone/<fault>.ko with "nonce=<n> delay_ms=<ms>"; the module's own printk
- * carrying the nonce is the proof that it fired.
+ * Configuration comes from /proc/cmdline in a VM, or from `ezone-agent --cmdline "ezone.hb=250 ..."`
+ * when the agent runs as a process (native, container, gVisor).
+ *
+ * A fault with no registered trigger is a kernel module: /lib/ezone/<fault>.ko loaded with
+ * "nonce=<n> delay_ms=<ms>"; the module's own printk carrying the nonce is the proof that it fired.
  *
  * Written in C (static) rather than BusyBox sh so that heartbeats keep exact timing and the agent has
  * no dependency on which applets a BusyBox build enables.
  */
 #define _GNU_SOURCE
+#include "agent.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -32,20 +38,35 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINE_MAX_LEN 512
-#define PARAM_MAX_LEN 256
+#define MAX_HANDLERS 64
 
-static long long uptime_ms(void)
+static struct {
+	const char *name;
+	agent_command_fn command;
+	agent_fault_fn fault;
+} handlers[MAX_HANDLERS];
+static int n_handlers;
+static char config[2048];
+
+static void add_handler(const char *name, agent_command_fn command, agent_fault_fn fault)
+{
+	if (n_handlers < MAX_HANDLERS)
+		handlers[n_handlers++] = (typeof(handlers[0])){name, command, fault};
+}
+
+void agent_register_command(const char *verb, agent_command_fn fn) { add_handler(verb, fn, NULL); }
+void agent_register_fault(const char *fault, agent_fault_fn fn) { add_handler(fault, NULL, fn); }
+
+long long uptime_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One write(2) per line so agent lines never interleave with each other mid-line. */
-static void emit(const char *fmt, ...)
+void emit(const char *fmt, ...)
 {
-	char buf[LINE_MAX_LEN + 64];
+	char buf[AGENT_LINE_MAX + 64];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
@@ -66,8 +87,14 @@ static void emit(const char *fmt, ...)
 	}
 }
 
-/* Value of "key=" in a space-separated list, copied into out; returns 0 when absent. */
-static int kv_get(const char *list, const char *key, char *out, size_t outlen)
+void agent_fired(const char *fault, const char *nonce) { emit("FIRED %s nonce=%s", fault, nonce); }
+
+void agent_inject_failed(const char *fault, int err, const char *what)
+{
+	emit("INJECT-FAILED %s errno=%d %s: %s", fault, err, what, strerror(err));
+}
+
+int kv_get(const char *list, const char *key, char *out, size_t outlen)
 {
 	size_t klen = strlen(key);
 	const char *p = list;
@@ -88,8 +115,7 @@ static int kv_get(const char *list, const char *key, char *out, size_t outlen)
 	return 0;
 }
 
-/* Only [A-Za-z0-9_.-] may reach a module parameter or a path. */
-static int is_token(const char *s)
+int is_token(const char *s)
 {
 	if (!*s)
 		return 0;
@@ -100,22 +126,22 @@ static int is_token(const char *s)
 	return 1;
 }
 
-static void inject_module(const char *fault, const char *nonce, const char *delay_ms)
+const char *agent_config(void) { return config; }
+
+static void inject_module(const char *fault, const char *nonce, unsigned delay_ms, const char *args)
 {
-	char path[PARAM_MAX_LEN], params[PARAM_MAX_LEN];
+	(void)args;
+	char path[256], params[256];
 	snprintf(path, sizeof(path), "/lib/ezone/%s.ko", fault);
-	snprintf(params, sizeof(params), "nonce=%s delay_ms=%s", nonce, delay_ms);
+	snprintf(params, sizeof(params), "nonce=%s delay_ms=%u", nonce, delay_ms);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		int e = errno;
-		emit("INJECT-FAILED %s errno=%d open %s: %s", fault, e, path, strerror(e));
+		agent_inject_failed(fault, errno, "open module");
 		return;
 	}
-	emit("FIRED %s nonce=%s", fault, nonce);
-	if (syscall(SYS_finit_module, fd, params, 0) != 0) {
-		int e = errno;
-		emit("INJECT-FAILED %s errno=%d finit_module: %s", fault, e, strerror(e));
-	}
+	agent_fired(fault, nonce);
+	if (syscall(SYS_finit_module, fd, params, 0) != 0)
+		agent_inject_failed(fault, errno, "finit_module");
 	close(fd);
 }
 
@@ -128,58 +154,72 @@ static void inject(const char *args)
 	}
 	kv_get(args, "nonce", nonce, sizeof(nonce));
 	kv_get(args, "delay_ms", delay, sizeof(delay));
-	if (!is_token(nonce) || strspn(delay, "0123456789") != strlen(delay) || !*delay) {
+	if (!is_token(nonce) || !*delay || strspn(delay, "0123456789") != strlen(delay) || strlen(delay) > 9) {
 		emit("ERROR INJECT %s: bad nonce or delay_ms", fault);
 		return;
 	}
-	inject_module(fault, nonce, delay);
+	for (int i = 0; i < n_handlers; i++)
+		if (handlers[i].fault && strcmp(handlers[i].name, fault) == 0) {
+			handlers[i].fault(fault, nonce, (unsigned)atoi(delay), args);
+			return;
+		}
+	inject_module(fault, nonce, (unsigned)atoi(delay), args);
 }
 
 static void handle_line(char *line)
 {
 	line[strcspn(line, "\r\n")] = '\0';
-	if (strncmp(line, "INJECT ", 7) == 0)
+	if (strncmp(line, "INJECT ", 7) == 0) {
 		inject(line + 7);
-	else if (strcmp(line, "PING") == 0)
+		return;
+	}
+	if (strcmp(line, "PING") == 0) {
 		emit("PONG %lld", uptime_ms());
-	else if (*line)
+		return;
+	}
+	size_t verb = strcspn(line, " ");
+	for (int i = 0; i < n_handlers; i++)
+		if (handlers[i].command && strlen(handlers[i].name) == verb && strncmp(line, handlers[i].name, verb) == 0) {
+			handlers[i].command(line[verb] ? line + verb + 1 : "");
+			return;
+		}
+	if (*line)
 		emit("ERROR unknown command");
 }
 
-static void arm_from_cmdline(void)
+static void load_config(int argc, char **argv)
 {
-	char cmdline[2048] = "", fault[64], nonce[64] = "none", delay[16] = "0", args[256];
+	if (argc >= 3 && strcmp(argv[1], "--cmdline") == 0) {
+		snprintf(config, sizeof(config), "%s", argv[2]);
+		return;
+	}
 	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	ssize_t n = read(fd, cmdline, sizeof(cmdline) - 1);
+	ssize_t n = read(fd, config, sizeof(config) - 1);
 	close(fd);
-	if (n <= 0)
+	config[n > 0 ? n : 0] = '\0';
+}
+
+static void arm_from_config(void)
+{
+	char fault[64], nonce[64] = "none", delay[16] = "0", args[256];
+	if (!kv_get(config, "ezone.arm", fault, sizeof(fault)))
 		return;
-	cmdline[n] = '\0';
-	if (!kv_get(cmdline, "ezone.arm", fault, sizeof(fault)))
-		return;
-	kv_get(cmdline, "ezone.nonce", nonce, sizeof(nonce));
-	kv_get(cmdline, "ezone.delay_ms", delay, sizeof(delay));
+	kv_get(config, "ezone.nonce", nonce, sizeof(nonce));
+	kv_get(config, "ezone.delay_ms", delay, sizeof(delay));
 	snprintf(args, sizeof(args), "%s nonce=%s delay_ms=%s", fault, nonce, delay);
 	inject(args);
 }
 
 static int hb_interval_ms(void)
 {
-	char cmdline[2048] = "", v[16];
-	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, cmdline, sizeof(cmdline) - 1);
-		close(fd);
-		if (n > 0)
-			cmdline[n] = '\0';
-	}
-	int ms = kv_get(cmdline, "ezone.hb", v, sizeof(v)) ? atoi(v) : 250;
+	char v[16];
+	int ms = kv_get(config, "ezone.hb", v, sizeof(v)) ? atoi(v) : 250;
 	return ms >= 10 && ms <= 60000 ? ms : 250;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct termios t;
 	/* The console echoes what the host types; ezone wants only the agent's own lines back. */
@@ -187,11 +227,12 @@ int main(void)
 		t.c_lflag &= ~(ECHO | ECHONL);
 		tcsetattr(STDIN_FILENO, TCSANOW, &t);
 	}
+	load_config(argc, argv);
 	int hb = hb_interval_ms();
 	emit("READY ezone-agent/1 hb=%d", hb);
-	arm_from_cmdline();
+	arm_from_config();
 
-	char line[LINE_MAX_LEN];
+	char line[AGENT_LINE_MAX];
 	size_t used = 0;
 	long long seq = 0, next = uptime_ms();
 	int in_fd = STDIN_FILENO; /* -1 once stdin is closed: poll then only times the heartbeat */

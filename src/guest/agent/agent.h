@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ezone-agent's extension interface. Every other .c file in this folder is compiled into the agent and
+ * registers its commands and faults from a constructor, so features are added without editing the core:
+ *
+ *   static void bench(const char *args) { ... emit("BENCH ..."); }
+ *   __attribute__((constructor)) static void reg(void) { agent_register_command("BENCH", bench); }
+ */
+#ifndef EZONE_AGENT_H
+#define EZONE_AGENT_H
+
+#include <stddef.h>
+
+#define AGENT_LINE_MAX 512
+
+/** A command handler: `args` is the rest of the line after the verb (may be ""). */
+typedef void (*agent_command_fn)(const char *args);
+
+/**
+ * A fault trigger. It must print `FIRED <fault> nonce=<nonce>` (agent_fired) immediately before
+ * triggering, or `INJECT-FAILED ...` when it cannot. `args` is the whole INJECT argument list.
+ */
+typedef void (*agent_fault_fn)(const char *fault, const char *nonce, unsigned delay_ms, const char *args);
+
+void agent_register_command(const char *verb, agent_command_fn fn);
+void agent_register_fault(const char *fault, agent_fault_fn fn);
+
+/** One write(2) per line, so agent lines never interleave mid-line. Appends the newline. */
+void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void agent_fired(const char *fault, const char *nonce);
+void agent_inject_failed(const char *fault, int err, const char *what);
+
+long long uptime_ms(void);
+/** Value of "key=" in a space-separated list into out; 0 when absent. */
+int kv_get(const char *list, const char *key, char *out, size_t outlen);
+/** Only [A-Za-z0-9_.-]: safe for module parameters and paths. */
+int is_token(const char *s);
+/** The agent's key=value configuration: /proc/cmdline in a VM, `--cmdline "..."` for a process enclave. */
+const char *agent_config(void);
+
+#endif
