@@ -9,8 +9,6 @@ import { installedVersion } from "../util/dpkg.js";
 import { InfraError } from "../util/errors.js";
 import { type CpioEntry, writeCpio } from "./cpio.js";
 
-/** Fault modules shipped in every image (C sources under src/guest/modules). */
-export const FAULT_MODULES = ["kerncrash"] as const;
 
 /** Kernel modules the guest loads at boot: pvpanic lets QEMU see the panic (QMP GUEST_PANICKED). */
 const BOOT_MODULES = ["drivers/misc/pvpanic/pvpanic.ko", "drivers/misc/pvpanic/pvpanic-mmio.ko"];
@@ -173,7 +171,11 @@ async function buildModules(
   await cp(join(GUEST_SRC, "modules"), src, { recursive: true });
   await tool(["make", "-s", "-C", buildDir, `M=${src}`, "modules"], "image.build-modules", { signal });
   const out = new Map<string, Buffer>();
-  for (const name of FAULT_MODULES) out.set(name, await readFile(join(src, `${name}.ko`)));
+  // Every module Kbuild lists (obj-m += name.o) is a fault module shipped as /lib/ezone/<name>.ko.
+  const kbuild = await readFile(join(src, "Kbuild"), "utf8");
+  for (const [, name] of kbuild.matchAll(/^obj-m\s*\+?=\s*([\w-]+)\.o/gm)) {
+    out.set(name as string, await readFile(join(src, `${name}.ko`)));
+  }
   return out;
 }
 
