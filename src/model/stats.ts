@@ -35,6 +35,16 @@ export function clopperPearsonUpper(x: number, n: number, confidence = 0.95): nu
   return (lo + hi) / 2;
 }
 
+/**
+ * One-sided Clopper–Pearson lower bound on a rate after `x` successes in `n` trials: the smallest p for
+ * which seeing at least x successes still has probability >= alpha. 5/5 at 95% gives 0.5493 (= 1 - the
+ * upper bound of 0/5). With no trials, or no successes, the bound is 0.
+ */
+export function clopperPearsonLower(x: number, n: number, confidence = 0.95): number {
+  if (n <= 0 || x <= 0) return 0;
+  return 1 - clopperPearsonUpper(n - Math.min(x, n), n, confidence);
+}
+
 /** Runs needed with zero events to bound the rate below `bound` (29 for 10% at 95%). */
 export function runsForBound(bound: number, confidence = 0.95): number {
   return Math.ceil(Math.log(1 - confidence) / Math.log(1 - bound));

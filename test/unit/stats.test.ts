@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   binomialCdf,
+  clopperPearsonLower,
   clopperPearsonUpper,
   describeBound,
   median,
@@ -27,5 +28,16 @@ describe("statistics", () => {
     expect(median([3, null, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(median([null, undefined])).toBeNull();
+  });
+  it("the lower bound mirrors the upper one: 5/5 bounds the rate above 55% at 95%", () => {
+    expect(clopperPearsonLower(5, 5)).toBeCloseTo(0.05 ** (1 / 5), 6);
+    expect(clopperPearsonLower(29, 29)).toBeGreaterThan(0.9);
+    expect(clopperPearsonLower(0, 5)).toBe(0);
+    expect(clopperPearsonLower(3, 0)).toBe(0);
+    const lb = clopperPearsonLower(8, 10);
+    expect(lb).toBeCloseTo(1 - clopperPearsonUpper(2, 10), 9);
+    // P(X >= 8 | p = lb) = alpha
+    expect(1 - binomialCdf(7, 10, lb)).toBeCloseTo(0.05, 6);
+    expect(lb).toBeLessThan(0.8);
   });
 });

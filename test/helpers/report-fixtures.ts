@@ -1,0 +1,70 @@
+/** Stored runs for report tests, built in memory (no database). */
+import type { Outcome, RunEvidence, Zone } from "../../src/model/outcome-types.js";
+import type { StoredRun } from "../../src/store/store.js";
+
+let nextId = 1;
+
+export function evidenceFor(fault: string, zone: Zone, overrides: Partial<RunEvidence> = {}): RunEvidence {
+  return {
+    fault,
+    zone,
+    infraError: null,
+    ready: true,
+    agentFired: true,
+    injectFailed: null,
+    proof: true,
+    guestCrash: { title: "divide error in kerncrash_fire", crashClass: "divide-error", panic: true },
+    panicEvent: true,
+    heartbeatsAfterFault: 0,
+    heartbeatLost: true,
+    exit: { kind: "exited", code: 1 },
+    stopReason: "guest-panic",
+    probes: [],
+    ...overrides,
+  };
+}
+
+/** A stored run of `backend` with `outcome`; fault kerncrash (zone 3) unless overridden. */
+export function storedRun(backend: string, outcome: Outcome, overrides: Partial<StoredRun> = {}): StoredRun {
+  const id = nextId++;
+  const fault = overrides.fault ?? "kerncrash";
+  const zone = overrides.zone ?? 3;
+  return {
+    id,
+    campaign: "paper",
+    runKey: `paper/${backend}/${fault}/{}/${id}`,
+    backend,
+    fault,
+    zone,
+    params: {},
+    repetition: id,
+    seed: "42",
+    nonce: `n-${id}`,
+    evidence: evidenceFor(fault, zone),
+    startedAt: new Date("2024-05-01T10:00:00.000Z"),
+    finishedAt: new Date("2024-05-01T10:00:07.000Z"),
+    bootMs: 2000,
+    detectionMs: 12,
+    runMs: 7000,
+    provenance: {
+      ezoneVersion: "0.1.0",
+      ezoneCommit: null,
+      backendVersion: null,
+      kernelVersion: null,
+      imageHash: null,
+      kernelCmdline: null,
+      hostKernel: "6.1.0",
+      hostname: "node1",
+    },
+    outcome,
+    reasons: [`decided ${outcome}`],
+    stopReason: "guest-panic",
+    crashTitle: "divide error in kerncrash_fire",
+    crashClass: "divide-error",
+    proof: true,
+    guestCrashed: true,
+    hostSurvived: outcome === "infra-error" ? null : outcome !== "escaped-global",
+    infraError: outcome === "infra-error" ? "QEMU did not start" : null,
+    ...overrides,
+  };
+}
