@@ -1,23 +1,31 @@
 import { createHash } from "node:crypto";
-import { hostname, release } from "node:os";
+import { availableParallelism, freemem, hostname, release } from "node:os";
 import type { Backend } from "../backends/backend.js";
 import { type BackendRef, createBackend } from "../backends/index.js";
 import { FAULTS, type FaultName } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../host/compare.js";
 import type { Outcome } from "../model/outcome-types.js";
+import { duration } from "../report/paper-table.js";
+import { ArtifactWriteError } from "../store/artifacts.js";
 import { type Provenance, Store } from "../store/store.js";
+import { InfraError } from "../util/errors.js";
 import { ezoneCommit, ezoneVersion } from "../util/version.js";
+import { Cell } from "./cell.js";
 import type { LoadedCampaign } from "./load.js";
+import { acquireCampaignLock } from "./lock.js";
+import type { ProgressReporter } from "./progress.js";
 import { type RunPlan, type RunResult, runOne } from "./run-one.js";
 import type { CampaignConfig, TriggerConfig } from "./schema.js";
 
 export interface CampaignOptions {
   image: BuiltImage;
   signal: AbortSignal;
+  /** Log lines (per run, per backend); progress goes to `progress` when given. */
   log: (line: string) => void;
-  /** How often an infra-error run is tried again before it is left as infra-error. */
-  infraRetries?: number;
+  progress?: ProgressReporter;
+  /** Concurrent runs; default from the host (cores and memory). */
+  jobs?: number;
   /** Tests: override the emulator binary of every built-in backend. */
   binary?: string;
   hooks?: RunPlan["hooks"];
@@ -27,7 +35,13 @@ export interface CampaignSummary {
   resultsDir: string;
   executed: number;
   skippedExisting: number;
+  /** Runs started but not finished because the campaign was interrupted: not stored. */
+  abandoned: number;
   outcomes: Partial<Record<Outcome, number>>;
+  /** Set when the campaign stopped itself: quarantine, disk full. */
+  stoppedBecause: string | null;
+  wallMs: number;
+  jobs: number;
 }
 
 /** The campaign's backends as references, in the order the YAML lists them. */
@@ -63,26 +77,170 @@ export function runKey(
   params: object,
   rep: number,
 ): string {
-  return `${campaign}/${backend}/${fault}/${sha(JSON.stringify(params)).slice(0, 12)}/${rep}`;
+  return `${cellKey(campaign, backend, fault, params)}/${rep}`;
+}
+
+function cellKey(campaign: string, backend: string, fault: string, params: object): string {
+  return `${campaign}/${backend}/${fault}/${sha(JSON.stringify(params)).slice(0, 12)}`;
+}
+
+/** Default worker count: one per core, and no more than memory allows (guest RAM + QEMU overhead, twice). */
+export function defaultJobs(memoryMb: number): number {
+  const byMemory = Math.floor(freemem() / ((memoryMb + 256) * 2 * 1024 * 1024));
+  return Math.max(1, Math.min(availableParallelism(), byMemory));
+}
+
+/** One schedulable (backend, fault) pair of the matrix. */
+interface Slot {
+  cell: Cell;
+  backendName: string;
+  backend: Backend;
+  backendVersion: string | null;
+  fault: FaultName;
+  trigger: TriggerConfig;
+  params: Record<string, unknown>;
+  /** Affects the host (hogs, bystanders): runs with the machine to itself. */
+  exclusive: boolean;
+}
+
+/** Shared/exclusive gate over the machine: exclusive runs wait for the others and block them. */
+class MachineGate {
+  private shared = 0;
+  private exclusive = false;
+  private waiters: (() => void)[] = [];
+  async acquire(exclusive: boolean): Promise<void> {
+    while (exclusive ? this.shared > 0 || this.exclusive : this.exclusive) {
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    if (exclusive) this.exclusive = true;
+    else this.shared++;
+  }
+  release(exclusive: boolean): void {
+    if (exclusive) this.exclusive = false;
+    else this.shared--;
+    for (const w of this.waiters.splice(0)) w();
+  }
 }
 
 /**
  * Run a campaign: probe each backend (a statement of availability, stored), then every backend × fault ×
- * repetition not already stored. Results are written one transaction per run; re-running continues
- * where the last invocation stopped and never counts a run twice.
+ * repetition not already stored, `jobs` at a time. Results are written one transaction per run; re-running
+ * continues where the last invocation stopped and never counts a run twice. An interrupt stops scheduling
+ * and abandons in-flight runs (not stored); N infra-errors in a row quarantine the host; a failed artifact
+ * write (disk full) stops the campaign.
  */
 export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions): Promise<CampaignSummary> {
+  const t0 = performance.now();
   const { config } = loaded;
+  using _lock = acquireCampaignLock(loaded.resultsDir);
   using store = Store.open(loaded.resultsDir);
   store.ensureCampaign(config.name, JSON.stringify(config), sha(loaded.text));
+  const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
   const summary: CampaignSummary = {
     resultsDir: loaded.resultsDir,
     executed: 0,
     skippedExisting: 0,
+    abandoned: 0,
     outcomes: {},
+    stoppedBecause: null,
+    wallMs: 0,
+    jobs,
   };
-  const kernelArgs = campaignKernelArgs(config);
+  const slots = await planSlots(loaded, store, opts, summary);
+  const stop = new AbortController();
+  const signal = AbortSignal.any([opts.signal, stop.signal]);
+  const gate = new MachineGate();
+  let consecutiveInfra = 0;
+  let running = 0;
+  let wake: (() => void)[] = [];
+  const progress = () =>
+    opts.progress?.update({
+      done: summary.executed,
+      remaining: slots.reduce((n, s) => n + s.cell.remaining(), 0),
+      running,
+      outcomes: summary.outcomes,
+      elapsedMs: performance.now() - t0,
+    });
+  let cursor = 0;
+  const pick = (): { slot: Slot; rep: number } | null => {
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[(cursor + i) % slots.length] as Slot;
+      const rep = slot.cell.next();
+      if (rep !== null) {
+        cursor = (cursor + i + 1) % slots.length;
+        return { slot, rep };
+      }
+    }
+    return null;
+  };
 
+  const worker = async () => {
+    while (!signal.aborted) {
+      const next = pick();
+      if (!next) {
+        if (slots.every((s) => s.cell.complete())) return;
+        await new Promise<void>((r) => wake.push(r)); // a running repetition may open more work
+        continue;
+      }
+      const { slot, rep } = next;
+      running++;
+      progress();
+      await gate.acquire(slot.exclusive);
+      try {
+        const outcome = await runWithRetries(store, loaded, slot, rep, opts, signal);
+        slot.cell.finished(rep, outcome);
+        summary.executed++;
+        summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
+        consecutiveInfra = outcome === "infra-error" ? consecutiveInfra + 1 : 0;
+        if (consecutiveInfra >= config.infra.quarantineAfter) {
+          summary.stoppedBecause = `host quarantined: ${consecutiveInfra} runs in a row ended in infra-error (see the runs' reasons); fix the host, then re-run to resume`;
+          stop.abort(new Error(summary.stoppedBecause));
+        }
+      } catch (e) {
+        slot.cell.abandoned(rep);
+        if (e instanceof ArtifactWriteError) {
+          summary.stoppedBecause = `cannot write results (disk full?): ${(e.cause as Error)?.message ?? e.message}; nothing of that run was stored`;
+          stop.abort(new Error(summary.stoppedBecause));
+        } else if (signal.aborted) {
+          summary.abandoned++;
+        } else {
+          stop.abort(e); // an internal error: stop the other workers, then report it
+          throw e;
+        }
+      } finally {
+        gate.release(slot.exclusive);
+        running--;
+        for (const w of wake.splice(0)) w();
+        progress();
+      }
+    }
+  };
+  const onAbort = () => {
+    for (const w of wake.splice(0)) w();
+  };
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await Promise.all(Array.from({ length: jobs }, worker));
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    wake = [];
+    opts.progress?.stop();
+  }
+  summary.wallMs = performance.now() - t0;
+  return summary;
+}
+
+/** Probe backends (stored as statements), refuse unsupported faults, restore stored repetitions. */
+async function planSlots(
+  loaded: LoadedCampaign,
+  store: Store,
+  opts: CampaignOptions,
+  summary: CampaignSummary,
+): Promise<Slot[]> {
+  const { config } = loaded;
+  const kernelArgs = campaignKernelArgs(config);
+  const stored = store.runs({ campaign: config.name });
+  const slots: Slot[] = [];
   for (const ref of backendRefs(config)) {
     const backend = createBackend({ ...ref, binary: opts.binary });
     const availability = await backend.probe(opts.image, opts.signal);
@@ -92,14 +250,10 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
       kind: availability.available ? "available" : "unavailable",
       reason: availability.reason,
     });
-    if (!availability.available) {
-      opts.log(`${ref.name}: not runnable here — ${availability.reason}`);
-      continue;
-    }
-    opts.log(`${ref.name}: ${availability.reason}`);
+    opts.log(`${ref.name}: ${availability.available ? "" : "not runnable here — "}${availability.reason}`);
+    if (!availability.available) continue;
     for (const { fault, trigger } of faultPlans(config)) {
-      const spec = FAULTS[fault];
-      const support = backend.supports(spec);
+      const support = backend.supports(FAULTS[fault]);
       if (!support.supported) {
         store.recordStatement(config.name, {
           backend: ref.name,
@@ -116,92 +270,100 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
         heartbeatMs: config.guest.heartbeatMs,
         kernelArgs,
       };
-      for (let rep = 1; rep <= config.repetitions; rep++) {
-        if (opts.signal.aborted) return summary;
-        const key = runKey(config.name, ref.name, fault, params, rep);
-        if (store.hasRun(key)) {
+      const cell = new Cell(
+        cellKey(config.name, ref.name, fault, params),
+        config.repetitions,
+        config.until ?? null,
+      );
+      for (const r of stored) {
+        const rep = Number(r.runKey.slice(cell.keyPrefix.length + 1));
+        if (
+          r.runKey.startsWith(`${cell.keyPrefix}/`) &&
+          Number.isInteger(rep) &&
+          r.outcome !== "infra-error"
+        ) {
+          cell.restore(rep, r.outcome);
           summary.skippedExisting++;
-          continue;
         }
-        const outcome = await runWithRetries(store, loaded, backend, availability.version ?? null, opts, {
-          key,
-          backend: ref.name,
-          fault,
-          trigger,
-          params,
-          rep,
-          kernelArgs,
-        });
-        summary.executed++;
-        summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
       }
+      const spec = FAULTS[fault] as { exclusive?: boolean };
+      slots.push({
+        cell,
+        backendName: ref.name,
+        backend,
+        backendVersion: availability.version ?? null,
+        fault,
+        trigger,
+        params,
+        exclusive: spec.exclusive === true,
+      });
     }
   }
-  return summary;
+  return slots;
 }
 
-interface RunSlot {
-  key: string;
-  /** The backend's name in the campaign (e.g. `palacios` for an exec backend). */
-  backend: string;
-  fault: FaultName;
-  trigger: TriggerConfig;
-  params: Record<string, unknown>;
-  rep: number;
-  kernelArgs: string[];
+/** The run plan of one repetition: every duration scaled for the backend. */
+function planRun(
+  loaded: LoadedCampaign,
+  slot: Slot,
+  seed: string,
+  attempt: number,
+  opts: CampaignOptions,
+): RunPlan {
+  const { config } = loaded;
+  const t = config.timeouts;
+  const scale = slot.backend.timeoutScale;
+  return {
+    backend: slot.backend,
+    image: opts.image,
+    fault: slot.fault,
+    trigger: slot.trigger,
+    nonce: `${seed.slice(0, 10)}${attempt}`,
+    runTag: `${seed}-${process.pid}-${attempt}`,
+    memoryMb: config.guest.memoryMb,
+    heartbeatMs: config.guest.heartbeatMs,
+    kernelArgs: slot.params.kernelArgs as string[],
+    timeouts: {
+      runMs: t.runSeconds * 1000 * scale,
+      bootMs: t.bootSeconds * 1000 * scale,
+      observeMs: t.observeSeconds * 1000 * scale,
+      controlObserveMs: t.controlObserveSeconds * 1000,
+      heartbeatLossMs: t.heartbeatMissIntervals * config.guest.heartbeatMs * scale,
+      graceMs: t.graceSeconds * 1000 * scale,
+      probeMs: t.probeSeconds * 1000,
+    },
+    thresholds: DEFAULT_PROBE_THRESHOLDS,
+    hooks: opts.hooks,
+  };
 }
 
-/** One run; an infra-error is stored under its attempt's own key and the run is tried again (bounded). */
+/** One repetition; an infra-error is stored under its attempt's own key and tried again (bounded). */
 async function runWithRetries(
   store: Store,
   loaded: LoadedCampaign,
-  backend: Backend,
-  backendVersion: string | null,
+  slot: Slot,
+  rep: number,
   opts: CampaignOptions,
-  slot: RunSlot,
+  signal: AbortSignal,
 ): Promise<Outcome> {
   const { config } = loaded;
-  const retries = opts.infraRetries ?? 1;
-  const seed = sha(slot.key).slice(0, 16);
-  const t = config.timeouts;
-  const scale = backend.timeoutScale;
+  const key = `${slot.cell.keyPrefix}/${rep}`;
+  const seed = sha(key).slice(0, 16);
   for (let attempt = 0; ; attempt++) {
-    const nonce = `${seed.slice(0, 10)}${attempt}`;
-    const plan: RunPlan = {
-      backend,
-      image: opts.image,
-      fault: slot.fault,
-      trigger: slot.trigger,
-      nonce,
-      runTag: `${seed}-${process.pid}-${attempt}`,
-      memoryMb: config.guest.memoryMb,
-      heartbeatMs: config.guest.heartbeatMs,
-      kernelArgs: slot.kernelArgs,
-      timeouts: {
-        runMs: t.runSeconds * 1000 * scale,
-        bootMs: t.bootSeconds * 1000 * scale,
-        observeMs: t.observeSeconds * 1000 * scale,
-        controlObserveMs: t.controlObserveSeconds * 1000,
-        heartbeatLossMs: t.heartbeatMissIntervals * config.guest.heartbeatMs * scale,
-        graceMs: t.graceSeconds * 1000 * scale,
-        probeMs: t.probeSeconds * 1000,
-      },
-      thresholds: DEFAULT_PROBE_THRESHOLDS,
-      hooks: opts.hooks,
-    };
-    const result = await runOne(plan, opts.signal);
+    const plan = planRun(loaded, slot, seed, attempt, opts);
+    const result = await runOne(plan, signal);
     const infra = result.verdict.outcome === "infra-error";
     await store.recordRun({
       campaign: config.name,
       // An infra-error is not the run's result: it is kept under its attempt's key, so resume retries it.
-      runKey: infra ? `${slot.key}!infra-${attempt}` : slot.key,
-      backend: slot.backend,
+      runKey: infra ? `${key}!infra-${attempt}` : key,
+      backend: slot.backendName,
       fault: slot.fault,
       zone: FAULTS[slot.fault].zone,
       params: slot.params,
-      repetition: slot.rep,
+      repetition: rep,
       seed,
-      nonce,
+      nonce: plan.nonce,
       verdict: result.verdict,
       evidence: result.evidence,
       startedAt: result.startedAt,
@@ -210,10 +372,11 @@ async function runWithRetries(
       detectionMs: result.detectionMs,
       runMs: result.runMs,
       artifacts: artifactsOf(result),
-      provenance: provenance(backendVersion, opts.image, plan),
+      provenance: provenance(slot.backendVersion, opts.image, plan),
     });
-    opts.log(describeRun(slot, attempt, result));
-    if (!infra || attempt >= retries) return result.verdict.outcome;
+    (opts.progress ? (l: string) => opts.progress?.log(l) : opts.log)(describeRun(key, attempt, result));
+    if (!infra || attempt >= config.infra.retries) return result.verdict.outcome;
+    if (signal.aborted) throw new InfraError("campaign", "interrupted between attempts");
   }
 }
 
@@ -237,8 +400,8 @@ function provenance(backendVersion: string | null, image: BuiltImage, plan: RunP
   };
 }
 
-function describeRun(slot: RunSlot, attempt: number, r: RunResult): string {
-  const ms = (x: number | null) => (x === null ? "-" : `${(x / 1000).toFixed(2)}s`);
+function describeRun(key: string, attempt: number, r: RunResult): string {
+  const ms = duration;
   const retry = attempt > 0 ? ` (attempt ${attempt + 1})` : "";
-  return `  ${slot.key}${retry}: ${r.verdict.outcome} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]`;
+  return `  ${key}${retry}: ${r.verdict.outcome} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]`;
 }

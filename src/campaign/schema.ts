@@ -44,7 +44,26 @@ const timeouts = z
     graceSeconds: z.number().min(0).default(0.5),
     probeSeconds: z.number().positive().default(15),
   })
-  .prefault({});
+  .prefault({})
+  .superRefine((t, ctx) => {
+    // A child deadline never outlives its parent: every step fits inside the run's own deadline.
+    for (const key of ["bootSeconds", "observeSeconds", "controlObserveSeconds", "probeSeconds"] as const) {
+      if (t[key] > t.runSeconds) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `${key} (${t[key]}) is larger than its parent runSeconds (${t.runSeconds})`,
+        });
+      }
+    }
+  });
+
+/** Adaptive stopping: a cell stops once its host-failure bound is below the target (29 clean runs for 10%). */
+const until = z.strictObject({
+  maxFailureRate: z.number().gt(0).lt(1),
+  confidence: z.number().gt(0.5).lt(1).default(0.95),
+  maxRuns: z.number().int().min(1).max(100_000),
+});
 
 export const campaignSchema = z.strictObject({
   name,
@@ -64,6 +83,14 @@ export const campaignSchema = z.strictObject({
     })
     .prefault({}),
   timeouts,
+  until: until.optional(),
+  /** Infra-errors: tries per run, and how many runs in a row may end in infra-error before the host is quarantined. */
+  infra: z
+    .strictObject({
+      retries: z.number().int().min(0).max(10).default(1),
+      quarantineAfter: z.number().int().min(1).max(1000).default(3),
+    })
+    .prefault({}),
   /** Where results go; relative to the campaign file's directory's parent (the project). */
   results: z.string().optional(),
 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
-import { ConfigError, ExitError, InfraError } from "../util/errors.js";
+import { ConfigError, ExitError, InfraError, UsageError } from "../util/errors.js";
 import { ezoneVersion } from "../util/version.js";
 
 /**
@@ -40,6 +40,11 @@ export function buildProgram(): Command {
     .argument("<campaign.yaml>")
     .option("--results <dir>", "results directory (default results/<campaign name>)")
     .option("--resume", "continue a campaign (the default behaviour)")
+    .option("--jobs <n>", "concurrent runs (default: from cores and memory)")
+    .option(
+      "--fail-on <outcomes>",
+      "exit 1 if any stored run has one of these outcomes, e.g. escaped-global,unknown",
+    )
     .action(async (file, o) => (await import("./commands/run.js")).run(file, o));
 
   program
@@ -79,6 +84,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(
         `ezone: invalid input: ${e.file}\n${e.issues.map((i) => `  ${i.path || "(root)"}: ${i.message}`).join("\n")}\n`,
       );
+      return 2;
+    }
+    if (e instanceof UsageError) {
+      process.stderr.write(`ezone: ${e.message}\n`);
       return 2;
     }
     if (e instanceof InfraError) {

@@ -29,3 +29,8 @@ export class ExitError extends Error {
     super(`exit ${code}`);
   }
 }
+
+/** The command cannot be done as asked (e.g. the campaign is already running elsewhere): exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}

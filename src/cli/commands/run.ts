@@ -1,40 +1,83 @@
 import { loadCampaign } from "../../campaign/load.js";
+import { ProgressReporter } from "../../campaign/progress.js";
 import { runCampaign } from "../../campaign/run-campaign.js";
 import { buildImage } from "../../guest/image-builder.js";
-import { ExitError } from "../../util/errors.js";
+import { OUTCOMES, type Outcome } from "../../model/outcome-types.js";
+import { Store } from "../../store/store.js";
+import { ConfigError, ExitError } from "../../util/errors.js";
 import { paperReport } from "./report.js";
 
 export interface RunCliOptions {
   results?: string;
   resume?: boolean;
-  binary?: string;
+  jobs?: string;
+  failOn?: string;
+}
+
+/** Parse `--fail-on a,b` into outcomes, rejecting unknown names (exit 2). */
+export function parseFailOn(value: string | undefined): Outcome[] {
+  if (!value) return [];
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = names.filter((n) => !(OUTCOMES as readonly string[]).includes(n));
+  if (bad.length > 0) {
+    throw new ConfigError("--fail-on", [
+      { path: bad.join(","), message: `expected outcomes among ${OUTCOMES.join(", ")}` },
+    ]);
+  }
+  return names as Outcome[];
+}
+
+function parseJobs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new ConfigError("--jobs", [{ path: value, message: "expected a whole number from 1 to 256" }]);
+  }
+  return n;
 }
 
 /**
  * `ezone run <campaign.yaml>`: build (or reuse) the image, run every backend × fault × repetition not
  * yet stored, then print the paper's table from the stored runs. Re-running resumes (`--resume` is the
- * default behaviour and is accepted for clarity). Exit 0 when done, 3 when only infra-errors came out,
- * 130 when interrupted.
+ * default behaviour, accepted for clarity). Exit codes: 0 done, 1 a result matched --fail-on, 3 only
+ * infra-errors or the campaign stopped itself (quarantine, disk full), 130 interrupted.
  */
 export async function run(file: string, opts: RunCliOptions): Promise<void> {
   const loaded = loadCampaign(file, opts.results);
+  const failOn = parseFailOn(opts.failOn);
+  const jobs = parseJobs(opts.jobs);
   const controller = new AbortController();
   let interrupts = 0;
-  const onSigint = () => {
+  const onSignal = (sig: NodeJS.Signals) => {
     interrupts++;
-    process.stderr.write(
-      interrupts === 1 ? "\nezone: interrupted, stopping the current run...\n" : "\nezone: killing now\n",
-    );
-    if (interrupts === 1) controller.abort(new Error("interrupted (SIGINT)"));
-    else process.exit(130);
+    if (interrupts === 1) {
+      process.stderr.write(
+        `\nezone: ${sig}: no new runs; abandoning the running ones (not stored). Again to kill at once.\n`,
+      );
+      controller.abort(new Error(`interrupted (${sig})`));
+    } else {
+      process.stderr.write("\nezone: killing now\n");
+      process.exit(130); // the exit handler SIGKILLs every child process group
+    }
   };
-  process.on("SIGINT", onSigint);
-  process.on("SIGTERM", onSigint);
-  const log = (l: string) => process.stderr.write(`${l}\n`);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const progress = new ProgressReporter(process.stderr);
   try {
-    const image = await buildImage({ log: (l) => log(`image: ${l}`), signal: controller.signal });
-    log(`campaign ${loaded.config.name}: image ${image.manifest.id}, results in ${loaded.resultsDir}`);
-    const summary = await runCampaign(loaded, { image, signal: controller.signal, log, binary: opts.binary });
+    const image = await buildImage({ log: (l) => progress.log(`image: ${l}`), signal: controller.signal });
+    progress.log(
+      `campaign ${loaded.config.name}: image ${image.manifest.id}, results in ${loaded.resultsDir}`,
+    );
+    const summary = await runCampaign(loaded, {
+      image,
+      signal: controller.signal,
+      log: (l) => progress.log(l),
+      progress,
+      jobs,
+    });
     for (const r of paperReport(loaded.resultsDir, loaded.config.name)) {
       process.stdout.write(
         `\nCampaign ${r.campaign}: E-Zone 3 (guest kernel) fault, as in Naughton et al. §4\n${r.table}\n`,
@@ -42,15 +85,30 @@ export async function run(file: string, opts: RunCliOptions): Promise<void> {
     }
     const results = Object.entries(summary.outcomes).filter(([o]) => o !== "infra-error");
     process.stdout.write(
-      `\n${summary.executed} run(s) executed, ${summary.skippedExisting} already stored; results in ${summary.resultsDir}\n`,
+      `\n${summary.executed} run(s) executed, ${summary.skippedExisting} already stored` +
+        `${summary.abandoned ? `, ${summary.abandoned} abandoned (not stored)` : ""}` +
+        ` in ${(summary.wallMs / 1000).toFixed(1)} s with ${summary.jobs} job(s); results in ${summary.resultsDir}\n`,
     );
+    if (summary.stoppedBecause) {
+      process.stderr.write(`ezone: campaign stopped: ${summary.stoppedBecause}\n`);
+      throw new ExitError(3);
+    }
     if (controller.signal.aborted) throw new ExitError(130);
     if (summary.executed > 0 && results.length === 0) throw new ExitError(3);
+    if (failOn.length > 0) {
+      using store = Store.open(loaded.resultsDir);
+      const hits = store.runs({ campaign: loaded.config.name }).filter((r) => failOn.includes(r.outcome));
+      if (hits.length > 0) {
+        process.stderr.write(`ezone: ${hits.length} run(s) ended in ${failOn.join("/")} (--fail-on)\n`);
+        throw new ExitError(1);
+      }
+    }
   } catch (e) {
     if (controller.signal.aborted && !(e instanceof ExitError)) throw new ExitError(130);
     throw e;
   } finally {
-    process.off("SIGINT", onSigint);
-    process.off("SIGTERM", onSigint);
+    progress.stop();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }
