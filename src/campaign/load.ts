@@ -27,11 +27,25 @@ function describe(issue: z.core.$ZodIssue): string {
     return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   if (issue.code === "invalid_type") return `expected ${issue.expected}`;
   if (issue.code === "invalid_union") {
-    // A union of a name and an object: say what each branch expected, the deepest branch first.
     const branches = issue.errors.map((branch) => branch.map(describe).join("; ")).filter(Boolean);
     if (branches.length > 0) return [...new Set(branches)].join(", or ");
   }
   return issue.message;
+}
+
+/**
+ * Union errors (a fault is a name or an object): when one branch got past the top level (the input was
+ * an object with a bad field), report that branch's issues at their full path instead of every branch.
+ */
+function flatten(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return [issue];
+  const depth = (branch: z.core.$ZodIssue[]) =>
+    Math.max(...branch.map((i) => i.path.length + (i.code === "unrecognized_keys" ? 1 : 0)));
+  const deepest = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0] ?? [];
+  if (depth(deepest) === 0) return [issue];
+  return deepest.flatMap((sub) =>
+    flatten({ ...sub, path: [...issue.path, ...sub.path] } as z.core.$ZodIssue),
+  );
 }
 
 /** Parse and validate campaign YAML text; every error names the file, line and key path. */
@@ -51,7 +65,7 @@ export function parseCampaign(text: string, file: string): CampaignConfig {
   if (result.success) return result.data;
   throw new ConfigError(
     file,
-    result.error.issues.map((issue) => {
+    result.error.issues.flatMap(flatten).map((issue) => {
       // Point at the deepest node that exists: an unknown key's parent, a missing key's map.
       let node: unknown = null;
       for (let n = issue.path.length; n >= 0 && !isNode(node); n--) {

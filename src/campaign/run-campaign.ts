@@ -8,7 +8,7 @@ import { DEFAULT_PROBE_THRESHOLDS } from "../host/compare.js";
 import type { Outcome } from "../model/outcome-types.js";
 import { duration } from "../report/paper-table.js";
 import { ArtifactWriteError } from "../store/artifacts.js";
-import { type Provenance, Store } from "../store/store.js";
+import { type Provenance, Store, type StoredRun } from "../store/store.js";
 import { InfraError } from "../util/errors.js";
 import { ezoneCommit, ezoneVersion } from "../util/version.js";
 import { Cell } from "./cell.js";
@@ -404,4 +404,29 @@ function describeRun(key: string, attempt: number, r: RunResult): string {
   const ms = duration;
   const retry = attempt > 0 ? ` (attempt ${attempt + 1})` : "";
   return `  ${key}${retry}: ${r.verdict.outcome} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]`;
+}
+
+/** Replay a stored run with its seed, nonce and parameters (for `ezone rerun`); nothing is stored. */
+export async function replayRun(
+  loaded: LoadedCampaign,
+  stored: StoredRun,
+  image: BuiltImage,
+  signal: AbortSignal,
+): Promise<RunResult> {
+  const ref = backendRefs(loaded.config).find((b) => b.name === stored.backend);
+  if (!ref) throw new InfraError("rerun", `backend ${stored.backend} is not in the stored campaign config`);
+  const backend = createBackend(ref);
+  const params = stored.params as Slot["params"];
+  const slot: Slot = {
+    cell: new Cell(stored.runKey.replace(/\/\d+(!.*)?$/, ""), 1, null),
+    backendName: stored.backend,
+    backend,
+    backendVersion: null,
+    fault: stored.fault as FaultName,
+    trigger: params.trigger as TriggerConfig,
+    params,
+    exclusive: false,
+  };
+  const opts: CampaignOptions = { image, signal, log: () => {} };
+  return runOne({ ...planRun(loaded, slot, stored.seed, 0, opts), nonce: stored.nonce }, signal);
 }

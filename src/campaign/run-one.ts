@@ -13,6 +13,7 @@ import type { EnclaveExit, ProbeFinding, RunEvidence, StopReason, Verdict } from
 import { isOopsLine } from "../monitor/oops-patterns.js";
 import { RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
 import { InfraError } from "../util/errors.js";
+import { killPoint } from "../util/kill-point.js";
 import type { TriggerConfig } from "./schema.js";
 
 /** Every duration of one run, already multiplied by the backend's timeout scale. */
@@ -102,6 +103,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
     }
 
+    killPoint("run.booted");
     await step(monitor, signal, {
       reason: `wait.ready: no READY from the agent within ${plan.timeouts.bootMs} ms`,
       until: (s) => s.readyAt !== null || s.exit !== null,
@@ -120,6 +122,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
         `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`,
       );
       injectedAt = performance.now();
+      killPoint("run.injected");
     }
 
     const guestDown = (s: typeof monitor.state) =>
@@ -234,7 +237,8 @@ function finish(
     stopReason: r.stopReason,
     probes: r.probes,
   };
-  const detectedAt = [s.crashAt, s.panicEventAt, s.exitAt, s.heartbeatLostAt]
+  // Detection = ezone knows the guest is down: panic line, pvpanic event, VMM exit or heartbeat loss.
+  const detectedAt = [s.panicLineAt, s.panicEventAt, s.exitAt, s.heartbeatLostAt]
     .filter((x): x is number => x !== null)
     .reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
   const detectionMs =

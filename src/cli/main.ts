@@ -48,6 +48,27 @@ export function buildProgram(): Command {
     .action(async (file, o) => (await import("./commands/run.js")).run(file, o));
 
   program
+    .command("rerun")
+    .description("replay one stored run with the same seed and parameters (not stored)")
+    .argument("<run-key>")
+    .requiredOption("--results <dir>", "results directory holding the run")
+    .option("--console <file>", "write the replay's console log here")
+    .action(async (key, o) => (await import("./commands/rerun.js")).run(key, o));
+
+  program
+    .command("export")
+    .description("stored runs as jsonl, csv (spreadsheets) or junit (CI dashboards)")
+    .argument("<results-dir>")
+    .requiredOption("--format <format>", "jsonl | csv | junit")
+    .option("--campaign <name>", "only this campaign")
+    .action(async (dir, o) => (await import("./commands/export.js")).run(dir, o));
+
+  program
+    .command("schema")
+    .description("JSON Schema of campaign files, for editors and linters")
+    .action(async () => (await import("./commands/schema.js")).run());
+
+  program
     .command("validate")
     .description("check a campaign file without running it")
     .argument("<campaign.yaml>")
@@ -55,10 +76,14 @@ export function buildProgram(): Command {
 
   program
     .command("report")
-    .description("tables from a results directory")
+    .description(
+      "zone matrix and paper table from a results directory; --html for plots and per-run evidence",
+    )
     .argument("<results-dir>")
     .option("--campaign <name>", "only this campaign")
-    .option("--json", "machine-readable output")
+    .option("--format <format>", "text | md | json (default text, coloured on a terminal unless NO_COLOR)")
+    .option("--json", "same as --format json")
+    .option("--html <file>", "also write a self-contained HTML report (no network needed to view it)")
     .action(async (dir, o) => (await import("./commands/report.js")).run(dir, o));
 
   program

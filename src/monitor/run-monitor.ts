@@ -16,6 +16,8 @@ export interface MonitorState {
   proofAt: number | null;
   crash: CrashReport | null;
   crashAt: number | null;
+  /** When the console showed the kernel giving up ("Kernel panic - not syncing"). */
+  panicLineAt: number | null;
   panicEventAt: number | null;
   heartbeatLostAt: number | null;
   exit: EnclaveExit | null;
@@ -70,6 +72,7 @@ export class RunMonitor {
       proofAt: null,
       crash: null,
       crashAt: null,
+      panicLineAt: null,
       panicEventAt: null,
       heartbeatLostAt: null,
       exit: null,
@@ -88,6 +91,7 @@ export class RunMonitor {
       for (const e of r.events) this.onAgent(e, ev.at);
       if (r.crash && !s.crash) s.crashAt = ev.at;
       if (r.crash) s.crash = r.crash;
+      if (s.crash?.panic) s.panicLineAt ??= ev.at;
     } else if (ev.type === "control") {
       s.controlEvents.push({ name: ev.name, at: ev.at });
       if (ev.name === "GUEST_PANICKED") s.panicEventAt ??= ev.at;

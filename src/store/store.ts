@@ -6,6 +6,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { killPoint } from "../util/kill-point.js";
 import type Database from "better-sqlite3";
 import {
   OUTCOMES,
@@ -304,14 +305,18 @@ export class Store implements Disposable {
     );
   }
 
-  /** The backend names of a campaign in the order its config lists them, or null if unknown. */
-  campaignBackends(campaign: string): string[] | null {
+  /** The validated campaign config stored with a campaign (JSON), or null if unknown. */
+  campaignConfig(campaign: string): unknown {
     const row = this.#db.prepare("SELECT config_json FROM campaigns WHERE name = ?").get(campaign) as
       | { config_json: string }
       | undefined;
-    if (!row) return null;
-    const config = JSON.parse(row.config_json) as { backends?: (string | { name: string })[] };
-    return config.backends?.map((b) => (typeof b === "string" ? b : b.name)) ?? null;
+    return row ? JSON.parse(row.config_json) : null;
+  }
+
+  /** The backend names of a campaign in the order its config lists them, or null if unknown. */
+  campaignBackends(campaign: string): string[] | null {
+    const config = this.campaignConfig(campaign) as { backends?: (string | { name: string })[] } | null;
+    return config?.backends?.map((b) => (typeof b === "string" ? b : b.name)) ?? null;
   }
 
   /** Whether a run with this key is already stored (resume skips it). */
@@ -338,6 +343,7 @@ export class Store implements Disposable {
     for (const artifact of rec.artifacts) {
       written.push({ artifact, ref: await writeArtifact(this.resultsDir, artifact.data) });
     }
+    killPoint("store.artifacts-written");
 
     const insert = this.#db.transaction((): "inserted" | "duplicate" => {
       const runId = this.#stmt.insertRun.get(...runColumns(campaignId, rec))?.id;
@@ -369,6 +375,7 @@ export class Store implements Disposable {
         pv.hostKernel,
         pv.hostname,
       );
+      killPoint("store.in-commit");
       return "inserted";
     });
     return insert.immediate();
