@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { availableParallelism, freemem, hostname, release } from "node:os";
 import type { Backend } from "../backends/backend.js";
 import { type BackendRef, createBackend } from "../backends/index.js";
-import { FAULTS, type FaultName } from "../faults/catalogue.js";
+import { FAULTS, type FaultName, faultKernelArgs, faultSpec } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../host/compare.js";
+import { sweepOrphans } from "../host/reaper.js";
 import type { Outcome } from "../model/outcome-types.js";
 import { duration } from "../report/paper-table.js";
 import { ArtifactWriteError } from "../store/artifacts.js";
@@ -134,6 +135,8 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   const { config } = loaded;
   using _lock = acquireCampaignLock(loaded.resultsDir);
   using store = Store.open(loaded.resultsDir);
+  for (const o of sweepOrphans())
+    opts.log(`swept a leftover of a dead ezone (${o.owner}): pid ${o.pid} ${o.comm}`);
   store.ensureCampaign(config.name, JSON.stringify(config), sha(loaded.text));
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
   const summary: CampaignSummary = {
@@ -268,7 +271,10 @@ async function planSlots(
         trigger,
         memoryMb: config.guest.memoryMb,
         heartbeatMs: config.guest.heartbeatMs,
-        kernelArgs,
+        // The fault's own arguments (e.g. softlockup's watchdog_thresh=1) are part of the run's parameters.
+        kernelArgs: faultKernelArgs(kernelArgs, fault),
+        // Only when asked for, so the keys of campaigns without bystanders stay what they were.
+        ...(config.bystanders > 0 ? { bystanders: config.bystanders } : {}),
       };
       const cell = new Cell(
         cellKey(config.name, ref.name, fault, params),
@@ -286,7 +292,6 @@ async function planSlots(
           summary.skippedExisting++;
         }
       }
-      const spec = FAULTS[fault] as { exclusive?: boolean };
       slots.push({
         cell,
         backendName: ref.name,
@@ -295,7 +300,8 @@ async function planSlots(
         fault,
         trigger,
         params,
-        exclusive: spec.exclusive === true,
+        // Hogs load the whole host and bystanders measure it: either has the machine to itself.
+        exclusive: faultSpec(fault).runsAlone === true || config.bystanders > 0,
       });
     }
   }
@@ -334,6 +340,7 @@ function planRun(
     },
     thresholds: DEFAULT_PROBE_THRESHOLDS,
     hooks: opts.hooks,
+    bystanders: typeof slot.params.bystanders === "number" ? slot.params.bystanders : 0,
   };
 }
 

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { OWNER_ENV, ownerTag } from "../host/reaper.js";
 
 /** How a child process ended. */
 export type ChildExit = { code: number | null; signal: NodeJS.Signals | null };
@@ -38,7 +39,8 @@ export function spawnGroup(argv: string[], opts: SpawnGroupOptions = {}): GroupC
   const proc = spawn(full[0] as string, full.slice(1), {
     detached: true,
     stdio: ["pipe", "pipe", "pipe", ...(opts.extraStdio ?? [])],
-    env: opts.env ?? process.env,
+    // Tagged with its owner, so a later ezone can sweep it if this one dies before the pdeathsig is set.
+    env: { ...(opts.env ?? process.env), [OWNER_ENV]: ownerTag() },
     cwd: opts.cwd,
   });
   let status: ChildExit | null = null;

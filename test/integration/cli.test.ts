@@ -1,17 +1,12 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { ezoneSync, requireBuiltCli } from "../helpers/cli.js";
 
-const CLI = resolve("dist/cli/main.js");
 let dir: string;
-
-function ezone(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: dir, timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const ezone = (...args: string[]) => ezoneSync(dir, args);
 
 function campaign(name: string, body: string): string {
   const file = join(dir, `${name}.yaml`);
@@ -20,7 +15,7 @@ function campaign(name: string, body: string): string {
 }
 
 beforeAll(() => {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (make test does)`);
+  requireBuiltCli();
   dir = mkdtempSync(join(tmpdir(), "ezone-cli-"));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,6 +96,10 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("ezone run, real QEMU", () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain("0 run(s) executed, 1 already stored");
     expect(again.stdout).toMatch(/\| QEMU \(TCG\) \| 1\s+\|/);
+
+    const gated = ezone("run", file, "--results", results, "--fail-on", "contained-limited,unknown");
+    expect(gated.code).toBe(1);
+    expect(gated.stderr).toContain("1 run(s) ended in contained-limited/unknown (--fail-on)");
 
     const report = ezone("report", results, "--json");
     expect(JSON.parse(report.stdout)[0].rows[0]).toMatchObject({

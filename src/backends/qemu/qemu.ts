@@ -17,9 +17,13 @@ import type {
 } from "../backend.js";
 import { guestKernelCmdline } from "../guest-cmdline.js";
 import { startProcessEnclave } from "../process-enclave.js";
+import { supportFor } from "../support.js";
 import { attachQmp } from "./qmp.js";
 
 export type QemuAccel = "tcg" | "kvm";
+
+/** QEMU answers on QMP within milliseconds of starting; this is the deadline for it. */
+const QMP_GREETING_MS = 15_000;
 
 export interface QemuOptions {
   accel: QemuAccel;
@@ -31,7 +35,15 @@ export interface QemuOptions {
 
 /** The QEMU command line for one enclave (pure, unit-tested). */
 export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec): string[] {
-  const cmdline = guestKernelCmdline(spec);
+  const syslog = spec.syslog;
+  if (syslog && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(syslog.hostname))
+    throw new RangeError(
+      `syslog hostname ${JSON.stringify(syslog.hostname)}: expected [A-Za-z0-9._-], at most 63`,
+    );
+  const cmdline = [
+    guestKernelCmdline(spec),
+    ...(syslog ? ["ezone.syslog=/dev/ttyS1", `ezone.name=${syslog.hostname}`] : []),
+  ].join(" ");
   return [
     binary,
     ...["-accel", accel, "-M", "q35", "-m", String(spec.memoryMb), "-nodefaults", "-display", "none"],
@@ -43,6 +55,12 @@ export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec): s
     ...["-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con"],
     // QMP on an inherited socket (fd 3): no path to race on, nothing to clean up.
     ...["-chardev", "socket,id=qmp,fd=3", "-mon", "chardev=qmp,mode=control"],
+    // The agent's syslog channel: the built-in 16550 ttyS1 (no guest module) on the host's socket;
+    // reconnect=1 finds a restarted listener again.
+    ...(syslog
+      ? ["-chardev", `socket,id=syslog,path=${syslog.socket.replaceAll(",", ",,")},reconnect=1`]
+      : []),
+    ...(syslog ? ["-serial", "chardev:syslog"] : []),
   ];
 }
 
@@ -174,20 +192,42 @@ export class QemuBackend implements Backend {
   }
 
   supports(fault: FaultNeeds): Support {
-    if (fault.zone === 1) {
-      return {
-        supported: false,
-        reason: "a host-kernel fault is only injected inside a disposable VM playing the host",
-      };
-    }
-    return { supported: true };
+    return supportFor("own-linux", fault);
   }
 
   async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {
     if (!existsSync(spec.image.vmlinuz))
       throw new InfraError("validate.image", `missing ${spec.image.vmlinuz}`);
-    return startProcessEnclave(qemuArgv(this.binary, this.opts.accel, spec), spec, sink, signal, (qmp) =>
-      attachQmp(qmp, (ev, at) => sink({ type: "control", name: ev.event, data: ev.data ?? null, at })),
+    let greeted: () => void = () => {};
+    const greeting = new Promise<void>((r) => {
+      greeted = r;
+    });
+    const enclave = await startProcessEnclave(
+      qemuArgv(this.binary, this.opts.accel, spec),
+      spec,
+      sink,
+      signal,
+      (qmp) =>
+        attachQmp(
+          qmp,
+          (ev, at) => sink({ type: "control", name: ev.event, data: ev.data ?? null, at }),
+          greeted,
+        ),
     );
+    // The QMP greeting proves QEMU itself runs: setpriv has set the parent-death signal and exec'd it, so
+    // from here on the VMM dies with ezone. (An exit before the greeting is reported by the run's READY wait.)
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(QMP_GREETING_MS * this.timeoutScale)]);
+    const timedOut = new Promise<"timeout">((r) =>
+      deadline.addEventListener("abort", () => r("timeout"), { once: true }),
+    );
+    const first = await Promise.race([greeting.then(() => "greeting" as const), enclave.exited, timedOut]);
+    if (first === "timeout") {
+      await enclave.stop();
+      throw new InfraError(
+        "spawn.vmm",
+        `no QMP greeting from QEMU within ${QMP_GREETING_MS * this.timeoutScale} ms`,
+      );
+    }
+    return enclave;
   }
 }

@@ -13,7 +13,11 @@ const MAX_LINE = 64 * 1024;
  * Minimal QMP client over an already-connected stream (QEMU's `-chardev socket,fd=3`): negotiates
  * capabilities on the greeting and reports every event. Lines longer than 64 KiB are dropped, not buffered.
  */
-export function attachQmp(stream: Duplex, onEvent: (ev: QmpEvent, at: number) => void): void {
+export function attachQmp(
+  stream: Duplex,
+  onEvent: (ev: QmpEvent, at: number) => void,
+  onGreeting: () => void = () => {},
+): void {
   let buf = "";
   stream.setEncoding("utf8");
   stream.on("data", (chunk: string) => {
@@ -31,8 +35,10 @@ export function attachQmp(stream: Duplex, onEvent: (ev: QmpEvent, at: number) =>
       } catch {
         continue;
       }
-      if ("QMP" in msg) stream.write('{"execute":"qmp_capabilities"}\n');
-      else if (typeof msg.event === "string") onEvent(msg as unknown as QmpEvent, performance.now());
+      if ("QMP" in msg) {
+        stream.write('{"execute":"qmp_capabilities"}\n');
+        onGreeting();
+      } else if (typeof msg.event === "string") onEvent(msg as unknown as QmpEvent, performance.now());
     }
   });
   // QEMU closes the socket as it exits; that is not an error for us.

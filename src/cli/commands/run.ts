@@ -107,8 +107,7 @@ export async function run(file: string, opts: RunCliOptions): Promise<void> {
     if (controller.signal.aborted && !(e instanceof ExitError)) throw new ExitError(130);
     throw e;
   } finally {
+    // The signal handlers stay until ezone exits: a second Ctrl-C while results are printed still means "now".
     progress.stop();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
   }
 }

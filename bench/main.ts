@@ -1,0 +1,12 @@
+/** `npm run bench -- <name> [args]`: runs one benchmark from bench/ (long campaigns live here, not in tests). */
+const BENCHES: Record<string, string> = { jobs: "./jobs.js" };
+
+const [name, ...rest] = process.argv.slice(2);
+const target = name ? BENCHES[name] : undefined;
+if (!target) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join("|")}> [args]`);
+  process.exitCode = 2;
+} else {
+  process.argv = [process.argv[0] as string, target, ...rest];
+  await import(target);
+}
