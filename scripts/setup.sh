@@ -12,6 +12,7 @@ PACKAGES=(
   util-linux             # setpriv: VMMs die with ezone
   kmod cpio              # module tooling for kbuild
   ca-certificates
+  chromium               # report tests: the HTML report rendered headless (playwright-core drives it)
 )
 
 missing=()

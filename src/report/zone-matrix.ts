@@ -176,12 +176,11 @@ export function cellTone(cell: ZoneCell): CellTone {
   return cell.contained.x === cell.n ? "good" : "mixed";
 }
 
-const SGR: Readonly<Record<CellTone | "dim" | "bold", string>> = {
+const SGR: Readonly<Record<CellTone | "bold", string>> = {
   good: "\x1b[32m",
   bad: "\x1b[1;31m",
   mixed: "\x1b[33m",
   none: "\x1b[2m",
-  dim: "\x1b[2m",
   bold: "\x1b[1m",
 };
 const RESET = "\x1b[0m";
@@ -200,24 +199,42 @@ function wrap(text: string, width: number): string[] {
   return out;
 }
 
+/** The reason when a backend is skipped in every zone for one reason (shown once across the row), else null. */
+export function skippedEverywhere(m: ZoneMatrix, backend: string): string | null {
+  const cells = m.zones.map((z) => m.cells[backend]?.[z]);
+  const first = cells[0];
+  if (first?.kind !== "skipped") return null;
+  return cells.every((c) => c?.kind === "skipped" && c.reason === first.reason) ? first.reason : null;
+}
+
 /**
- * The matrix as a terminal table: a row per backend, a column per zone, cells over several lines.
- * Every string from stored data is passed through `escapeControl`; colour (ANSI SGR) only when asked.
+ * The matrix as a terminal table: a row per backend, a column per zone, cells over several lines; a
+ * backend skipped everywhere for one reason gets one cell across the zones. Every string from stored
+ * data is passed through `escapeControl`; colour (ANSI SGR) only when asked.
  */
 export function renderZoneMatrix(m: ZoneMatrix, opts: { color: boolean }): string {
   const maxCell = 34;
   const header = ["backend", ...m.zones.map((z) => `zone ${z} (${ZONE_NAMES[z]})`)];
   const rows = m.backends.map((backend) => {
+    const skipped = skippedEverywhere(m, backend);
     const cells = m.zones.map((z) => m.cells[backend]?.[z] ?? ({ kind: "empty" } as const));
     return {
-      lines: [[escapeControl(backend)], ...cells.map((c) => cellLines(c).flatMap((l) => wrap(l, maxCell)))],
-      tones: ["bold", ...cells.map(cellTone)] as (CellTone | "bold")[],
+      backend: escapeControl(backend),
+      spanning: skipped === null ? null : `skipped in every zone: ${escapeControl(skipped)}`,
+      lines: cells.map((c) => cellLines(c).flatMap((l) => wrap(l, maxCell))),
+      tones: cells.map(cellTone),
     };
   });
   const widths = header.map((h, i) =>
-    Math.max(h.length, ...rows.flatMap((r) => (r.lines[i] ?? []).map((l) => l.length))),
+    Math.max(
+      h.length,
+      ...rows.flatMap((r) =>
+        i === 0 ? [r.backend.length] : r.spanning ? [] : (r.lines[i - 1] ?? []).map((l) => l.length),
+      ),
+    ),
   );
-  const paint = (text: string, tone: CellTone | "bold" | "dim") =>
+  const span = widths.slice(1).reduce((a, w) => a + w, 0) + 3 * (widths.length - 2);
+  const paint = (text: string, tone: CellTone | "bold") =>
     opts.color && text.trim() !== "" ? `${SGR[tone]}${text}${RESET}` : text;
   const rule = `+${widths.map((w) => "-".repeat(w + 2)).join("+")}+`;
   const out = [
@@ -226,13 +243,14 @@ export function renderZoneMatrix(m: ZoneMatrix, opts: { color: boolean }): strin
     rule,
   ];
   for (const r of rows) {
-    const height = Math.max(...r.lines.map((l) => l.length));
+    const body: { lines: string[]; width: number; tone: CellTone }[] = r.spanning
+      ? [{ lines: wrap(r.spanning, span), width: span, tone: "none" }]
+      : r.lines.map((lines, i) => ({ lines, width: widths[i + 1] ?? 0, tone: r.tones[i] ?? "none" }));
+    const height = Math.max(1, ...body.map((c) => c.lines.length));
     for (let k = 0; k < height; k++) {
-      const cells = r.lines.map((lines, i) => {
-        const text = (lines[k] ?? "").padEnd(widths[i] ?? 0);
-        return paint(text, r.tones[i] ?? "none");
-      });
-      out.push(`| ${cells.join(" | ")} |`);
+      const name = paint((k === 0 ? r.backend : "").padEnd(widths[0] ?? 0), "bold");
+      const cells = body.map((c) => paint((c.lines[k] ?? "").padEnd(c.width), c.tone));
+      out.push(`| ${[name, ...cells].join(" | ")} |`);
     }
     out.push(rule);
   }

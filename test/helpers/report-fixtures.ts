@@ -1,6 +1,8 @@
 /** Stored runs for report tests, built in memory (no database). */
 import type { Outcome, RunEvidence, Zone } from "../../src/model/outcome-types.js";
-import type { StoredRun } from "../../src/store/store.js";
+import { type CampaignSummary, summarize } from "../../src/report/collect.js";
+import type { Overhead } from "../../src/report/overhead.js";
+import type { Statement, StoredRun } from "../../src/store/store.js";
 
 let nextId = 1;
 
@@ -67,4 +69,17 @@ export function storedRun(backend: string, outcome: Outcome, overrides: Partial<
     infraError: outcome === "infra-error" ? "QEMU did not start" : null,
     ...overrides,
   };
+}
+
+/** A campaign summary built in memory, as `collectCampaigns` builds it from a store. */
+export function summaryOf(
+  campaign: string,
+  runs: StoredRun[],
+  statements: Statement[] = [],
+  order: string[] = [...new Set(runs.map((r) => r.backend))],
+  overhead: Record<string, Overhead | null> = {},
+): CampaignSummary {
+  return summarize(campaign, runs, statements, order, (backends) =>
+    Object.fromEntries(backends.map((b) => [b, overhead[b] ?? null])),
+  );
 }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { renderZoneMatrix, type ZoneCell, zoneMatrix } from "../../src/report/zone-matrix.js";
+import {
+  renderZoneMatrix,
+  skippedEverywhere,
+  type ZoneCell,
+  zoneMatrix,
+} from "../../src/report/zone-matrix.js";
 import type { Statement } from "../../src/store/store.js";
 import { storedRun } from "../helpers/report-fixtures.js";
 
@@ -125,5 +130,13 @@ describe("renderZoneMatrix", () => {
     expect(text).toContain("\x1b[32m");
     expect(text).toContain("\x1b[1;31m");
     expect(text).not.toContain("\x1b[2J");
+  });
+
+  it("a backend skipped in every zone for one reason gets one cell across the zones", () => {
+    const text = renderZoneMatrix(m, { color: false });
+    const kvm = text.split("\n").find((l) => l.startsWith("| kvm"));
+    expect(kvm).toMatch(/^\| kvm +\| skipped in every zone: hangs\\x1b\[2J after decompression +\|$/);
+    expect(skippedEverywhere(m, "kvm")).toBe("hangs\x1b[2J after decompression");
+    expect(skippedEverywhere(m, "qemu-tcg")).toBeNull();
   });
 });

@@ -1,12 +1,38 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { PAPER_COLUMNS, paperCells, paperRows, renderTable } from "../../report/paper-table.js";
-import { Store } from "../../store/store.js";
+import { rename, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { loadPlotAssets } from "../../report/assets.js";
+import { collectCampaigns, collectRunDetails } from "../../report/collect.js";
+import { renderHtml } from "../../report/html.js";
+import type { paperRows } from "../../report/paper-table.js";
+import {
+  jsonReport,
+  paperTableText,
+  REPORT_FORMATS,
+  type ReportFormat,
+  renderMarkdownReport,
+  renderTextReport,
+} from "../../report/text-report.js";
+import { DB_FILE, Store } from "../../store/store.js";
 import { ConfigError } from "../../util/errors.js";
+import { ezoneVersion } from "../../util/version.js";
 
 export interface ReportOptions {
   campaign?: string;
+  /** Same as `--format json`. */
   json?: boolean;
+  format?: string;
+  /** Also write the self-contained HTML report to this file. */
+  html?: string;
+}
+
+function openResults(resultsDir: string): Store {
+  if (!existsSync(join(resultsDir, DB_FILE))) {
+    throw new ConfigError(resultsDir, [
+      { path: "", message: `no ${DB_FILE} here: expected a results directory` },
+    ]);
+  }
+  return Store.open(resultsDir);
 }
 
 /** The paper's table for every campaign in a results directory (from stored runs only). */
@@ -14,36 +40,73 @@ export function paperReport(
   resultsDir: string,
   campaign?: string,
 ): { campaign: string; table: string; rows: ReturnType<typeof paperRows> }[] {
-  if (!existsSync(join(resultsDir, "ezone.db"))) {
-    throw new ConfigError(resultsDir, [
-      { path: "", message: "no ezone.db here: expected a results directory" },
-    ]);
-  }
-  using store = Store.open(resultsDir);
-  const names = campaign ? [campaign] : store.campaigns();
-  return names.map((name) => {
-    const runs = store.runs({ campaign: name });
-    const statements = store.statements(name);
-    const order = [...new Set([...statements.map((s) => s.backend), ...runs.map((r) => r.backend)])];
-    const campaignOrder = store.campaignBackends(name) ?? order;
-    const rows = paperRows(campaignOrder, runs, statements);
-    return { campaign: name, rows, table: renderTable(PAPER_COLUMNS, rows.map(paperCells)) };
-  });
+  using store = openResults(resultsDir);
+  return collectCampaigns(store, campaign).map((s) => ({
+    campaign: s.campaign,
+    rows: s.paper,
+    table: paperTableText(s),
+  }));
 }
 
-/** `ezone report <results>`: the paper's table in the terminal (HTML comes later). */
-export async function run(resultsDir: string, opts: ReportOptions): Promise<void> {
-  const reports = paperReport(resultsDir, opts.campaign);
+function parseFormat(opts: ReportOptions): ReportFormat {
   if (opts.json) {
-    process.stdout.write(
-      `${JSON.stringify(
-        reports.map(({ campaign, rows }) => ({ campaign, rows })),
-        null,
-        2,
-      )}\n`,
-    );
-    return;
+    if (opts.format !== undefined && opts.format !== "json") {
+      throw new ConfigError("--format", [{ path: opts.format, message: "--json asks for json already" }]);
+    }
+    return "json";
   }
-  for (const r of reports)
-    process.stdout.write(`Campaign ${r.campaign}: E-Zone 3 (guest kernel) fault\n${r.table}\n\n`);
+  const format = opts.format ?? "text";
+  if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new ConfigError("--format", [
+      { path: format, message: `expected one of ${REPORT_FORMATS.join(", ")}` },
+    ]);
+  }
+  return format as ReportFormat;
+}
+
+/** Colour only for a terminal, and never when NO_COLOR is set to anything (https://no-color.org). */
+export function useColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  return stream.isTTY === true && !env.NO_COLOR;
+}
+
+/**
+ * `ezone report <results>`: the paper's table, the zone matrix and the overhead per campaign, as text
+ * (coloured on a terminal), Markdown or JSON; with `--html FILE` also the self-contained HTML report.
+ */
+export async function run(resultsDir: string, opts: ReportOptions): Promise<void> {
+  const format = parseFormat(opts);
+  using store = openResults(resultsDir);
+  if (opts.campaign !== undefined && !store.campaigns().includes(opts.campaign)) {
+    throw new ConfigError("--campaign", [
+      {
+        path: opts.campaign,
+        message: `no such campaign here; stored: ${store.campaigns().join(", ") || "none"}`,
+      },
+    ]);
+  }
+  const summaries = collectCampaigns(store, opts.campaign);
+
+  if (opts.html) {
+    const out = resolve(opts.html);
+    const html = renderHtml({
+      resultsDir: resolve(resultsDir),
+      generatedAt: new Date(),
+      ezoneVersion: ezoneVersion(),
+      summaries,
+      details: await collectRunDetails(
+        store,
+        summaries.flatMap((s) => s.runs),
+      ),
+      assets: loadPlotAssets(),
+    });
+    // Written beside and renamed, so a reader never sees half a report.
+    const tmp = join(dirname(out), `.${process.pid}.ezone-report.tmp`);
+    await writeFile(tmp, html);
+    await rename(tmp, out);
+    process.stderr.write(`ezone: HTML report written to ${out}\n`);
+  }
+
+  if (format === "json") process.stdout.write(`${JSON.stringify(jsonReport(summaries), null, 2)}\n`);
+  else if (format === "md") process.stdout.write(renderMarkdownReport(summaries));
+  else process.stdout.write(renderTextReport(summaries, { color: useColor(process.stdout, process.env) }));
 }
