@@ -16,7 +16,15 @@ import { type CampaignSummary, pooledCell, type RunDetail } from "./collect.js";
 import type { ConsoleEvidence } from "./console-evidence.js";
 import { CLIENT_JS } from "./html-client.js";
 import { duration, PAPER_COLUMNS, paperCells } from "./paper-table.js";
-import { type CellTone, cellLines, cellTone, skippedEverywhere, ZONE_NAMES, ZONES } from "./zone-matrix.js";
+import {
+  type CellTone,
+  cellLines,
+  cellTone,
+  skippedEverywhere,
+  ZONE_NAMES,
+  ZONES,
+  type ZoneCell,
+} from "./zone-matrix.js";
 
 export interface HtmlReportInput {
   resultsDir: string;
@@ -88,16 +96,10 @@ function plotPoints(s: CampaignSummary): { points: PlotPoint[]; notPlotted: stri
       });
     }
     if (!points.some((p) => p.backend === backend && p.zone === "all")) {
-      const why = s.matrix.backends.includes(backend)
-        ? Object.values(s.matrix.cells[backend] ?? {}).find(
-            (c) => c.kind === "skipped" || c.kind === "refused",
-          )
-        : undefined;
-      notPlotted.push(
-        why && "reason" in why
-          ? `${backend} (${why.kind}: ${why.reason})`
-          : `${backend} (no fault run results)`,
+      const why = Object.values(s.matrix.cells[backend] ?? {}).find(
+        (c): c is ZoneCell & { reason: string } => c.kind === "skipped" || c.kind === "refused",
       );
+      notPlotted.push(why ? `${backend} (${why.kind}: ${why.reason})` : `${backend} (no fault run results)`);
     }
   }
   return { points, notPlotted };

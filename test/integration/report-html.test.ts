@@ -390,5 +390,9 @@ describe.runIf(runIt)("HTML report in headless Chromium", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--format\s+yaml: expected one of text, md, json/);
     expect(readFileSync(htmlFile, "utf8")).toContain("Content-Security-Policy");
+
+    const nowhere = ezone(["report", results, "--html", join(dir, "missing", "r.html")]);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toMatch(/--html.*does not exist/s);
   });
 });

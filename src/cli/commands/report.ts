@@ -88,6 +88,11 @@ export async function run(resultsDir: string, opts: ReportOptions): Promise<void
 
   if (opts.html) {
     const out = resolve(opts.html);
+    if (!existsSync(dirname(out))) {
+      throw new ConfigError("--html", [
+        { path: opts.html, message: `folder ${dirname(out)} does not exist` },
+      ]);
+    }
     const html = renderHtml({
       resultsDir: resolve(resultsDir),
       generatedAt: new Date(),
