@@ -1,3 +1,4 @@
+import type { HostAction } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclaveExit, Zone } from "../model/outcome-types.js";
 
@@ -21,6 +22,19 @@ export interface FaultNeeds {
   zone: Zone;
   /** The fault is a guest kernel module. */
   kernelModule: boolean;
+  /** Zone 2: what ezone does on the host instead of asking the agent. */
+  host?: HostAction;
+  /** Exhausts its enclave's memory: needs memory of the enclave's own (a VM). */
+  exhaustsMemory?: boolean;
+}
+
+/** The host process that embodies a running enclave: where a zone-2 signal goes. */
+export interface EnclaveHostProcess {
+  pid: number;
+  /** `vmm` (QEMU, UML...), `sandboxed-process` (the agent itself: native, container), `sentry` (gVisor). */
+  role: "vmm" | "sandboxed-process" | "sentry";
+  /** What it is, for the evidence (e.g. its command name). */
+  describe: string;
 }
 
 /** A fault armed on the kernel command line, fired by the agent right after READY (the paper's mode). */
@@ -28,6 +42,14 @@ export interface BootArm {
   fault: string;
   nonce: string;
   delayMs: number;
+}
+
+/** The agent's second channel, for its RFC 5424 messages (src/monitor/syslog, syslog-channel.c). */
+export interface SyslogChannelSpec {
+  /** A UNIX stream socket the host listens on; QEMU connects the guest's ttyS1 to it. */
+  socket: string;
+  /** The enclave's name, HOSTNAME of its messages: [A-Za-z0-9._-], at most 63 characters. */
+  hostname: string;
 }
 
 /** Everything needed to start one enclave. */
@@ -42,6 +64,10 @@ export interface EnclaveSpec {
   runTag: string;
   /** Per-run scratch directory, removed by the caller. */
   workDir: string;
+  /** The agent's syslog channel; absent: the agent sends nothing but its console lines. */
+  syslog?: SyslogChannelSpec;
+  /** Start from this saved, booted guest instead of booting (backends that are Snapshotters). */
+  restoreFrom?: string;
 }
 
 /** One event from a running enclave, in arrival order. `at` is performance.now() on the host. */
@@ -59,6 +85,11 @@ export interface Enclave extends AsyncDisposable {
   readonly exited: Promise<EnclaveExit>;
   /** Kill the whole process group (idempotent); resolves with how it ended. */
   stop(): Promise<EnclaveExit>;
+  /**
+   * The host process a zone-2 signal should hit; absent means the group leader `pid` is the VMM.
+   * Resolves null when it cannot be found before `signal` aborts.
+   */
+  hostProcess?(signal: AbortSignal): Promise<EnclaveHostProcess | null>;
 }
 
 /** A virtualization layer behind one interface (DESIGN.md §4). */
@@ -74,4 +105,19 @@ export interface Backend {
   supports(fault: FaultNeeds): Support;
   /** Start an enclave; every event goes to `sink` from the first byte on. */
   start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave>;
+}
+
+/**
+ * Optional: a backend that can save a booted guest and start runs from it (a separate interface,
+ * checked with `isSnapshotter`, like syzkaller's optional VM features).
+ */
+export interface Snapshotter {
+  /** What makes two snapshots interchangeable: image, VMM version, machine flags, device set. */
+  snapshotKey(spec: EnclaveSpec, signal: AbortSignal): Promise<string>;
+  /** Boot `spec` once, wait until the agent is READY and idle, save the running guest to `file`. */
+  saveSnapshot(spec: EnclaveSpec, file: string, signal: AbortSignal): Promise<void>;
+}
+
+export function isSnapshotter(b: Backend): b is Backend & Snapshotter {
+  return typeof (b as Partial<Snapshotter>).saveSnapshot === "function";
 }

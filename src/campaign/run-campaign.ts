@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import { availableParallelism, freemem, hostname, release } from "node:os";
 import type { Backend } from "../backends/backend.js";
+import { isSnapshotter } from "../backends/backend.js";
 import { type BackendRef, createBackend } from "../backends/index.js";
+import { ensureSnapshot, invalidateSnapshot } from "../backends/snapshot-cache.js";
 import { FAULTS, type FaultName, faultKernelArgs, faultSpec } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../host/compare.js";
@@ -16,7 +18,7 @@ import { Cell } from "./cell.js";
 import type { LoadedCampaign } from "./load.js";
 import { acquireCampaignLock } from "./lock.js";
 import type { ProgressReporter } from "./progress.js";
-import { type RunPlan, type RunResult, runOne } from "./run-one.js";
+import { enclaveSpec, type RunPlan, type RunResult, runOne } from "./run-one.js";
 import type { CampaignConfig, TriggerConfig } from "./schema.js";
 
 export interface CampaignOptions {
@@ -27,6 +29,8 @@ export interface CampaignOptions {
   progress?: ProgressReporter;
   /** Concurrent runs; default from the host (cores and memory). */
   jobs?: number;
+  /** Boot every run fresh even where the campaign asks for snapshots (`--no-snapshot`). */
+  noSnapshot?: boolean;
   /** Tests: override the emulator binary of every built-in backend. */
   binary?: string;
   hooks?: RunPlan["hooks"];
@@ -108,13 +112,18 @@ interface Slot {
 class MachineGate {
   private shared = 0;
   private exclusive = false;
+  /** Exclusive runs waiting: new shared runs wait behind them, or a busy pool would starve them forever. */
+  private exclusiveWaiting = 0;
   private waiters: (() => void)[] = [];
   async acquire(exclusive: boolean): Promise<void> {
-    while (exclusive ? this.shared > 0 || this.exclusive : this.exclusive) {
+    if (exclusive) this.exclusiveWaiting++;
+    while (exclusive ? this.shared > 0 || this.exclusive : this.exclusive || this.exclusiveWaiting > 0) {
       await new Promise<void>((r) => this.waiters.push(r));
     }
-    if (exclusive) this.exclusive = true;
-    else this.shared++;
+    if (exclusive) {
+      this.exclusiveWaiting--;
+      this.exclusive = true;
+    } else this.shared++;
   }
   release(exclusive: boolean): void {
     if (exclusive) this.exclusive = false;
@@ -273,6 +282,11 @@ async function planSlots(
         heartbeatMs: config.guest.heartbeatMs,
         // The fault's own arguments (e.g. softlockup's watchdog_thresh=1) are part of the run's parameters.
         kernelArgs: faultKernelArgs(kernelArgs, fault),
+        // Which start each run had: from the saved guest, or a fresh boot (reports show it).
+        boot:
+          config.guest.boot === "snapshot" && !opts.noSnapshot && isSnapshotter(backend)
+            ? "snapshot"
+            : "fresh",
         // Only when asked for, so the keys of campaigns without bystanders stay what they were.
         ...(config.bystanders > 0 ? { bystanders: config.bystanders } : {}),
       };
@@ -358,6 +372,20 @@ async function runWithRetries(
   const seed = sha(key).slice(0, 16);
   for (let attempt = 0; ; attempt++) {
     const plan = planRun(loaded, slot, seed, attempt, opts);
+    const backend = slot.backend;
+    if (slot.params.boot === "snapshot" && isSnapshotter(backend)) {
+      let key: string | null = null;
+      plan.snapshot = {
+        get: async (s) => {
+          const ref = await ensureSnapshot(backend, enclaveSpec(plan, "-"), s);
+          key = ref.key;
+          return ref;
+        },
+        invalidate: async () => {
+          if (key) await invalidateSnapshot(key);
+        },
+      };
+    }
     const result = await runOne(plan, signal);
     const infra = result.verdict.outcome === "infra-error";
     await store.recordRun({

@@ -1,20 +1,41 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Backend, BootArm, Enclave } from "../backends/backend.js";
-import { FAULTS, type FaultName } from "../faults/catalogue.js";
+import type { SnapshotRef } from "../backends/snapshot-cache.js";
+
+/** Where a run's saved guest comes from: made on first use, forgotten when it fails to restore. */
+export interface SnapshotSource {
+  get(signal: AbortSignal): Promise<SnapshotRef>;
+  invalidate(): Promise<void>;
+}
+
+import type { Backend, BootArm, Enclave, EnclaveSpec } from "../backends/backend.js";
+import { FAULTS, type FaultName, faultKernelArgs, faultSpec } from "../faults/catalogue.js";
+import { type ActiveHostFault, injectHostFault } from "../faults/host-inject.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import { judgeBaseline } from "../host/baseline-health.js";
 import type { ProbeThresholds } from "../host/compare.js";
 import { compareSnapshots } from "../host/compare.js";
 import { type HostSnapshot, kmsgCursorOf, takeHostSnapshot } from "../host/snapshot.js";
 import { decideOutcome } from "../model/outcome.js";
-import type { EnclaveExit, ProbeFinding, RunEvidence, StopReason, Verdict } from "../model/outcome-types.js";
+import type {
+  BystanderEvidence,
+  EnclaveExit,
+  ProbeFinding,
+  RunEvidence,
+  StopReason,
+  Verdict,
+} from "../model/outcome-types.js";
+import { HeartbeatLog, heartbeatTiming } from "../monitor/heartbeat-log.js";
 import { isOopsLine } from "../monitor/oops-patterns.js";
 import { RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
 import { InfraError } from "../util/errors.js";
 import { killPoint } from "../util/kill-point.js";
+import { Bystanders } from "./bystanders.js";
 import type { TriggerConfig } from "./schema.js";
+
+/** Heartbeats seen before a host-side fault: 2 prove the guest runs; a hog's baseline needs more. */
+const HOST_FAULT_BASELINE_BEATS = { signal: 2, hog: 8 } as const;
 
 /** Every duration of one run, already multiplied by the backend's timeout scale. */
 export interface RunTimeouts {
@@ -28,6 +49,8 @@ export interface RunTimeouts {
 }
 
 export interface RunPlan {
+  /** Start from a saved guest instead of booting (a Snapshotter backend); null or absent: boot. */
+  snapshot?: SnapshotSource | null;
   backend: Backend;
   image: BuiltImage;
   fault: FaultName;
@@ -41,6 +64,8 @@ export interface RunPlan {
   thresholds: ProbeThresholds;
   /** Test hooks at lifecycle points (e.g. load the host just before the after-probe). */
   hooks?: { beforeAfterProbe?: () => Promise<void> };
+  /** Healthy enclaves of the same backend run beside this one, their heartbeats watched (default 0). */
+  bystanders?: number;
 }
 
 /** What one run produced: the verdict, its evidence, timings and the raw console. */
@@ -66,7 +91,18 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
   const t0 = performance.now();
   const signal = AbortSignal.any([parent, AbortSignal.timeout(plan.timeouts.runMs)]);
   const fault = FAULTS[plan.fault];
-  const monitor = new RunMonitor(plan.nonce, plan.timeouts.heartbeatLossMs);
+  // A fault its guest's watchdog reports only after heartbeats stop gets that long before "heartbeat lost".
+  const heartbeatLossMs = Math.max(
+    plan.timeouts.heartbeatLossMs,
+    (faultSpec(plan.fault).heartbeatLossMinMs ?? 0) * plan.backend.timeoutScale,
+  );
+  const monitor = new RunMonitor(plan.nonce, heartbeatLossMs, faultSpec(plan.fault).childEnd ?? null);
+  const beats = new HeartbeatLog(monitor);
+  const hostAction = faultSpec(plan.fault).host ?? null;
+  let hostFault: ActiveHostFault | null = null;
+  let bystanders: Bystanders | null = null;
+  let windows: { baseline: [number, number]; fault: [number, number] } | null = null;
+  let bystanderEvidence: BystanderEvidence[] | undefined;
   const workDir = await mkdtemp(join(tmpdir(), "ezone-run-"));
   let infraError: string | null = null;
   let stopReason: StopReason = "observe-deadline";
@@ -81,29 +117,32 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
     const unhealthy = judgeBaseline(before, plan.thresholds);
     if (unhealthy) throw new InfraError("probe.baseline", `host unhealthy before the run: ${unhealthy}`);
 
+    // From a snapshot the kernel command line is the saved one: a timed fault is sent after the restore
+    // instead, so its delay counts from the restore, not from the original boot.
     const arm: BootArm | null =
-      plan.fault !== "none" && plan.trigger.mode === "boot-delay"
+      plan.fault !== "none" && plan.trigger.mode === "boot-delay" && !hostAction && !plan.snapshot
         ? { fault: plan.fault, nonce: plan.nonce, delayMs: Math.round(plan.trigger.delaySeconds * 1000) }
         : null;
-    try {
-      enclave = await plan.backend.start(
-        {
-          image: plan.image,
-          memoryMb: plan.memoryMb,
-          heartbeatMs: plan.heartbeatMs,
-          kernelArgs: plan.kernelArgs,
-          arm,
-          runTag: plan.runTag,
-          workDir,
-        },
-        monitor.sink,
+    const snapshot = plan.snapshot ? await plan.snapshot.get(signal) : null;
+    const spec: EnclaveSpec = { ...enclaveSpec(plan, workDir), arm, restoreFrom: snapshot?.file };
+    if ((plan.bystanders ?? 0) > 0) {
+      bystanders = await Bystanders.start(
+        plan.bystanders ?? 0,
+        plan.backend,
+        { ...spec, restoreFrom: undefined },
+        plan.timeouts.heartbeatLossMs,
         signal,
       );
+    }
+    try {
+      monitor.markStart();
+      enclave = await plan.backend.start(spec, beats.sink, signal);
     } catch (e) {
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
     }
 
     killPoint("run.booted");
+    if (plan.snapshot) await resumeRestored(monitor, enclave, plan, signal);
     await step(monitor, signal, {
       reason: `wait.ready: no READY from the agent within ${plan.timeouts.bootMs} ms`,
       until: (s) => s.readyAt !== null || s.exit !== null,
@@ -111,13 +150,31 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
     });
     if (monitor.state.readyAt === null) {
       const s = monitor.state;
+      // A saved guest that does not come back is not trusted again: the next attempt saves a new one.
+      if (plan.snapshot) await plan.snapshot.invalidate();
       throw new InfraError(
         "wait.ready",
         `enclave ended before READY (${JSON.stringify(s.exit)}): ${s.stderr.trim().slice(0, 500) || "no stderr"}`,
       );
     }
 
-    if (plan.fault !== "none" && plan.trigger.mode === "command") {
+    await bystanders?.waitReady(plan.timeouts.bootMs, signal);
+
+    if (hostAction) {
+      // Zone 2: ezone acts on the host once the guest is seen heartbeating (a hog's baseline needs more).
+      const baselineBeats = HOST_FAULT_BASELINE_BEATS[hostAction.kind === "signal" ? "signal" : "hog"];
+      await step(monitor, signal, {
+        reason: `baseline: ${baselineBeats} heartbeats before the host-side fault`,
+        until: (st) => st.heartbeats >= baselineBeats || st.exit !== null,
+        timeoutMs: plan.timeouts.bootMs,
+      });
+      hostFault = await injectHostFault(hostAction, enclave, {
+        runTag: plan.runTag,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(plan.timeouts.observeMs)]),
+      });
+      injectedAt = hostFault.at;
+      killPoint("run.injected");
+    } else if (plan.fault !== "none" && (plan.trigger.mode === "command" || plan.snapshot)) {
       enclave.send(
         `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`,
       );
@@ -125,29 +182,52 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
       killPoint("run.injected");
     }
 
+    // Zone 4: a heartbeat stall is an effect to record, not the end: the agent may resume once its child ends.
+    const userFault = fault.zone === 4;
+    const userFaultEnded = (s: typeof monitor.state) =>
+      userFault && s.proofAt !== null && s.hbAfterFault >= 2;
     const guestDown = (s: typeof monitor.state) =>
-      s.panicEventAt !== null || s.exit !== null || s.heartbeatLostAt !== null || (s.crash?.panic ?? false);
+      s.panicEventAt !== null ||
+      s.exit !== null ||
+      (s.heartbeatLostAt !== null && !userFault) ||
+      (s.crash?.panic ?? false);
     const observeMs =
       plan.fault === "none"
         ? plan.timeouts.controlObserveMs
-        : plan.timeouts.observeMs + (plan.trigger.delaySeconds ?? 0) * 1000;
+        : hostFault && !hostFault.evidence.delivered
+          ? 0 // nothing was done to the host: nothing to watch
+          : hostFault?.holdMs
+            ? hostFault.holdMs
+            : Math.max(
+                plan.timeouts.observeMs,
+                (faultSpec(plan.fault).observeMinMs ?? 0) * plan.backend.timeoutScale,
+              ) +
+              (plan.trigger.delaySeconds ?? 0) * 1000;
     const settled = await step(monitor, signal, {
       reason: `observe: nothing decisive within ${observeMs} ms`,
-      until: (s) => guestDown(s) || (s.injectFailed !== null && s.hbAfterFault >= 2),
+      until: (s) => guestDown(s) || userFaultEnded(s) || (s.injectFailed !== null && s.hbAfterFault >= 2),
       timeoutMs: observeMs,
     });
+    await hostFault?.stop();
     const s = monitor.state;
+    // Heartbeat windows: before the fault, and from the fault (or READY for a control) to now.
+    const readyAt = s.readyAt ?? performance.now();
+    const faultFrom = hostFault?.startedAt ?? s.proofAt ?? injectedAt ?? readyAt;
+    windows = { baseline: [readyAt, faultFrom], fault: [faultFrom, performance.now()] };
+    bystanderEvidence = bystanders?.evidence(plan.heartbeatMs, windows.baseline, windows.fault);
     stopReason = !settled
       ? "observe-deadline"
       : s.panicEventAt !== null || s.crash?.panic
         ? "guest-panic"
         : s.exit !== null
           ? "enclave-exit"
-          : s.heartbeatLostAt !== null
-            ? "heartbeat-loss"
-            : "observe-deadline";
+          : userFaultEnded(s)
+            ? "fault-ended"
+            : s.heartbeatLostAt !== null
+              ? "heartbeat-loss"
+              : "observe-deadline";
     // Keep reading briefly so the oops's trailing lines and the VMM's exit are captured.
-    if (settled && s.exit === null && plan.fault !== "none") {
+    if (settled && s.exit === null && plan.fault !== "none" && !userFaultEnded(s)) {
       await step(monitor, signal, {
         reason: "grace",
         until: (st) => st.exit !== null,
@@ -161,6 +241,8 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
     if (signal.aborted && !parent.aborted)
       infraError = `run deadline of ${plan.timeouts.runMs} ms passed: ${infraError}`;
   } finally {
+    await hostFault?.stop();
+    await bystanders?.stop();
     if (enclave) await enclave.stop();
     monitor[Symbol.dispose]();
     await rm(workDir, { recursive: true, force: true });
@@ -189,7 +271,46 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
     t0,
     startedAt,
     faultZone: fault.zone,
+    host: hostFault && {
+      evidence: hostFault.evidence,
+      at: hostFault.at,
+      timing: windows && heartbeatTiming(beats.arrivals, plan.heartbeatMs, windows.baseline, windows.fault),
+      beatsAfter: hostFault.at === null ? 0 : beats.countBetween(hostFault.at, Number.POSITIVE_INFINITY),
+    },
+    bystanders: bystanderEvidence,
   });
+}
+
+/** The enclave a plan boots (no arming, no restore): also what a snapshot for the plan is made of. */
+export function enclaveSpec(plan: RunPlan, workDir: string): EnclaveSpec {
+  return {
+    image: plan.image,
+    memoryMb: plan.memoryMb,
+    heartbeatMs: plan.heartbeatMs,
+    kernelArgs: faultKernelArgs(plan.kernelArgs, plan.fault),
+    arm: null,
+    runTag: plan.runTag,
+    workDir,
+  };
+}
+
+/**
+ * A restored guest is a clone: once QEMU has loaded the state and resumed the CPUs (QMP RESUME), tell the
+ * agent which run this is (its seed is mixed into the guest RNG, the heartbeat restarts at 0); it then
+ * answers READY like a fresh boot.
+ */
+async function resumeRestored(
+  monitor: RunMonitor,
+  enclave: Enclave,
+  plan: RunPlan,
+  signal: AbortSignal,
+): Promise<void> {
+  const resumed = await step(monitor, signal, {
+    reason: "restore: QEMU did not resume the saved guest",
+    until: (s) => s.controlEvents.some((e) => e.name === "RESUME") || s.exit !== null,
+    timeoutMs: plan.timeouts.bootMs,
+  });
+  if (resumed && monitor.state.exit === null) enclave.send(`RESUME seed=${plan.nonce}`);
 }
 
 /** Wait for a condition; false (not an exception) when its deadline passed, rethrow the parent's abort. */
@@ -215,9 +336,18 @@ function finish(
     t0: number;
     startedAt: Date;
     faultZone: 1 | 2 | 3 | 4;
+    host: {
+      evidence: RunEvidence["hostInjection"];
+      at: number | null;
+      timing: RunEvidence["heartbeatTiming"];
+      beatsAfter: number;
+    } | null;
+    bystanders: BystanderEvidence[] | undefined;
   },
 ): RunResult {
   const s = monitor.state;
+  // A host-side fault's proof is ezone's own record of it; the guest-side one is the fault's printk.
+  const proofAt = s.proofAt ?? r.host?.at ?? null;
   const crash = s.crash
     ? { title: s.crash.title, crashClass: s.crash.crashClass, panic: s.crash.panic }
     : null;
@@ -228,21 +358,30 @@ function finish(
     ready: s.readyAt !== null,
     agentFired: s.firedAt !== null,
     injectFailed: s.injectFailed,
-    proof: s.proofAt !== null,
+    proof: proofAt !== null,
     guestCrash: crash,
     panicEvent: s.panicEventAt !== null,
-    heartbeatsAfterFault: plan.fault === "none" ? null : s.hbAfterFault,
+    heartbeatsAfterFault: plan.fault === "none" ? null : r.host ? r.host.beatsAfter : s.hbAfterFault,
     heartbeatLost: s.heartbeatLostAt !== null,
     exit: r.exitAtStop,
     stopReason: r.stopReason,
     probes: r.probes,
+    ...(r.host ? { hostInjection: r.host.evidence, heartbeatTiming: r.host.timing } : {}),
+    ...(r.bystanders ? { bystanders: r.bystanders } : {}),
   };
   // Detection = ezone knows the guest is down: panic line, pvpanic event, VMM exit or heartbeat loss.
   const detectedAt = [s.panicLineAt, s.panicEventAt, s.exitAt, s.heartbeatLostAt]
     .filter((x): x is number => x !== null)
     .reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+  // Zone 4 has nothing to detect: the guest is meant to survive, and its VMM exits only when ezone stops it.
+  // Nor has a run that ran to its observation deadline (a hog beside a healthy guest): its exit is ezone's.
   const detectionMs =
-    s.proofAt !== null && Number.isFinite(detectedAt) ? Math.max(0, detectedAt - s.proofAt) : null;
+    proofAt !== null &&
+    Number.isFinite(detectedAt) &&
+    r.faultZone !== 4 &&
+    r.stopReason !== "observe-deadline"
+      ? Math.max(0, detectedAt - proofAt)
+      : null;
   return {
     verdict: decideOutcome(evidence),
     evidence,

@@ -77,12 +77,19 @@ export const campaignSchema = z.strictObject({
       heartbeatMs: z.number().int().min(10).max(60_000).default(250),
       /** Debian's kernel only oopses on a divide error in process context unless booted with oops=panic. */
       oopsPanic: z.boolean().default(true),
+      /** `snapshot`: boot once, save the booted guest, start every run from it (backends that can); `fresh`: boot each run. */
+      boot: z.enum(["snapshot", "fresh"]).default("snapshot"),
       kernelArgs: z
         .array(z.string().regex(/^[^\s"']+$/, "one kernel argument without spaces or quotes"))
         .default([]),
     })
     .prefault({}),
   timeouts,
+  /**
+   * Healthy enclaves of the same backend run beside each faulty one, their heartbeats watched: one that
+   * dies or stalls makes the verdict escaped-global or contained-varied. Such runs have the host alone.
+   */
+  bystanders: z.number().int().min(0).max(8).default(0),
   until: until.optional(),
   /** Infra-errors: tries per run, and how many runs in a row may end in infra-error before the host is quarantined. */
   infra: z

@@ -41,6 +41,7 @@ export function buildProgram(): Command {
     .option("--results <dir>", "results directory (default results/<campaign name>)")
     .option("--resume", "continue a campaign (the default behaviour)")
     .option("--jobs <n>", "concurrent runs (default: from cores and memory)")
+    .option("--no-snapshot", "boot every run fresh instead of starting from a saved guest")
     .option(
       "--fail-on <outcomes>",
       "exit 1 if any stored run has one of these outcomes, e.g. escaped-global,unknown",
@@ -67,6 +68,50 @@ export function buildProgram(): Command {
     .command("schema")
     .description("JSON Schema of campaign files, for editors and linters")
     .action(async () => (await import("./commands/schema.js")).run());
+
+  program
+    .command("perf")
+    .description("measured overhead of every backend against native (benchmarks interleaved by round)")
+    .option("--backends <list>", 'comma list of backends, or "all" (native is always the reference)', "all")
+    .option("--reps <n>", "rounds: each boots every backend once; each benchmark runs native first", "5")
+    .option(
+      "--samples <n>",
+      "measured repetitions per benchmark per boot, their median the round's value (default 3)",
+    )
+    .option("--warmup <n>", "repetitions run first and discarded, per benchmark per boot (default 1)")
+    .option("--ms <n>", "duration of one repetition in milliseconds (default 200)")
+    .option("--mb <n>", "buffer size of the memory benchmarks in MiB (default 32)")
+    .option("--benchmarks <list>", 'comma list of benchmarks, or "all"')
+    .option("--memory-mb <n>", "guest memory of VM backends (default 256)")
+    .option(
+      "--results <dir>",
+      "results directory (default results/perf; a campaign's puts them next to its runs)",
+    )
+    .option(
+      "--campaign <name>",
+      "campaign the results are filed under (default: the directory's only one, or perf)",
+    )
+    .option("--json", "machine-readable output")
+    .action(async (o) => (await import("./commands/perf.js")).run(o));
+
+  program
+    .command("monitor")
+    .description("watch enclaves' heartbeats through the host's syslog; store and announce violations")
+    .requiredOption("--config <m.yaml>", "monitor configuration (see examples/monitor.yaml)")
+    .option("--duration <seconds>", "stop after this long (default: until interrupted)")
+    .action(async (o) => (await import("./commands/monitor.js")).run(o));
+
+  program
+    .command("matrix")
+    .description("every supported (backend, fault) pair, then backend × error zone with outcome counts")
+    .option("--runs <n>", "repetitions per supported (backend, fault) cell", "3")
+    .option("--backends <list>", 'comma list of backends, or "all"', "all")
+    .option("--faults <list>", 'comma list of faults, or "all" (the control run is left out)', "all")
+    .option("--results <dir>", "results directory (default results/matrix; re-running resumes)")
+    .option("--jobs <n>", "concurrent runs (default: from cores and memory)")
+    .option("--no-snapshot", "boot every run fresh instead of starting from a saved guest")
+    .option("--json", "machine-readable output")
+    .action(async (o) => (await import("./commands/matrix.js")).run(o));
 
   program
     .command("validate")

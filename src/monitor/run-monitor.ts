@@ -4,6 +4,7 @@ import { type AgentEvent, ConsoleParser, type CrashReport } from "./console-pars
 
 /** What the monitor has seen so far; times are host performance.now() milliseconds. */
 export interface MonitorState {
+  /** When the enclave was started (set by `markStart`, just before spawning): boot time counts from here. */
   startedAt: number;
   readyAt: number | null;
   heartbeats: number;
@@ -56,9 +57,14 @@ export class RunMonitor {
   private tailBytes = 0;
   private totalBytes = 0;
 
+  /**
+   * `childEnd`: for a zone-4 fault, how its child must end (`signal=SIGSEGV`); the agent's matching
+   * `CHILD` line is then the fault's proof, and any other end is a failed injection.
+   */
   constructor(
     private readonly nonce: string,
     private readonly heartbeatLossMs: number,
+    private readonly childEnd: string | null = null,
   ) {
     this.state = {
       startedAt: performance.now(),
@@ -80,6 +86,11 @@ export class RunMonitor {
       stderr: "",
       controlEvents: [],
     };
+  }
+
+  /** The enclave is about to be spawned (after the baseline probes): boot time counts from now. */
+  markStart(): void {
+    this.state.startedAt = performance.now();
   }
 
   /** Feed one enclave event; this is the backend's sink. */
@@ -128,6 +139,11 @@ export class RunMonitor {
         break;
       case "inject-failed":
         s.injectFailed ??= `${e.fault}: errno ${e.errno} ${e.message}`;
+        break;
+      case "child":
+        if (e.nonce !== this.nonce || this.childEnd === null) break;
+        if (e.end === this.childEnd) s.proofAt ??= at;
+        else s.injectFailed ??= `${e.fault}: its child ended with ${e.end}, not ${this.childEnd}`;
         break;
       case "proof":
         if (e.nonce === this.nonce) s.proofAt ??= at;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { constants, existsSync } from "node:fs";
 import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, release } from "node:os";
@@ -13,12 +14,13 @@ import type {
   EnclaveEvent,
   EnclaveSpec,
   FaultNeeds,
+  Snapshotter,
   Support,
 } from "../backend.js";
 import { guestKernelCmdline } from "../guest-cmdline.js";
 import { startProcessEnclave } from "../process-enclave.js";
 import { supportFor } from "../support.js";
-import { attachQmp } from "./qmp.js";
+import { attachQmp, type QmpClient } from "./qmp.js";
 
 export type QemuAccel = "tcg" | "kvm";
 
@@ -61,10 +63,19 @@ export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec): s
       ? ["-chardev", `socket,id=syslog,path=${syslog.socket.replaceAll(",", ",,")},reconnect=1`]
       : []),
     ...(syslog ? ["-serial", "chardev:syslog"] : []),
+    // A saved guest instead of a boot: QEMU loads it, then the CPUs run on from where they were saved.
+    ...(spec.restoreFrom ? ["-incoming", `exec:cat ${shellQuote(spec.restoreFrom)}`] : []),
   ];
 }
 
-export class QemuBackend implements Backend {
+/** Who waits for which QEMU's migration to end (snapshot saving). */
+const migrationWaiters = new Map<QmpClient, (status: string) => void>();
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}
+
+export class QemuBackend implements Backend, Snapshotter {
   readonly name: string;
   readonly continuumRank: number;
   readonly timeoutScale: number;
@@ -142,17 +153,6 @@ export class QemuBackend implements Backend {
   ): Promise<{ available: boolean; reason: string }> {
     const deadlineMs = this.opts.kvmProbeMs ?? 20_000;
     const workDir = await mkdtemp(join(defaultCacheDir(), ".kvm-probe-"));
-    const started = performance.now();
-    let seen = "";
-    let ready: () => void = () => {};
-    const readyP = new Promise<void>((r) => {
-      ready = r;
-    });
-    const sink = (ev: EnclaveEvent) => {
-      if (ev.type !== "console") return;
-      seen = (seen + ev.data.toString("latin1")).slice(-4096);
-      if (/(^|\n)READY ezone-agent/.test(seen)) ready();
-    };
     const spec: EnclaveSpec = {
       image,
       memoryMb: 256,
@@ -162,23 +162,12 @@ export class QemuBackend implements Backend {
       runTag: "kvm-probe",
       workDir,
     };
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(deadlineMs)]);
     try {
-      await using enclave = await this.start(spec, sink, deadline);
-      const aborted = new Promise<"deadline">((r) =>
-        deadline.addEventListener("abort", () => r("deadline"), { once: true }),
-      );
-      const r = await Promise.race([
-        readyP.then(() => "ready" as const),
-        enclave.exited.then(() => "exit" as const),
-        aborted,
-      ]);
-      if (r === "ready")
-        return {
-          available: true,
-          reason: `KVM boots to READY in ${Math.round(performance.now() - started)} ms`,
-        };
-      if (r === "exit")
+      const booted = await this.bootUntil(spec, /(^|\n)READY ezone-agent/, deadlineMs, signal);
+      await booted.enclave.stop();
+      if (booted.result === "matched")
+        return { available: true, reason: `KVM boots to READY in ${booted.ms} ms` };
+      if (booted.result === "exit")
         return { available: false, reason: "QEMU -accel kvm exited before the guest was READY" };
       return {
         available: false,
@@ -191,28 +180,128 @@ export class QemuBackend implements Backend {
     }
   }
 
+  /** Boot `spec` until its console matches `pattern`, the VMM exits, or the deadline passes. */
+  private async bootUntil(
+    spec: EnclaveSpec,
+    pattern: RegExp,
+    deadlineMs: number,
+    signal: AbortSignal,
+  ): Promise<{ enclave: Enclave; qmp: QmpClient; result: "matched" | "exit" | "deadline"; ms: number }> {
+    const started = performance.now();
+    let seen = "";
+    let matched: () => void = () => {};
+    const match = new Promise<"matched">((r) => {
+      matched = () => r("matched");
+    });
+    const sink = (ev: EnclaveEvent) => {
+      if (ev.type !== "console") return;
+      seen = (seen + ev.data.toString("latin1")).slice(-4096);
+      if (pattern.test(seen)) matched();
+    };
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(deadlineMs)]);
+    const { enclave, qmp } = await this.launch(spec, sink, deadline);
+    const aborted = new Promise<"deadline">((r) =>
+      deadline.addEventListener("abort", () => r("deadline"), { once: true }),
+    );
+    const result = await Promise.race([match, enclave.exited.then(() => "exit" as const), aborted]);
+    return { enclave, qmp, result, ms: Math.round(performance.now() - started) };
+  }
+
+  async snapshotKey(spec: EnclaveSpec, signal: AbortSignal): Promise<string> {
+    // Everything that shapes the saved machine; per-run paths (work dir, sockets) are not part of it.
+    const shape = qemuArgv("qemu", this.opts.accel, {
+      ...spec,
+      workDir: "-",
+      runTag: "-",
+      arm: null,
+      restoreFrom: undefined,
+      syslog: spec.syslog ? { socket: "-", hostname: "snapshot" } : undefined,
+    });
+    return createHash("sha256")
+      .update(JSON.stringify({ version: await this.version(signal), image: spec.image.manifest.id, shape }))
+      .digest("hex")
+      .slice(0, 24);
+  }
+
+  /**
+   * Boot once, wait for READY and two heartbeats (the agent idle in poll), then migrate the running
+   * machine to `file` (QEMU 7.2 has no file: URI; exec:cat does the writing). Not stopped first: the
+   * stream carries the run state, and a guest saved paused would stay paused on every restore.
+   */
+  async saveSnapshot(spec: EnclaveSpec, file: string, signal: AbortSignal): Promise<void> {
+    const bootMs = 90_000 * this.timeoutScale;
+    const booted = await this.bootUntil(spec, /(^|\n)HB 2 /, bootMs, signal);
+    try {
+      if (booted.result !== "matched") {
+        throw new InfraError(
+          "snapshot.boot",
+          `the guest to snapshot did not heartbeat (${booted.result}) within ${bootMs} ms`,
+        );
+      }
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(60_000)]);
+      let completed: (status: string) => void = () => {};
+      const done = new Promise<string>((r) => {
+        completed = r;
+      });
+      migrationWaiters.set(booted.qmp, completed);
+      await booted.qmp.execute(
+        "migrate-set-capabilities",
+        { capabilities: [{ capability: "events", state: true }] },
+        deadline,
+      );
+      await booted.qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(file)}` }, deadline);
+      const aborted = new Promise<string>((r) =>
+        deadline.addEventListener("abort", () => r("deadline"), { once: true }),
+      );
+      const status = await Promise.race([done, aborted]);
+      if (status !== "completed")
+        throw new InfraError("snapshot.save", `migration to ${file} ended: ${status}`);
+    } finally {
+      migrationWaiters.delete(booted.qmp);
+      await booted.enclave.stop();
+    }
+  }
+
   supports(fault: FaultNeeds): Support {
     return supportFor("own-linux", fault);
   }
 
   async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {
+    return (await this.launch(spec, sink, signal)).enclave;
+  }
+
+  private async launch(
+    spec: EnclaveSpec,
+    sink: (ev: EnclaveEvent) => void,
+    signal: AbortSignal,
+  ): Promise<{ enclave: Enclave; qmp: QmpClient }> {
     if (!existsSync(spec.image.vmlinuz))
       throw new InfraError("validate.image", `missing ${spec.image.vmlinuz}`);
     let greeted: () => void = () => {};
     const greeting = new Promise<void>((r) => {
       greeted = r;
     });
+    let qmp: QmpClient | null = null;
     const enclave = await startProcessEnclave(
       qemuArgv(this.binary, this.opts.accel, spec),
       spec,
       sink,
       signal,
-      (qmp) =>
-        attachQmp(
-          qmp,
-          (ev, at) => sink({ type: "control", name: ev.event, data: ev.data ?? null, at }),
+      (stream) => {
+        const client = attachQmp(
+          stream,
+          (ev, at) => {
+            if (ev.event === "MIGRATION") {
+              const status = (ev.data as { status?: string } | undefined)?.status ?? "";
+              if (["completed", "failed", "cancelled"].includes(status))
+                migrationWaiters.get(client)?.(status);
+            }
+            sink({ type: "control", name: ev.event, data: ev.data ?? null, at });
+          },
           greeted,
-        ),
+        );
+        qmp = client;
+      },
     );
     // The QMP greeting proves QEMU itself runs: setpriv has set the parent-death signal and exec'd it, so
     // from here on the VMM dies with ezone. (An exit before the greeting is reported by the run's READY wait.)
@@ -221,13 +310,13 @@ export class QemuBackend implements Backend {
       deadline.addEventListener("abort", () => r("timeout"), { once: true }),
     );
     const first = await Promise.race([greeting.then(() => "greeting" as const), enclave.exited, timedOut]);
-    if (first === "timeout") {
+    if (first === "timeout" || !qmp) {
       await enclave.stop();
       throw new InfraError(
         "spawn.vmm",
         `no QMP greeting from QEMU within ${QMP_GREETING_MS * this.timeoutScale} ms`,
       );
     }
-    return enclave;
+    return { enclave, qmp };
   }
 }

@@ -12,6 +12,8 @@ export interface RunCliOptions {
   resume?: boolean;
   jobs?: string;
   failOn?: string;
+  /** commander's negation of --no-snapshot */
+  snapshot?: boolean;
 }
 
 /** Parse `--fail-on a,b` into outcomes, rejecting unknown names (exit 2). */
@@ -77,6 +79,7 @@ export async function run(file: string, opts: RunCliOptions): Promise<void> {
       log: (l) => progress.log(l),
       progress,
       jobs,
+      noSnapshot: opts.snapshot === false,
     });
     for (const r of paperReport(loaded.resultsDir, loaded.config.name)) {
       process.stdout.write(

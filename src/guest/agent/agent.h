@@ -22,8 +22,16 @@ typedef void (*agent_command_fn)(const char *args);
  */
 typedef void (*agent_fault_fn)(const char *fault, const char *nonce, unsigned delay_ms, const char *args);
 
+/**
+ * Called after each line the agent emits, with the line without its newline (e.g. the syslog channel
+ * copies heartbeats to a second channel). A hook runs in the agent's only thread: it must not block and
+ * must not call emit().
+ */
+typedef void (*agent_line_hook_fn)(const char *line, size_t len);
+
 void agent_register_command(const char *verb, agent_command_fn fn);
 void agent_register_fault(const char *fault, agent_fault_fn fn);
+void agent_register_line_hook(agent_line_hook_fn fn);
 
 /** One write(2) per line, so agent lines never interleave mid-line. Appends the newline. */
 void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -35,6 +43,9 @@ long long uptime_ms(void);
 int kv_get(const char *list, const char *key, char *out, size_t outlen);
 /** Only [A-Za-z0-9_.-]: safe for module parameters and paths. */
 int is_token(const char *s);
+/** The heartbeat interval in ms, and a restart of the heartbeat sequence at 0 from now (snapshot restore). */
+int agent_heartbeat_ms(void);
+void agent_restart_heartbeat(void);
 /** The agent's key=value configuration: /proc/cmdline in a VM, `--cmdline "..."` for a process enclave. */
 const char *agent_config(void);
 

@@ -47,6 +47,9 @@ static struct {
 } handlers[MAX_HANDLERS];
 static int n_handlers;
 static char config[2048];
+/* Heartbeat state, file-static so that a restored snapshot can restart the sequence. */
+static int hb;
+static long long hb_seq, hb_next;
 
 static void add_handler(const char *name, agent_command_fn command, agent_fault_fn fault)
 {
@@ -56,6 +59,15 @@ static void add_handler(const char *name, agent_command_fn command, agent_fault_
 
 void agent_register_command(const char *verb, agent_command_fn fn) { add_handler(verb, fn, NULL); }
 void agent_register_fault(const char *fault, agent_fault_fn fn) { add_handler(fault, NULL, fn); }
+
+static agent_line_hook_fn line_hooks[4];
+static int n_line_hooks;
+
+void agent_register_line_hook(agent_line_hook_fn fn)
+{
+	if (n_line_hooks < (int)(sizeof(line_hooks) / sizeof(line_hooks[0])))
+		line_hooks[n_line_hooks++] = fn;
+}
 
 long long uptime_ms(void)
 {
@@ -82,9 +94,12 @@ void emit(const char *fmt, ...)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return;
+			break;
 		off += w;
 	}
+	buf[n - 1] = '\0';
+	for (int i = 0; i < n_line_hooks; i++)
+		line_hooks[i](buf, (size_t)n - 1);
 }
 
 void agent_fired(const char *fault, const char *nonce) { emit("FIRED %s nonce=%s", fault, nonce); }
@@ -127,6 +142,14 @@ int is_token(const char *s)
 }
 
 const char *agent_config(void) { return config; }
+
+int agent_heartbeat_ms(void) { return hb; }
+
+void agent_restart_heartbeat(void)
+{
+	hb_seq = 0;
+	hb_next = uptime_ms();
+}
 
 static void inject_module(const char *fault, const char *nonce, unsigned delay_ms, const char *args)
 {
@@ -228,25 +251,25 @@ int main(int argc, char **argv)
 		tcsetattr(STDIN_FILENO, TCSANOW, &t);
 	}
 	load_config(argc, argv);
-	int hb = hb_interval_ms();
+	hb = hb_interval_ms();
 	emit("READY ezone-agent/1 hb=%d", hb);
 	arm_from_config();
 
 	char line[AGENT_LINE_MAX];
 	size_t used = 0;
-	long long seq = 0, next = uptime_ms();
+	agent_restart_heartbeat();
 	int in_fd = STDIN_FILENO; /* -1 once stdin is closed: poll then only times the heartbeat */
 	for (;;) {
 		long long now = uptime_ms();
-		if (now >= next) {
-			emit("HB %lld %lld", seq++, now);
-			next += hb;
-			if (next <= now)
-				next = now + hb; /* a stall (e.g. a stopped VM) must not cause a burst */
+		if (now >= hb_next) {
+			emit("HB %lld %lld", hb_seq++, now);
+			hb_next += hb;
+			if (hb_next <= now)
+				hb_next = now + hb; /* a stall (e.g. a stopped VM) must not cause a burst */
 			continue;
 		}
 		struct pollfd p = {.fd = in_fd, .events = POLLIN};
-		int r = poll(&p, 1, (int)(next - now));
+		int r = poll(&p, 1, (int)(hb_next - now));
 		if (r <= 0 || !(p.revents & (POLLIN | POLLHUP)))
 			continue;
 		ssize_t n = read(in_fd, line + used, sizeof(line) - 1 - used);
