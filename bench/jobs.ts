@@ -1,57 +1,48 @@
 /**
  * Campaign throughput at --jobs 1 and --jobs 2, measured side by side in one invocation on the same
  * campaign (kerncrash on qemu-tcg), alternating so drift hits both alike. Prints runs/hour and the ratio.
- *   npm run bench -- jobs [runsPerRound] [rounds]
+ *   npm run bench -- jobs [runsPerRound] [rounds] [fresh|snapshot]
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseCampaign } from "../src/campaign/load.js";
-import { runCampaign } from "../src/campaign/run-campaign.js";
 import { buildImage } from "../src/guest/image-builder.js";
 import { median } from "../src/model/stats.js";
+import { measureCampaign } from "./measure.js";
 
-const runsPerRound = Number(process.argv[2] ?? 6);
-const rounds = Number(process.argv[3] ?? 2);
-
-const text = [
-  "name: bench-jobs",
-  `repetitions: ${runsPerRound}`,
-  "backends: [qemu-tcg]",
-  "faults: [{ name: kerncrash, trigger: { mode: command, delaySeconds: 0 } }]",
-].join("\n");
-
-async function main(): Promise<void> {
+export async function compareJobs(
+  runsPerRound: number,
+  rounds: number,
+  boot: "fresh" | "snapshot",
+  log = console.log,
+) {
   const image = await buildImage();
-  const config = parseCampaign(text, "bench/jobs");
+  const text = [
+    "name: bench-jobs",
+    `repetitions: ${runsPerRound}`,
+    "backends: [qemu-tcg]",
+    "faults: [{ name: kerncrash, trigger: { mode: command, delaySeconds: 0 } }]",
+    `guest: { boot: ${boot} }`,
+  ].join("\n");
   const rates: Record<1 | 2, number[]> = { 1: [], 2: [] };
   for (let round = 0; round < rounds; round++) {
     for (const jobs of [1, 2] as const) {
-      const dir = mkdtempSync(join(tmpdir(), "ezone-bench-jobs-"));
-      try {
-        writeFileSync(join(dir, "c.yaml"), text);
-        const s = await runCampaign(
-          { file: "bench/jobs", config, text, resultsDir: dir },
-          { image, signal: AbortSignal.timeout(3_600_000), log: () => {}, jobs },
-        );
-        const perHour = (s.executed / s.wallMs) * 3_600_000;
-        rates[jobs].push(perHour);
-        console.log(
-          `round ${round + 1} jobs ${jobs}: ${s.executed} runs in ${(s.wallMs / 1000).toFixed(1)} s = ${perHour.toFixed(0)} runs/hour (${JSON.stringify(s.outcomes)})`,
-        );
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const m = await measureCampaign(text, image, { jobs });
+      rates[jobs].push(m.perHour);
+      log(
+        `round ${round + 1} jobs ${jobs} (${boot}): ${m.summary.executed} runs in ${(m.summary.wallMs / 1000).toFixed(1)} s = ${m.perHour.toFixed(0)} runs/hour ${JSON.stringify(m.summary.outcomes)}`,
+      );
     }
   }
   const j1 = median(rates[1]) ?? 0;
   const j2 = median(rates[2]) ?? 0;
-  console.log(
-    `\nmedian runs/hour: jobs 1 = ${j1.toFixed(0)}, jobs 2 = ${j2.toFixed(0)}, ratio jobs2/jobs1 = ${(j2 / j1).toFixed(2)}`,
-  );
+  return { boot, runsPerRound, rounds, jobs1PerHour: j1, jobs2PerHour: j2, scaling: j1 > 0 ? j2 / j1 : null };
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exitCode = 1;
-});
+if (process.argv[1]?.endsWith("jobs.js")) {
+  const r = await compareJobs(
+    Number(process.argv[2] ?? 6),
+    Number(process.argv[3] ?? 2),
+    (process.argv[4] as "fresh" | "snapshot") ?? "snapshot",
+  );
+  console.log(
+    `\nmedian runs/hour: jobs 1 = ${r.jobs1PerHour.toFixed(0)}, jobs 2 = ${r.jobs2PerHour.toFixed(0)}, scaling = ${r.scaling?.toFixed(2)}`,
+  );
+}

@@ -1,5 +1,5 @@
 /** `npm run bench -- <name> [args]`: runs one benchmark from bench/ (long campaigns live here, not in tests). */
-const BENCHES: Record<string, string> = { jobs: "./jobs.js" };
+const BENCHES: Record<string, string> = { jobs: "./jobs.js", "fast-runs": "./fast-runs.js" };
 
 const [name, ...rest] = process.argv.slice(2);
 const target = name ? BENCHES[name] : undefined;

@@ -1,0 +1,106 @@
+/**
+ * Issue "fast runs": fresh boot vs snapshot restore, side by side in one invocation.
+ *   npm run bench -- fast-runs [runsPerMode]
+ * Prints and writes bench/results/fast-runs-<timestamp>.json: per-run wall time (median, p95) fresh vs
+ * snapshot and the ratio, boot-to-READY per backend, runs/hour at 1 and 2 workers, detection latency
+ * (fault proof → guest known down; last heartbeat → hang verdict), and ezone's CPU use while watching
+ * an idle guest.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { BACKEND_NAMES, createBackend } from "../src/backends/index.js";
+import { buildImage } from "../src/guest/image-builder.js";
+import { compareJobs } from "./jobs.js";
+import { measureCampaign, stats } from "./measure.js";
+
+const n = Number(process.argv[2] ?? 8);
+const kerncrash = (boot: string, reps: number) =>
+  `name: bench-fast\nrepetitions: ${reps}\nbackends: [qemu-tcg]\nfaults: [{ name: kerncrash, trigger: { mode: command, delaySeconds: 0 } }]\nguest: { boot: ${boot} }\n`;
+
+const image = await buildImage();
+const out: Record<string, unknown> = {
+  at: new Date().toISOString(),
+  image: image.manifest.id,
+  runsPerMode: n,
+};
+
+// 1. Per-run wall time, fresh vs snapshot, alternating halves so drift hits both.
+const wall: Record<string, number[]> = { fresh: [], snapshot: [] };
+const perRun: Record<string, (number | null)[]> = { fresh: [], snapshot: [] };
+const detection: (number | null)[] = [];
+for (let half = 0; half < 2; half++) {
+  for (const boot of ["fresh", "snapshot"] as const) {
+    const m = await measureCampaign(kerncrash(boot, Math.ceil(n / 2)), image, { jobs: 1 });
+    wall[boot]?.push(m.summary.wallMs / Math.max(1, m.summary.executed));
+    perRun[boot]?.push(...m.runs.map((r) => r.runMs));
+    if (boot === "snapshot") detection.push(...m.runs.map((r) => r.detectionMs));
+    console.log(
+      `${boot}: ${m.summary.executed} runs, ${JSON.stringify(m.summary.outcomes)}, boot ${JSON.stringify(stats(m.runs.map((r) => r.bootMs)))}`,
+    );
+  }
+}
+const fresh = stats(perRun.fresh ?? []);
+const snap = stats(perRun.snapshot ?? []);
+out.perRunMs = {
+  fresh,
+  snapshot: snap,
+  ratioMedian: fresh.median && snap.median ? fresh.median / snap.median : null,
+};
+out.campaignWallPerRunMs = { fresh: stats(wall.fresh ?? []), snapshot: stats(wall.snapshot ?? []) };
+out.detectionMs = stats(detection);
+
+// 2. Boot-to-READY per backend (control runs, fresh boots), and the snapshot restore for qemu-tcg.
+const boots: Record<string, unknown> = {};
+for (const name of BACKEND_NAMES) {
+  const backend = createBackend({ name, type: name, exec: null });
+  const a = await backend.probe(image, AbortSignal.timeout(60_000));
+  if (!a.available) {
+    boots[name] = { skipped: a.reason };
+    continue;
+  }
+  const m = await measureCampaign(
+    `name: bench-boot\nrepetitions: 3\nbackends: [${name}]\nfaults: [none]\nguest: { boot: fresh }\ntimeouts: { controlObserveSeconds: 1 }\n`,
+    image,
+    { jobs: 1 },
+  );
+  boots[name] = stats(m.runs.map((r) => r.bootMs));
+}
+const restore = await measureCampaign(
+  "name: bench-restore\nrepetitions: 3\nbackends: [qemu-tcg]\nfaults: [none]\ntimeouts: { controlObserveSeconds: 1 }\n",
+  image,
+  { jobs: 1 },
+);
+boots["qemu-tcg (snapshot restore)"] = stats(restore.runs.map((r) => r.bootMs));
+out.bootToReadyMs = boots;
+
+// 3. Hang detection: last heartbeat → verdict with the loss threshold at 2 intervals.
+const hang = await measureCampaign(
+  "name: bench-hang\nrepetitions: 3\nbackends: [qemu-tcg]\nfaults: [{ name: hang, trigger: { mode: command, delaySeconds: 0 } }]\ntimeouts: { heartbeatMissIntervals: 2 }\n",
+  image,
+  { jobs: 1 },
+).catch((e: Error) => ({ error: e.message }));
+out.hangDetection =
+  "error" in hang
+    ? hang
+    : {
+        heartbeatMs: 250,
+        missIntervals: 2,
+        outcomes: hang.summary.outcomes,
+        proofToHangVerdictMs: stats(hang.runs.map((r) => r.detectionMs)),
+      };
+
+// 4. ezone's own CPU while watching an idle guest for 20 s.
+const idle = await measureCampaign(
+  "name: bench-idle\nrepetitions: 1\nbackends: [qemu-tcg]\nfaults: [none]\ntimeouts: { controlObserveSeconds: 20 }\n",
+  image,
+  { jobs: 1 },
+);
+out.idleMonitorCpuPercentOfCore = (idle.cpuMs / idle.summary.wallMs) * 100;
+
+// 5. Runs/hour at 1 and 2 workers with snapshots.
+out.throughput = await compareJobs(Math.max(4, n), 1, "snapshot");
+
+console.log(`\n${JSON.stringify(out, null, 2)}`);
+mkdirSync("bench/results", { recursive: true });
+const file = `bench/results/fast-runs-${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
+writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+console.log(`written ${file}`);
