@@ -3,10 +3,10 @@ import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { runTool } from "../util/child.js";
 import { installedVersion } from "../util/dpkg.js";
 import { InfraError } from "../util/errors.js";
+import { projectRoot } from "../util/project-root.js";
 import { type CpioEntry, writeCpio } from "./cpio.js";
 
 
@@ -52,7 +52,7 @@ export function defaultCacheDir(): string {
   return join(base, "ezone");
 }
 
-const GUEST_SRC = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "guest");
+const GUEST_SRC = join(projectRoot(), "src", "guest");
 
 async function tool(argv: string[], step: string, opts: { cwd?: string; signal?: AbortSignal } = {}) {
   const r = await runTool(argv, { ...opts, timeoutMs: 600_000 });
