@@ -9,7 +9,6 @@ import { InfraError } from "../util/errors.js";
 import { projectRoot } from "../util/project-root.js";
 import { type CpioEntry, writeCpio } from "./cpio.js";
 
-
 /** Kernel modules the guest loads at boot: pvpanic lets QEMU see the panic (QMP GUEST_PANICKED). */
 const BOOT_MODULES = ["drivers/misc/pvpanic/pvpanic.ko", "drivers/misc/pvpanic/pvpanic-mmio.ko"];
 

@@ -7,7 +7,8 @@ let cachedCommit: string | null | undefined;
 
 /** ezone's version from package.json. */
 export function ezoneVersion(): string {
-  return (JSON.parse(readFileSync(join(projectRoot(), "package.json"), "utf8")) as { version: string }).version;
+  return (JSON.parse(readFileSync(join(projectRoot(), "package.json"), "utf8")) as { version: string })
+    .version;
 }
 
 /** The git commit ezone runs from, or null outside a checkout; read once. */

@@ -20,30 +20,33 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("kvm backend", async () => {
     expect(processesMatching("qemu-system-x86_64")).toEqual([]);
   });
 
-  it.skipIf(!availability.available)(`kerncrash under KVM → contained-limited (${availability.reason})`, async () => {
-    const plan: RunPlan = {
-      backend: kvm,
-      image,
-      fault: "kerncrash",
-      trigger: { mode: "command", delaySeconds: 0 },
-      nonce: "kvmtest1",
-      runTag: `kvm-test-${process.pid}`,
-      memoryMb: 256,
-      heartbeatMs: 250,
-      kernelArgs: ["oops=panic"],
-      timeouts: {
-        runMs: 60_000,
-        bootMs: 30_000,
-        observeMs: 15_000,
-        controlObserveMs: 2_000,
-        heartbeatLossMs: 1_000,
-        graceMs: 250,
-        probeMs: 15_000,
-      },
-      thresholds: DEFAULT_PROBE_THRESHOLDS,
-    };
-    const r = await runOne(plan, AbortSignal.timeout(90_000));
-    expect(r.verdict.outcome).toBe("contained-limited");
-    expect(processesMatching("qemu-system-x86_64")).toEqual([]);
-  });
+  it.skipIf(!availability.available)(
+    `kerncrash under KVM → contained-limited (${availability.reason})`,
+    async () => {
+      const plan: RunPlan = {
+        backend: kvm,
+        image,
+        fault: "kerncrash",
+        trigger: { mode: "command", delaySeconds: 0 },
+        nonce: "kvmtest1",
+        runTag: `kvm-test-${process.pid}`,
+        memoryMb: 256,
+        heartbeatMs: 250,
+        kernelArgs: ["oops=panic"],
+        timeouts: {
+          runMs: 60_000,
+          bootMs: 30_000,
+          observeMs: 15_000,
+          controlObserveMs: 2_000,
+          heartbeatLossMs: 1_000,
+          graceMs: 250,
+          probeMs: 15_000,
+        },
+        thresholds: DEFAULT_PROBE_THRESHOLDS,
+      };
+      const r = await runOne(plan, AbortSignal.timeout(90_000));
+      expect(r.verdict.outcome).toBe("contained-limited");
+      expect(processesMatching("qemu-system-x86_64")).toEqual([]);
+    },
+  );
 });

@@ -156,7 +156,9 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
       plan({
         snapshot: {
           get: async () => ({ ...snapshot, file: broken }),
-          invalidate: async () => void (invalidated = true),
+          invalidate: async () => {
+            invalidated = true;
+          },
         },
       }),
       AbortSignal.timeout(150_000),
