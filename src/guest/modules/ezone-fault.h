@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What every ezone fault module (except the paper's kerncrash.c, kept as it was) shares: the `nonce` and
+ * `delay_ms` parameters, and when the fault fires:
+ *   delay_ms == 0  in module init, in the loading agent's process context ("process");
+ *   delay_ms  > 0  from delayed work on a kworker, also process context ("work"), so that every fault
+ *                  behaves the same whether it is sent as a command or armed at boot.
+ * The module defines EZONE_FIRE (its firing function's name: crash titles name it) before including this
+ * header, then `static void EZONE_FIRE(const char *context)`, which prints the proof line (EZONE_PROOF)
+ * immediately before faulting, and `EZONE_FAULT_MODULE(name, description)`.
+ */
+#ifndef EZONE_FAULT_H
+#define EZONE_FAULT_H
+
+#include <linux/init.h>
+#include <linux/jiffies.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/workqueue.h>
+
+static char *nonce = "none";
+module_param(nonce, charp, 0444);
+MODULE_PARM_DESC(nonce, "run nonce printed as proof of firing");
+
+static uint delay_ms;
+module_param(delay_ms, uint, 0444);
+MODULE_PARM_DESC(delay_ms, "0 = fire in module init (process context); else from delayed work (kworker)");
+
+/** The proof that the fault fired: ezone's console parser matches this line and its nonce. */
+#define EZONE_PROOF(name, context) pr_emerg("ezone-fault: %s nonce=%s firing context=%s\n", name, nonce, context)
+/** Printed when the fault did not take the kernel down: the run's evidence says so. */
+#define EZONE_SURVIVED(name, what) pr_emerg("ezone-fault: %s nonce=%s survived %s\n", name, nonce, what)
+
+#ifndef EZONE_FIRE
+#error "define EZONE_FIRE (the firing function's name) before including ezone-fault.h"
+#endif
+
+static void EZONE_FIRE(const char *context);
+
+static void ezone_work_fn(struct work_struct *work)
+{
+	EZONE_FIRE("work");
+}
+static DECLARE_DELAYED_WORK(ezone_work, ezone_work_fn);
+
+#define EZONE_FAULT_MODULE(name, description)                                                              \
+	static int __init ezone_fault_init(void)                                                           \
+	{                                                                                                  \
+		pr_info("ezone-fault: %s nonce=%s armed delay_ms=%u\n", name, nonce, delay_ms);            \
+		if (delay_ms == 0)                                                                         \
+			EZONE_FIRE("process");                                                             \
+		else                                                                                       \
+			schedule_delayed_work(&ezone_work, msecs_to_jiffies(delay_ms));                    \
+		return 0;                                                                                  \
+	}                                                                                                  \
+	static void __exit ezone_fault_exit(void)                                                          \
+	{                                                                                                  \
+		cancel_delayed_work_sync(&ezone_work);                                                     \
+	}                                                                                                  \
+	module_init(ezone_fault_init);                                                                     \
+	module_exit(ezone_fault_exit);                                                                     \
+	MODULE_LICENSE("GPL");                                                                             \
+	MODULE_DESCRIPTION(description)
+
+#endif
