@@ -146,7 +146,7 @@ function overheadNote(s: CampaignSummary): string {
     ([b, o]) =>
       `${text(b)} ${o?.ratio.toFixed(2)}× (${o?.min.toFixed(2)}–${o?.max.toFixed(2)}, ${o?.benchmarks.length} benchmark(s))`,
   );
-  return `Overhead vs native, geometric mean over benchmarks (bar: range): ${parts.join("; ")}.`;
+  return `Overhead vs native, geometric mean over benchmarks (bar: 95% interval): ${parts.join("; ")}.`;
 }
 
 function campaignSection(s: CampaignSummary, index: number, notPlotted: string[]): string {

@@ -35,7 +35,7 @@ function overheadLines(overhead: Record<string, Overhead | null>): string[] {
     "Overhead vs native (geometric mean over benchmarks):",
     ...entries.map(([backend, o]) =>
       o
-        ? `  ${backend}: ${o.ratio.toFixed(2)}× (${o.min.toFixed(2)}–${o.max.toFixed(2)} over ${o.benchmarks.length} benchmark(s))`
+        ? `  ${backend}: ${o.ratio.toFixed(2)}× (${o.min.toFixed(2)}–${o.max.toFixed(2)} 95% interval, ${o.benchmarks.length} benchmark(s))`
         : `  ${backend}: not measured`,
     ),
   ];

@@ -20,7 +20,7 @@ describe("text report", () => {
     expect(text).toMatch(/\| QEMU \(TCG\) \| 1 +\| 1\/1/);
     expect(text).toContain("Zone matrix (fault runs; control runs left out)");
     expect(text).toContain("| kvm      | skipped in every zone: no /dev/kvm\\x1b[2J <b>|x|</b>");
-    expect(text).toContain("qemu-tcg: 2.50× (2.00–3.00 over 2 benchmark(s))");
+    expect(text).toContain("qemu-tcg: 2.50× (2.00–3.00 95% interval, 2 benchmark(s))");
     expect(text).toContain("kvm: not measured");
     expect(text).not.toContain("\x1b");
   });
