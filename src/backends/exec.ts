@@ -11,6 +11,7 @@ import type {
 } from "./backend.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { startProcessEnclave } from "./process-enclave.js";
+import { supportFor } from "./support.js";
 
 export interface ExecConfig {
   /** Shell command starting the VMM with the guest console on stdio; {kernel} {initrd} {cmdline} {memory}. */
@@ -45,8 +46,8 @@ export class ExecBackend implements Backend {
     };
   }
 
-  supports(_fault: FaultNeeds): Support {
-    return { supported: true };
+  supports(fault: FaultNeeds): Support {
+    return supportFor("own-linux", fault);
   }
 
   async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {

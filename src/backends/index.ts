@@ -1,9 +1,13 @@
 import type { Backend } from "./backend.js";
+import { ContainerBackend } from "./container.js";
 import { ExecBackend, type ExecConfig } from "./exec.js";
+import { GvisorBackend } from "./gvisor.js";
+import { NativeBackend } from "./native.js";
 import { QemuBackend } from "./qemu/qemu.js";
+import { UmlBackend } from "./uml.js";
 
 /** Every backend ezone knows, in continuum order; the only name → backend table. */
-export const BACKEND_NAMES = ["qemu-tcg", "kvm", "exec"] as const;
+export const BACKEND_NAMES = ["native", "container", "gvisor", "uml", "kvm", "exec", "qemu-tcg"] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** A backend as a campaign names it: its type and, for `exec`, the VMM's commands. */
@@ -17,6 +21,14 @@ export interface BackendRef {
 
 export function createBackend(ref: BackendRef): Backend {
   switch (ref.type) {
+    case "native":
+      return new NativeBackend();
+    case "container":
+      return new ContainerBackend();
+    case "gvisor":
+      return new GvisorBackend();
+    case "uml":
+      return new UmlBackend();
     case "qemu-tcg":
       return new QemuBackend({ accel: "tcg", binary: ref.binary });
     case "kvm":

@@ -9,10 +9,124 @@ export interface FaultSpec {
   mechanism: string;
   proof: string;
   expected: string;
+  /** Kernel command-line arguments the fault needs in the guest; added to the campaign's (`faultKernelArgs`). */
+  kernelArgs?: readonly string[];
+  /**
+   * Zone 4: how the fault's child process must end, as the agent's `CHILD` line reports it
+   * (`signal=SIGSEGV`, `exit=0`): that line with this end is the proof the fault happened.
+   */
+  childEnd?: string;
+  /**
+   * The guest's own watchdog reports this fault some time after heartbeats stop (a soft lockup): heartbeat
+   * loss is declared no sooner than this many ms (before the backend's timeout scale), so the report is seen.
+   */
+  heartbeatLossMinMs?: number;
+  /**
+   * The fault may take this long to run its course (ms, before the timeout scale): observation lasts at
+   * least this. Filling 256 MiB under UML takes ~40 s on a loaded 2-core host.
+   */
+  observeMinMs?: number;
+  /** Zone 2: injected by ezone on the host (the agent is not involved); absent for guest-side faults. */
+  host?: HostAction;
+  /**
+   * Exhausts the memory its enclave is given: it needs an enclave with memory of its own (a VM); where the
+   * guest's memory is the host's (native, container, gVisor) it would press on the host, and is refused.
+   */
+  exhaustsMemory?: boolean;
+  /**
+   * Affects the whole host (a hog): the run must have the host to itself, never beside other runs or
+   * other campaigns' enclaves. A worker pool must honour it.
+   */
+  runsAlone?: boolean;
+}
+
+/**
+ * What ezone does on the host for a zone-2 fault. `enclave` is the enclave's host process (QEMU, the
+ * sandboxed agent, gVisor's Sentry); `sentry` needs a Sentry started with a panic signal (gVisor).
+ * The proof is ezone's own record: the signal delivered (kill(2) succeeded) or the hog seen running.
+ */
+export type HostAction =
+  | { kind: "signal"; signal: "SIGKILL" | "SIGSEGV" | "SIGSTOP" | "SIGUSR2"; target: "enclave" | "sentry" }
+  | { kind: "cpu-hog"; holdMs: number }
+  | { kind: "memory-hog"; holdMs: number; fractionOfAvailable: number; maxMb: number };
+
+/** A fault's full spec by name (the catalogue's literal types hide the optional fields). */
+export function faultSpec(name: FaultName): FaultSpec {
+  return FAULTS[name];
 }
 
 /** The catalogue; `none` is the control run. Sorted by name. */
 export const FAULTS = {
+  abort: {
+    name: "abort",
+    zone: 4,
+    kernelModule: false,
+    mechanism: "a child of the agent calls abort()",
+    proof: "the agent's line 'CHILD abort nonce=<run nonce> pid=<pid> signal=SIGABRT'",
+    expected: "only that process ends; the agent keeps heartbeating",
+    childEnd: "signal=SIGABRT",
+  },
+  cpuloop: {
+    name: "cpuloop",
+    zone: 4,
+    kernelModule: false,
+    mechanism: "a child of the agent spins until RLIMIT_CPU (2 s of CPU time) ends it",
+    proof: "the agent's line 'CHILD cpuloop nonce=<run nonce> pid=<pid> signal=SIGXCPU'",
+    expected:
+      "the guest kernel ends the runaway loop; the agent keeps heartbeating meanwhile (its heartbeat may be late: varied)",
+    childEnd: "signal=SIGXCPU",
+  },
+  forkbomb: {
+    name: "forkbomb",
+    zone: 4,
+    kernelModule: false,
+    mechanism:
+      "a child of the agent forks a bomb (every process forks again) bounded at 256 processes, then kills and reaps it all",
+    proof: "the agent's line 'CHILD forkbomb nonce=<run nonce> pid=<pid> exit=0'",
+    expected: "the bomb reaches its bound and is reaped; the agent keeps heartbeating",
+    childEnd: "exit=0",
+  },
+  hang: {
+    name: "hang",
+    zone: 3,
+    kernelModule: true,
+    mechanism:
+      "kernel module: interrupts off, spinning forever on the guest's only CPU (no oops: no tick runs a watchdog)",
+    proof:
+      "the module's printk 'ezone-fault: hang nonce=<run nonce> firing context=...' on the guest console",
+    expected: "the guest stops silently, detected by heartbeat loss; the host is untouched",
+  },
+  "host-cpu-hog": {
+    name: "host-cpu-hog",
+    zone: 2,
+    kernelModule: false,
+    mechanism: "one busy-looping host process per host core, beside the enclave, for 4 s",
+    proof: "ezone's record of the hog processes started and the CPU time they consumed",
+    expected: "the hog stays in its process; the guest's heartbeat may degrade (varied) but not stop",
+    host: { kind: "cpu-hog", holdMs: 4000 },
+    runsAlone: true,
+  },
+  "host-memory-hog": {
+    name: "host-memory-hog",
+    zone: 2,
+    kernelModule: false,
+    mechanism:
+      "a host process touching memory towards half of the host's available memory (at most 2 GiB) beside the enclave, for 6 s",
+    proof:
+      "ezone's record of the hog's resident memory (counted as running from 64 MiB; its size at the end)",
+    expected: "the hog stays in its process; the guest's heartbeat may degrade (varied) but not stop",
+    host: { kind: "memory-hog", holdMs: 6000, fractionOfAvailable: 0.5, maxMb: 2048 },
+    runsAlone: true,
+  },
+  kbug: {
+    name: "kbug",
+    zone: 3,
+    kernelModule: true,
+    mechanism: "kernel module: BUG() (kernel BUG at ..., an invalid-opcode oops)",
+    proof:
+      "the module's printk 'ezone-fault: kbug nonce=<run nonce> firing context=...' on the guest console",
+    expected: "guest kernel oopses and panics; the host is untouched",
+  },
   kerncrash: {
     name: "kerncrash",
     zone: 3,
@@ -22,6 +136,15 @@ export const FAULTS = {
     proof: "the module's printk 'ezone-fault: kerncrash nonce=<run nonce> firing' on the guest console",
     expected: "guest kernel oopses and panics; the host is untouched",
   },
+  kpanic: {
+    name: "kpanic",
+    zone: 3,
+    kernelModule: true,
+    mechanism: "kernel module: panic() called directly, no oops before it",
+    proof:
+      "the module's printk 'ezone-fault: kpanic nonce=<run nonce> firing context=...' on the guest console",
+    expected: "guest kernel panics; the host is untouched",
+  },
   none: {
     name: "none",
     zone: 3,
@@ -30,7 +153,122 @@ export const FAULTS = {
     proof: "none needed",
     expected: "the guest keeps heartbeating",
   },
+  nullderef: {
+    name: "nullderef",
+    zone: 3,
+    kernelModule: true,
+    mechanism: "kernel module: a write through a NULL pointer in kernel mode",
+    proof:
+      "the module's printk 'ezone-fault: nullderef nonce=<run nonce> firing context=...' on the guest console",
+    expected: "guest kernel oopses (NULL pointer dereference) and panics; the host is untouched",
+  },
+  oomhog: {
+    name: "oomhog",
+    zone: 4,
+    kernelModule: false,
+    mechanism:
+      "a child of the agent (oom_score_adj 1000) touches memory 1 MiB at a time until the guest kernel's OOM killer acts (it gives up at 2 GiB)",
+    proof: "the agent's line 'CHILD oomhog nonce=<run nonce> pid=<pid> signal=SIGKILL'",
+    expected: "the guest's OOM killer kills the hog alone; the agent keeps heartbeating",
+    childEnd: "signal=SIGKILL",
+    observeMinMs: 120_000,
+    exhaustsMemory: true,
+  },
+  segfault: {
+    name: "segfault",
+    zone: 4,
+    kernelModule: false,
+    mechanism: "a child of the agent writes through a NULL pointer",
+    proof: "the agent's line 'CHILD segfault nonce=<run nonce> pid=<pid> signal=SIGSEGV'",
+    expected: "only that process ends; the agent keeps heartbeating",
+    childEnd: "signal=SIGSEGV",
+  },
+  "sentry-panic": {
+    name: "sentry-panic",
+    zone: 2,
+    kernelModule: false,
+    mechanism:
+      "SIGUSR2 from the host to gVisor's runsc-sandbox, started with --panic-signal=12: the Sentry panics",
+    proof:
+      "ezone's record of the signal delivered; the Sentry's 'panic: Signal-induced panic' in its panic log",
+    expected: "the sandbox (guest kernel and all) dies; the host is untouched",
+    host: { kind: "signal", signal: "SIGUSR2", target: "sentry" },
+  },
+  softlockup: {
+    name: "softlockup",
+    zone: 3,
+    kernelModule: true,
+    mechanism:
+      "kernel module: spinning with preemption off (interrupts on) for up to 30 s; guest booted with watchdog_thresh=1 softlockup_panic=1",
+    proof:
+      "the module's printk 'ezone-fault: softlockup nonce=<run nonce> firing context=...' on the guest console",
+    expected: "the guest's soft-lockup watchdog reports it after ~2 s and panics; the host is untouched",
+    kernelArgs: ["watchdog_thresh=1", "softlockup_panic=1"],
+    heartbeatLossMinMs: 8000,
+  },
+  stackoverflow: {
+    name: "stackoverflow",
+    zone: 3,
+    kernelModule: true,
+    mechanism:
+      "kernel module: deep recursion with 256-byte frames until the task stack's guard page (VMAP_STACK)",
+    proof:
+      "the module's printk 'ezone-fault: stackoverflow nonce=<run nonce> firing context=...' on the guest console",
+    expected: "guest kernel reports the stack guard page hit and panics; the host is untouched",
+  },
+  "sysrq-c": {
+    name: "sysrq-c",
+    zone: 3,
+    kernelModule: false,
+    mechanism:
+      "the agent writes 'c' to /proc/sysrq-trigger: the kernel's own crash path (panic), no module needed",
+    proof:
+      "'ezone-fault: sysrq-c nonce=<run nonce> firing', written by the agent to /dev/kmsg just before the trigger, on the guest console",
+    expected: "guest kernel panics ('sysrq triggered crash'); the host is untouched",
+  },
+  uafwrite: {
+    name: "uafwrite",
+    zone: 3,
+    kernelModule: true,
+    mechanism:
+      "kernel module: vmalloc a buffer, vfree it, flush the lazy unmaps, write through the dangling pointer",
+    proof:
+      "the module's printk 'ezone-fault: uafwrite nonce=<run nonce> firing context=...' on the guest console",
+    expected: "guest kernel oopses (page fault on the freed address) and panics; the host is untouched",
+  },
+  "vmm-sigkill": {
+    name: "vmm-sigkill",
+    zone: 2,
+    kernelModule: false,
+    mechanism: "SIGKILL from the host to the enclave's host process (QEMU, the sandboxed agent, the Sentry)",
+    proof: "ezone's record of the signal delivered to that pid",
+    expected: "the enclave dies with its process; the host and other enclaves are untouched",
+    host: { kind: "signal", signal: "SIGKILL", target: "enclave" },
+  },
+  "vmm-sigsegv": {
+    name: "vmm-sigsegv",
+    zone: 2,
+    kernelModule: false,
+    mechanism: "SIGSEGV from the host to the enclave's host process, as if the VMM had crashed",
+    proof: "ezone's record of the signal delivered to that pid",
+    expected: "the enclave dies with its process (unless the process handles SIGSEGV); the host is untouched",
+    host: { kind: "signal", signal: "SIGSEGV", target: "enclave" },
+  },
+  "vmm-sigstop": {
+    name: "vmm-sigstop",
+    zone: 2,
+    kernelModule: false,
+    mechanism: "SIGSTOP from the host to the enclave's host process: it hangs without dying",
+    proof: "ezone's record of the signal delivered to that pid",
+    expected: "the guest's heartbeat stops (a hang of that process only); the host is untouched",
+    host: { kind: "signal", signal: "SIGSTOP", target: "enclave" },
+  },
 } as const satisfies Record<string, FaultSpec>;
 
 export type FaultName = keyof typeof FAULTS;
+
+/** The guest kernel command line for a fault: the campaign's arguments, then the fault's own (deduplicated). */
+export function faultKernelArgs(base: readonly string[], fault: FaultName): string[] {
+  return [...new Set([...base, ...(faultSpec(fault).kernelArgs ?? [])])];
+}
 export const FAULT_NAMES = Object.keys(FAULTS) as [FaultName, ...FaultName[]];

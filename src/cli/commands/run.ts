@@ -1,10 +1,8 @@
 import { loadCampaign } from "../../campaign/load.js";
-import { ProgressReporter } from "../../campaign/progress.js";
-import { runCampaign } from "../../campaign/run-campaign.js";
-import { buildImage } from "../../guest/image-builder.js";
 import { OUTCOMES, type Outcome } from "../../model/outcome-types.js";
 import { Store } from "../../store/store.js";
 import { ConfigError, ExitError } from "../../util/errors.js";
+import { runCampaignSession, summaryLine } from "../campaign-session.js";
 import { paperReport } from "./report.js";
 
 export interface RunCliOptions {
@@ -50,67 +48,27 @@ function parseJobs(value: string | undefined): number | undefined {
 export async function run(file: string, opts: RunCliOptions): Promise<void> {
   const loaded = loadCampaign(file, opts.results);
   const failOn = parseFailOn(opts.failOn);
-  const jobs = parseJobs(opts.jobs);
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts === 1) {
-      process.stderr.write(
-        `\nezone: ${sig}: no new runs; abandoning the running ones (not stored). Again to kill at once.\n`,
-      );
-      controller.abort(new Error(`interrupted (${sig})`));
-    } else {
-      process.stderr.write("\nezone: killing now\n");
-      process.exit(130); // the exit handler SIGKILLs every child process group
-    }
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  const progress = new ProgressReporter(process.stderr);
-  try {
-    const image = await buildImage({ log: (l) => progress.log(`image: ${l}`), signal: controller.signal });
-    progress.log(
-      `campaign ${loaded.config.name}: image ${image.manifest.id}, results in ${loaded.resultsDir}`,
-    );
-    const summary = await runCampaign(loaded, {
-      image,
-      signal: controller.signal,
-      log: (l) => progress.log(l),
-      progress,
-      jobs,
-      noSnapshot: opts.snapshot === false,
-    });
-    for (const r of paperReport(loaded.resultsDir, loaded.config.name)) {
-      process.stdout.write(
-        `\nCampaign ${r.campaign}: E-Zone 3 (guest kernel) fault, as in Naughton et al. §4\n${r.table}\n`,
-      );
-    }
-    const results = Object.entries(summary.outcomes).filter(([o]) => o !== "infra-error");
-    process.stdout.write(
-      `\n${summary.executed} run(s) executed, ${summary.skippedExisting} already stored` +
-        `${summary.abandoned ? `, ${summary.abandoned} abandoned (not stored)` : ""}` +
-        ` in ${(summary.wallMs / 1000).toFixed(1)} s with ${summary.jobs} job(s); results in ${summary.resultsDir}\n`,
-    );
-    if (summary.stoppedBecause) {
-      process.stderr.write(`ezone: campaign stopped: ${summary.stoppedBecause}\n`);
-      throw new ExitError(3);
-    }
-    if (controller.signal.aborted) throw new ExitError(130);
-    if (summary.executed > 0 && results.length === 0) throw new ExitError(3);
-    if (failOn.length > 0) {
+  await runCampaignSession(loaded, {
+    jobs: parseJobs(opts.jobs),
+    noSnapshot: opts.snapshot === false,
+    report: (summary) => {
+      for (const r of paperReport(loaded.resultsDir, loaded.config.name)) {
+        process.stdout.write(
+          `\nCampaign ${r.campaign}: E-Zone 3 (guest kernel) fault, as in Naughton et al. §4\n${r.table}\n`,
+        );
+      }
+      process.stdout.write(`\n${summaryLine(summary)}\n`);
+    },
+    check: (summary) => {
+      const results = Object.entries(summary.outcomes).filter(([o]) => o !== "infra-error");
+      if (summary.executed > 0 && results.length === 0) throw new ExitError(3);
+      if (failOn.length === 0) return;
       using store = Store.open(loaded.resultsDir);
       const hits = store.runs({ campaign: loaded.config.name }).filter((r) => failOn.includes(r.outcome));
       if (hits.length > 0) {
         process.stderr.write(`ezone: ${hits.length} run(s) ended in ${failOn.join("/")} (--fail-on)\n`);
         throw new ExitError(1);
       }
-    }
-  } catch (e) {
-    if (controller.signal.aborted && !(e instanceof ExitError)) throw new ExitError(130);
-    throw e;
-  } finally {
-    // The signal handlers stay until ezone exits: a second Ctrl-C while results are printed still means "now".
-    progress.stop();
-  }
+    },
+  });
 }

@@ -1,0 +1,112 @@
+import { resolve } from "node:path";
+import { stringify } from "yaml";
+import { BACKEND_NAMES } from "../../backends/index.js";
+import type { LoadedCampaign } from "../../campaign/load.js";
+import { parseCampaign } from "../../campaign/load.js";
+import { FAULT_NAMES } from "../../faults/catalogue.js";
+import { renderZoneMatrix, zoneMatrix } from "../../report/zone-matrix.js";
+import { Store } from "../../store/store.js";
+import { ConfigError } from "../../util/errors.js";
+import { runCampaignSession, summaryLine } from "../campaign-session.js";
+
+export interface MatrixOptions {
+  runs?: string;
+  backends?: string;
+  faults?: string;
+  results?: string;
+  jobs?: string;
+  /** commander's negation of --no-snapshot */
+  snapshot?: boolean;
+  json?: boolean;
+}
+
+/** The campaign the matrix runs under: one name, so re-running resumes and adds repetitions. */
+export const MATRIX_CAMPAIGN = "matrix";
+
+function intFlag(flag: string, value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new ConfigError(flag, [{ path: value, message: `expected a whole number from 1 to ${max}` }]);
+  }
+  return n;
+}
+
+/** A comma list checked against the known names; absent = all of `known` minus `exclude`. */
+function listFlag<T extends string>(
+  flag: string,
+  value: string | undefined,
+  known: readonly T[],
+  exclude: T[],
+): T[] {
+  if (value === undefined || value === "all") return known.filter((k) => !exclude.includes(k));
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = names.filter((n) => !(known as readonly string[]).includes(n));
+  if (bad.length > 0 || names.length === 0) {
+    throw new ConfigError(flag, [
+      { path: bad.join(",") || value, message: `expected a comma list among ${known.join(", ")}` },
+    ]);
+  }
+  return names as T[];
+}
+
+/**
+ * The matrix as a campaign file's text: every backend × every fault (not the control run), triggered
+ * over the console at once, `runs` repetitions each. Validated by the same schema as a user's campaign.
+ */
+export function matrixCampaignText(runs: number, backends: string[], faults: string[]): string {
+  return stringify({
+    name: MATRIX_CAMPAIGN,
+    description: "ezone matrix: every supported (backend, fault) pair, backend × error zone",
+    repetitions: runs,
+    backends,
+    faults: faults.map((name) => ({ name, trigger: { mode: "command", delaySeconds: 0 } })),
+    // Many short runs on what is often a shared machine: a busy moment (baseline probe) is retried more
+    // before a run is left as infra-error, and before the host is quarantined.
+    infra: { retries: 2, quarantineAfter: 8 },
+  });
+}
+
+/**
+ * `ezone matrix --runs N`: run every supported (backend, fault) pair through the campaign runner (stored,
+ * resumable: re-running adds only what is missing), then print backend × zone from the stored runs with
+ * refused and skipped cells and their reasons, and the wall time.
+ */
+export async function run(opts: MatrixOptions): Promise<void> {
+  const runs = intFlag("--runs", opts.runs, 3, 1000);
+  const jobs = opts.jobs === undefined ? undefined : intFlag("--jobs", opts.jobs, 1, 256);
+  const backends = listFlag("--backends", opts.backends, BACKEND_NAMES, []);
+  const faults = listFlag("--faults", opts.faults, FAULT_NAMES, ["none"]);
+  const text = matrixCampaignText(runs, backends, faults);
+  const loaded: LoadedCampaign = {
+    file: "(ezone matrix)",
+    config: parseCampaign(text, "(ezone matrix)"),
+    text,
+    resultsDir: resolve(opts.results ?? `results/${MATRIX_CAMPAIGN}`),
+  };
+  const started = performance.now();
+  await runCampaignSession(loaded, {
+    jobs,
+    noSnapshot: opts.snapshot === false,
+    report: (summary) => {
+      using store = Store.open(loaded.resultsDir);
+      const matrix = zoneMatrix(
+        store.runs({ campaign: MATRIX_CAMPAIGN }),
+        store.statements(MATRIX_CAMPAIGN),
+        backends,
+      );
+      const wallS = (performance.now() - started) / 1000;
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify({ matrix, summary, wallSeconds: wallS }, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `\n${renderZoneMatrix(matrix, { color: process.stdout.isTTY === true })}\n` +
+          `\n${summaryLine(summary)}; matrix wall time ${wallS.toFixed(1)} s\n`,
+      );
+    },
+  });
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { BACKEND_NAMES } from "../../src/backends/index.js";
+import { parseCampaign } from "../../src/campaign/load.js";
+import { MATRIX_CAMPAIGN, matrixCampaignText, run } from "../../src/cli/commands/matrix.js";
+import { FAULT_NAMES } from "../../src/faults/catalogue.js";
+import { ConfigError } from "../../src/util/errors.js";
+
+describe("ezone matrix", () => {
+  it("is a valid campaign: every backend × every fault but the control, triggered at once", () => {
+    const faults = FAULT_NAMES.filter((f) => f !== "none");
+    const config = parseCampaign(matrixCampaignText(3, [...BACKEND_NAMES], faults), "(test)");
+    expect(config.name).toBe(MATRIX_CAMPAIGN);
+    expect(config.repetitions).toBe(3);
+    expect(config.backends).toEqual([...BACKEND_NAMES]);
+    expect(config.faults).toHaveLength(faults.length);
+    expect(config.faults[0]).toEqual({ name: faults[0], trigger: { mode: "command", delaySeconds: 0 } });
+    expect(config.bystanders).toBe(0);
+  });
+
+  it.each([
+    [{ runs: "0" }, /--runs/],
+    [{ runs: "2.5" }, /--runs/],
+    [{ backends: "native,warp-drive" }, /--backends/],
+    [{ backends: "," }, /--backends/],
+    [{ faults: "meltdown" }, /--faults/],
+  ])("rejects bad flags before running anything: %o", async (opts, file) => {
+    const err = await run(opts).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).file).toMatch(file);
+  });
+});
