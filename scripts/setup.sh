@@ -6,12 +6,17 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   qemu-system-x86        # qemu-tcg / kvm backends
+  bubblewrap             # container backend (bwrap namespaces)
+  runsc                  # gvisor backend (the Sentry as the guest kernel)
+  user-mode-linux        # uml backend (linux.uml: a Linux kernel as a host process)
   busybox-static         # guest user space
   linux-headers-amd64    # build fault modules for Debian's current kernel
   gcc make libc6-dev     # guest agent (static) and kbuild
   util-linux             # setpriv: VMMs die with ezone
   kmod cpio              # module tooling for kbuild
   ca-certificates
+  rsyslog                # ezone monitor: the host's syslog daemon (tests start a private one)
+  g++ python3            # node-gyp: native addons (unix-dgram, better-sqlite3) build from source
   chromium               # report tests: the HTML report rendered headless (playwright-core drives it)
 )
 

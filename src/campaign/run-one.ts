@@ -29,6 +29,7 @@ import type {
 import { HeartbeatLog, heartbeatTiming } from "../monitor/heartbeat-log.js";
 import { isOopsLine } from "../monitor/oops-patterns.js";
 import { RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
+import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
 import { killPoint } from "../util/kill-point.js";
 import { Bystanders } from "./bystanders.js";
@@ -89,7 +90,7 @@ export interface RunResult {
 export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunResult> {
   const startedAt = new Date();
   const t0 = performance.now();
-  const signal = AbortSignal.any([parent, AbortSignal.timeout(plan.timeouts.runMs)]);
+  const signal = deadline(parent, plan.timeouts.runMs);
   const fault = FAULTS[plan.fault];
   // A fault its guest's watchdog reports only after heartbeats stop gets that long before "heartbeat lost".
   const heartbeatLossMs = Math.max(
@@ -111,7 +112,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
   let injectedAt: number | null = null;
   let enclave: Enclave | null = null;
   let before: HostSnapshot | null = null;
-  const probeSignal = () => AbortSignal.any([signal, AbortSignal.timeout(plan.timeouts.probeMs)]);
+  const probeSignal = () => deadline(signal, plan.timeouts.probeMs);
   try {
     before = await takeHostSnapshot({ runTag: plan.runTag, signal: probeSignal() });
     const unhealthy = judgeBaseline(before, plan.thresholds);
@@ -170,7 +171,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
       });
       hostFault = await injectHostFault(hostAction, enclave, {
         runTag: plan.runTag,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(plan.timeouts.observeMs)]),
+        signal: deadline(signal, plan.timeouts.observeMs),
       });
       injectedAt = hostFault.at;
       killPoint("run.injected");

@@ -61,3 +61,37 @@ function entryFields(e: CpioEntry): [number, Buffer, [number, number]] {
       return [S_IFCHR | (e.mode ?? 0o600), none, [e.major, e.minor]];
   }
 }
+
+/** One member of a newc archive as read back: its path, type bits, permission bits and data. */
+export interface CpioMember {
+  path: string;
+  /** The full st_mode (type and permission bits). */
+  mode: number;
+  data: Buffer;
+}
+
+/**
+ * Read a newc archive (as `writeCpio` produces, or any uncompressed newc). Used to lay the guest's
+ * initramfs out as a root file system for enclaves that have no kernel of their own (container, gVisor).
+ */
+export function readCpio(archive: Buffer): CpioMember[] {
+  const out: CpioMember[] = [];
+  let off = 0;
+  while (off + 110 <= archive.length) {
+    const magic = archive.toString("ascii", off, off + 6);
+    if (magic !== "070701" && magic !== "070702") throw new Error(`cpio: bad magic at offset ${off}`);
+    const field = (i: number) =>
+      Number.parseInt(archive.toString("ascii", off + 6 + i * 8, off + 14 + i * 8), 16);
+    const mode = field(1);
+    const size = field(6);
+    const nameLen = field(11);
+    const nameStart = off + 110;
+    const name = archive.toString("utf8", nameStart, nameStart + nameLen - 1);
+    const dataStart = nameStart + nameLen + pad4(110 + nameLen);
+    if (dataStart + size > archive.length) throw new Error(`cpio: ${name} runs past the end of the archive`);
+    if (name === "TRAILER!!!") return out;
+    out.push({ path: name, mode, data: archive.subarray(dataStart, dataStart + size) });
+    off = dataStart + size + pad4(size);
+  }
+  throw new Error("cpio: no TRAILER!!! record");
+}

@@ -10,6 +10,7 @@ import { closeSync, constants, openSync, readSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
+import { deadline as withDeadline } from "../util/deadline.js";
 
 /** One probe's answer: a value, or why there is none. */
 export type Probed<T> =
@@ -156,15 +157,15 @@ async function runProbe<T>(
 ): Promise<Probed<T>> {
   parent.throwIfAborted();
   const deadlineMs = PROBE_DEADLINES_MS[name];
-  const timeout = AbortSignal.timeout(deadlineMs);
-  const signal = AbortSignal.any([parent, timeout]);
+  const signal = withDeadline(parent, deadlineMs);
   const end = performance.now() + deadlineMs;
   const deadline: Deadline = { signal, expired: () => signal.aborted || performance.now() >= end };
   try {
     return { kind: "ok", value: await untilAborted(work(deadline), signal) };
   } catch (error) {
     if (parent.aborted) throw parent.reason;
-    if (timeout.aborted || error instanceof ProbeDeadlineError) {
+    // The parent did not abort (checked above): an aborted signal is this probe's own deadline.
+    if (signal.aborted || error instanceof ProbeDeadlineError) {
       return { kind: "timed-out", deadlineMs, reason: `${name} did not answer within ${deadlineMs} ms` };
     }
     return { kind: "unavailable", reason: error instanceof Error ? error.message : String(error) };
@@ -355,7 +356,12 @@ async function scanLeaks(runTag: string | null, signal: AbortSignal): Promise<Le
     if (pid === process.pid) continue;
     const environ = await readVanishing(`/proc/${pid}/environ`, "latin1", signal);
     if (environ.kind === "forbidden") unreadable++;
-    if (environ.kind !== "read" || !environ.text.split("\0").includes(needle)) continue;
+    if (environ.kind !== "read" || !environ.text.split("\0").includes(needle)) {
+      // A sandbox that scrubs its helpers' environment (gVisor's runsc) names the tag in their arguments.
+      const cmdline =
+        environ.kind === "gone" ? null : await readVanishing(`/proc/${pid}/cmdline`, "latin1", signal);
+      if (cmdline?.kind !== "read" || !cmdline.text.includes(runTag)) continue;
+    }
     const comm = await readVanishing(`/proc/${pid}/comm`, "utf8", signal);
     if (comm.kind === "gone") continue;
     processes.push({ pid, comm: comm.kind === "read" ? comm.text.trimEnd() : "?" });

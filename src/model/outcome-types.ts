@@ -43,7 +43,14 @@ export type EnclaveExit =
   | { kind: "failed-to-start"; message: string };
 
 /** Why observation stopped; set once. */
-export type StopReason = "guest-panic" | "enclave-exit" | "heartbeat-loss" | "observe-deadline" | "aborted";
+export type StopReason =
+  | "guest-panic"
+  | "enclave-exit"
+  | "heartbeat-loss"
+  /** Zone 4: the fault's child ended as expected and the agent heartbeated after it. */
+  | "fault-ended"
+  | "observe-deadline"
+  | "aborted";
 
 /** Everything a verdict may look at. Produced by the run lifecycle, consumed by `decideOutcome`. */
 export interface RunEvidence {
@@ -71,6 +78,51 @@ export interface RunEvidence {
   stopReason: StopReason;
   /** Host probes before/after; a `failed` finding means the host was harmed. */
   probes: ProbeFinding[];
+  /** Zone 2: what ezone did on the host (its own record is the proof); absent for guest-side faults. */
+  hostInjection?: HostInjectionEvidence | null;
+  /** How regular the enclave's heartbeat was before and while a host-side fault ran. */
+  heartbeatTiming?: HeartbeatTiming | null;
+  /** Healthy enclaves of the same backend run beside the faulty one (`bystanders: N`). */
+  bystanders?: BystanderEvidence[];
+}
+
+/** ezone's own record of a host-side (zone 2) injection. */
+export interface HostInjectionEvidence {
+  kind: "signal" | "cpu-hog" | "memory-hog";
+  /**
+   * Whose scope the fault is: `enclave` = the enclave's own host process was hit (its death is the fault
+   * staying in its zone); `beside` = a host process next to the enclave (the enclave dying is an escape).
+   */
+  scope: "enclave" | "beside";
+  /** The signal was delivered / the hog was seen running: the proof that the fault fired. */
+  delivered: boolean;
+  /** What was done, to which pid, and what was measured (CPU time, resident memory, panic log line). */
+  detail: string;
+}
+
+/** Heartbeat regularity, from host arrival times: the longest silence before vs. during the fault. */
+export interface HeartbeatTiming {
+  intervalMs: number;
+  baselineMaxGapMs: number | null;
+  faultMaxGapMs: number | null;
+  faultWindowMs: number;
+  beatsDuringFault: number;
+  /** A fault-window gap above this is a degradation (DEGRADED_GAP_* in heartbeat-log.ts). */
+  thresholdMs: number | null;
+  /** null: nothing to compare (no heartbeat in a window). */
+  degraded: boolean | null;
+}
+
+/** One bystander enclave, watched while the faulty one ran. */
+export interface BystanderEvidence {
+  index: number;
+  /** The bystander's process ended (or its guest panicked) during the run. */
+  died: boolean;
+  /** Its heartbeat stopped for the heartbeat-loss interval while it was alive. */
+  stalled: boolean;
+  exit: EnclaveExit;
+  heartbeatsDuringFault: number;
+  timing: HeartbeatTiming;
 }
 
 /** An outcome together with the reasons that decided it, quoted in reports. */

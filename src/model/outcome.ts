@@ -1,4 +1,4 @@
-import type { RunEvidence, Verdict } from "./outcome-types.js";
+import type { EnclaveExit, RunEvidence, Verdict } from "./outcome-types.js";
 
 /**
  * Decide a run's outcome from its evidence alone (DESIGN.md §2). Rules are checked in order; the first
@@ -39,6 +39,7 @@ export function decideOutcome(ev: RunEvidence): Verdict {
   }
 
   if (!ev.proof) {
+    if (ev.hostInjection) return { outcome: "not-fired", reasons: [ev.hostInjection.detail] };
     if (guestDied) {
       return { outcome: "unknown", reasons: [`${crashText}, but there is no proof the fault fired`] };
     }
@@ -46,6 +47,12 @@ export function decideOutcome(ev: RunEvidence): Verdict {
       return {
         outcome: "unknown",
         reasons: [`enclave killed by ${ev.exit.signal} and no proof the fault fired`],
+      };
+    }
+    if (ev.heartbeatLost && !ev.injectFailed) {
+      return {
+        outcome: "unknown",
+        reasons: ["the guest stopped heartbeating, but there is no proof the fault fired"],
       };
     }
     const why = ev.injectFailed
@@ -56,27 +63,43 @@ export function decideOutcome(ev: RunEvidence): Verdict {
     return { outcome: "not-fired", reasons: [why] };
   }
 
+  const neighbours = decideBystanders(ev, degraded);
+  if (neighbours) return neighbours;
+  if (ev.hostInjection) return decideHostFault(ev, ev.hostInjection, guestDied, degraded);
+
+  if (ev.zone === 4) return decideUserFault(ev, guestDied, crashText, degraded);
+  return decideKernelFault(ev, guestDied, crashText, degraded);
+}
+
+/** With proof: the run is contained (limited), or varied when the host degraded. */
+function contained(what: string[], degraded: string[]): Verdict {
+  if (degraded.length > 0) return { outcome: "contained-varied", reasons: [...what, ...degraded] };
+  return { outcome: "contained-limited", reasons: [...what, "every host probe passed"] };
+}
+
+/**
+ * Zone 3, with proof (the fault's printk): its scope is the guest. The guest crashing, panicking or
+ * hanging is the fault staying in its zone; an oops the guest survives is too. Still heartbeating with
+ * no report is `no-effect`.
+ */
+function decideKernelFault(
+  ev: RunEvidence,
+  guestDied: boolean,
+  crashText: string,
+  degraded: string[],
+): Verdict {
   if (ev.exit.kind === "signaled" && !guestDied) {
     return { outcome: "unknown", reasons: [`enclave killed by ${ev.exit.signal} with no guest panic`] };
   }
-
-  const scopeDied =
-    ev.zone === 4
-      ? ev.heartbeatsAfterFault !== null && ev.heartbeatsAfterFault > 0
-      : guestDied || ev.heartbeatLost;
-  if (ev.zone === 4 && guestDied) {
-    return {
-      outcome: "contained-varied",
-      reasons: [`a guest user-space fault took the guest kernel down: ${crashText}`],
-    };
+  const hbAfter = ev.heartbeatsAfterFault ?? 0;
+  const ended = ev.exit.kind === "running" ? [] : [`the enclave ${describeExit(ev)}`];
+  if (ev.guestCrash && !ev.guestCrash.panic && !ev.panicEvent && hbAfter > 0 && ev.exit.kind === "running") {
+    return contained([`guest kernel reported ${ev.guestCrash.title} and kept running`], degraded);
   }
-  if (scopeDied) {
-    const what =
-      ev.zone === 4 ? "the guest kept heartbeating" : guestDied ? crashText : "guest heartbeat lost (hang)";
-    if (degraded.length > 0) return { outcome: "contained-varied", reasons: [what, ...degraded] };
-    return { outcome: "contained-limited", reasons: [what, "every host probe passed"] };
-  }
-  if (ev.heartbeatsAfterFault !== null && ev.heartbeatsAfterFault > 0 && ev.exit.kind === "running") {
+  if (guestDied) return contained([crashText, ...ended], degraded);
+  if (ev.heartbeatLost)
+    return contained(["guest heartbeat lost (hang), no crash report", ...ended], degraded);
+  if (hbAfter > 0 && ev.exit.kind === "running") {
     return {
       outcome: "no-effect",
       reasons: ["the fault fired and the guest kept heartbeating", ...degraded],
@@ -90,11 +113,163 @@ export function decideOutcome(ev: RunEvidence): Verdict {
   };
 }
 
+/**
+ * Zone 4, with proof (the agent saw the fault's child end as expected): its scope is that process. The
+ * agent heartbeating after it is contained; a heartbeat that stalled meanwhile is a varied effect on a
+ * neighbour process; the guest kernel going down or the guest never heartbeating again went beyond it.
+ */
+function decideUserFault(
+  ev: RunEvidence,
+  guestDied: boolean,
+  crashText: string,
+  degraded: string[],
+): Verdict {
+  if (guestDied) {
+    return {
+      outcome: "contained-varied",
+      reasons: [`a guest user-space fault took the guest kernel down: ${crashText}`, ...degraded],
+    };
+  }
+  if (ev.exit.kind !== "running") {
+    return {
+      outcome: "unknown",
+      reasons: [`the enclave ${describeExit(ev)} after a guest user-space fault, with no guest crash report`],
+    };
+  }
+  const hbAfter = ev.heartbeatsAfterFault ?? 0;
+  if (hbAfter === 0) {
+    return {
+      outcome: "contained-varied",
+      reasons: [
+        "the guest never heartbeated again after a user-space fault (the agent or guest hung)",
+        ...degraded,
+      ],
+    };
+  }
+  if (ev.heartbeatLost) {
+    return {
+      outcome: "contained-varied",
+      reasons: [
+        "the agent's heartbeat stopped for the heartbeat-loss interval during the fault, then resumed",
+        ...degraded,
+      ],
+    };
+  }
+  return contained(["the fault's process ended as expected and the guest kept heartbeating"], degraded);
+}
+
+/**
+ * Bystanders (healthy enclaves beside the faulty one): one that died is an escape whatever the faulty
+ * enclave did; one whose heartbeat stalled but that survived is a varied effect. Null: nothing to say.
+ */
+function decideBystanders(ev: RunEvidence, degraded: string[]): Verdict | null {
+  const dead = (ev.bystanders ?? []).filter((b) => b.died);
+  if (dead.length > 0) {
+    return {
+      outcome: "escaped-global",
+      reasons: dead.map(
+        (b) => `bystander enclave ${b.index} died (${describeExitOf(b.exit)}) while the fault ran`,
+      ),
+    };
+  }
+  const stalled = (ev.bystanders ?? []).filter((b) => b.stalled);
+  if (stalled.length > 0) {
+    return {
+      outcome: "contained-varied",
+      reasons: [
+        ...stalled.map(
+          (b) =>
+            `bystander enclave ${b.index} stopped heartbeating for a while (longest gap ${b.timing.faultMaxGapMs} ms) but survived`,
+        ),
+        ...degraded,
+      ],
+    };
+  }
+  return null;
+}
+
+/**
+ * Zone 2 (ezone acted on the host). A signal to the enclave's own host process is contained when that
+ * enclave alone ends or hangs; a hog beside the enclave is contained when the enclave survives, varied
+ * when its heartbeat degrades or stalls, and an escape when the enclave dies.
+ */
+function decideHostFault(
+  ev: RunEvidence,
+  host: NonNullable<RunEvidence["hostInjection"]>,
+  guestDied: boolean,
+  degraded: string[],
+): Verdict {
+  const ended = ev.exit.kind !== "running" || guestDied;
+  const timing = ev.heartbeatTiming ?? null;
+  const gaps = timing
+    ? `longest heartbeat gap ${timing.faultMaxGapMs ?? "-"} ms while it ran vs ${timing.baselineMaxGapMs ?? "-"} ms before (threshold ${timing.thresholdMs ?? "-"} ms)`
+    : "no heartbeat timing";
+  if (host.scope === "enclave") {
+    if (ended || ev.heartbeatLost) {
+      const what = ended
+        ? `the enclave ended with its host process: ${guestDied ? "guest panic reported, " : ""}${describeExit(ev)}`
+        : "the enclave stopped heartbeating (its host process hangs)";
+      const reasons = [host.detail, what];
+      if (degraded.length > 0) return { outcome: "contained-varied", reasons: [...reasons, ...degraded] };
+      return { outcome: "contained-limited", reasons: [...reasons, "every host probe passed"] };
+    }
+    if (ev.heartbeatsAfterFault !== null && ev.heartbeatsAfterFault > 0) {
+      return {
+        outcome: "no-effect",
+        reasons: [host.detail, "the enclave kept heartbeating after the signal", ...degraded],
+      };
+    }
+    return {
+      outcome: "unknown",
+      reasons: [host.detail, `no heartbeat after it, enclave ${describeExit(ev)}`],
+    };
+  }
+  if (ended) {
+    return {
+      outcome: "escaped-global",
+      reasons: [host.detail, `the enclave beside the hog died: ${describeExit(ev)}`],
+    };
+  }
+  if (ev.heartbeatLost) {
+    return {
+      outcome: "contained-varied",
+      reasons: [
+        host.detail,
+        `the enclave's heartbeat stalled while the hog ran, and it survived; ${gaps}`,
+        ...degraded,
+      ],
+    };
+  }
+  if (timing?.degraded === true) {
+    return {
+      outcome: "contained-varied",
+      reasons: [host.detail, `heartbeat degraded: ${gaps}`, ...degraded],
+    };
+  }
+  if (timing?.degraded !== false) {
+    return {
+      outcome: "unknown",
+      reasons: [host.detail, `heartbeat regularity could not be measured: ${gaps}`],
+    };
+  }
+  if (degraded.length > 0) return { outcome: "contained-varied", reasons: [host.detail, ...degraded] };
+  return { outcome: "no-effect", reasons: [host.detail, `the enclave's heartbeat did not degrade: ${gaps}`] };
+}
+
 function decideControl(ev: RunEvidence, guestDied: boolean, failed: string[], degraded: string[]): Verdict {
   if (failed.length > 0 || degraded.length > 0) {
     return {
       outcome: "unknown",
       reasons: ["the host changed during a control run (no fault)", ...failed, ...degraded],
+    };
+  }
+  const troubled = (ev.bystanders ?? []).filter((b) => b.died || b.stalled);
+  if (troubled.length > 0) {
+    return {
+      outcome: "unknown",
+      reasons: troubled.map(
+        (b) => `bystander enclave ${b.index} ${b.died ? "died" : "stalled"} during a control run (no fault)`,
+      ),
     };
   }
   if (guestDied || ev.heartbeatLost || ev.exit.kind !== "running") {
@@ -109,14 +284,18 @@ function decideControl(ev: RunEvidence, guestDied: boolean, failed: string[], de
 }
 
 function describeExit(ev: RunEvidence): string {
-  switch (ev.exit.kind) {
+  return describeExitOf(ev.exit);
+}
+
+function describeExitOf(exit: EnclaveExit): string {
+  switch (exit.kind) {
     case "running":
       return "still running";
     case "exited":
-      return `exited with status ${ev.exit.code}`;
+      return `exited with status ${exit.code}`;
     case "signaled":
-      return `killed by ${ev.exit.signal}`;
+      return `killed by ${exit.signal}`;
     case "failed-to-start":
-      return `failed to start: ${ev.exit.message}`;
+      return `failed to start: ${exit.message}`;
   }
 }

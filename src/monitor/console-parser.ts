@@ -41,7 +41,22 @@ export type AgentEvent =
   | { kind: "inject-failed"; fault: string; errno: number; message: string }
   | { kind: "proof"; fault: string; nonce: string; context: string }
   | { kind: "pong"; uptimeMs: number }
-  | { kind: "agent-error"; text: string };
+  /** The guest kernel's OOM killer killed a process (a kernel line, like `proof`). */
+  | { kind: "oom-kill"; pid: number; comm: string }
+  /** A zone-4 fault's child ended: `end` is `signal=SIGSEGV`, `exit=0` or `lost errno=N` (wait failed). */
+  | { kind: "child"; fault: string; nonce: string; pid: number; end: string }
+  | { kind: "agent-error"; text: string }
+  | {
+      kind: "bench-result";
+      bench: string;
+      rep: number;
+      /** The repetition's cost (lower is better); null when it failed, and `failure` says why. */
+      value: number | null;
+      unit: string | null;
+      /** The `key=value` fields after the unit (ops, ns, fs, max_us). */
+      fields: Record<string, string>;
+      failure: string | null;
+    };
 
 /** One console line, cleaned: no line ending, no ANSI sequences, other controls made visible. */
 export interface ConsoleLine {
@@ -77,8 +92,10 @@ const ANSI_SEQUENCE = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?
 const TIMESTAMP = /^(?:<\d{1,2}>)?\[\s*(\d{1,9}\.\d{1,9})\](?:\[\s*[CT]\d+\])? ?/;
 /** A kernel timestamp inside a line: where a printk glued to an agent line begins. */
 const GLUED_TIMESTAMP = /\[\s*\d{1,9}\.\d{6}\]/;
-const AGENT_LINE_START = /^(?:READY|HB|FIRED|INJECT-FAILED|PONG|ERROR) /;
+const AGENT_LINE_START = /^(?:READY|HB|FIRED|INJECT-FAILED|CHILD|PONG|ERROR|BENCH-RESULT) /;
 const PROOF_LINE = /^ezone-fault: (\S+) nonce=(\S+) firing context=(\S+)/;
+/** The kernel's OOM killer at work (a whole-guest or a memory cgroup OOM): evidence, not a crash. */
+const OOM_KILL_LINE = /^(?:Memory cgroup )?[Oo]ut of memory: Killed process (\d+) \(([^)]*)\)/;
 const RIP_LINE = /^\s*RIP: 0010:(\S+(?: \[[\w-]+\])?)/;
 const CALL_TRACE = /^\s*Call Trace:/;
 const TRACE_FRAME = new RegExp(String.raw`^\s*(\? )?(${FRAME_SOURCE})\s*$`);
@@ -123,6 +140,16 @@ const AGENT_LINES: ReadonlyArray<{ line: RegExp; event(m: RegExpExecArray): Agen
     },
   },
   {
+    // src/guest/agent/faults-user.c: how a zone-4 fault's child process ended.
+    line: /^CHILD (\S+) nonce=(\S+) pid=(\d+) ((?:signal|exit)=[\w-]+|lost errno=\d+)$/,
+    event: (m) => {
+      const pid = count(m[3]);
+      return m[1] && m[2] && m[4] && pid !== null
+        ? { kind: "child", fault: m[1], nonce: m[2], pid, end: m[4] }
+        : null;
+    },
+  },
+  {
     line: /^PONG (\d+)(?:\s|$)/,
     event: (m) => {
       const uptimeMs = count(m[1]);
@@ -132,6 +159,25 @@ const AGENT_LINES: ReadonlyArray<{ line: RegExp; event(m: RegExpExecArray): Agen
   {
     line: /^ERROR (.+)$/,
     event: (m) => (m[1] ? { kind: "agent-error", text: m[1] } : null),
+  },
+  {
+    // src/guest/agent/bench.c: `<name> <rep> <value> <unit> key=value...` or `<name> <rep> FAILED <why>`.
+    line: /^BENCH-RESULT ([\w.-]+) (\d+) (?:FAILED ?(.*)|(\d+(?:\.\d+)?(?:e[-+]?\d+)?) (\S+)((?: [a-z][a-z_]{0,15}=\S+){0,8}))$/,
+    event: (m) => {
+      const rep = count(m[2]);
+      if (!m[1] || rep === null) return null;
+      const base = { kind: "bench-result", bench: m[1], rep } as const;
+      if (m[3] !== undefined)
+        return { ...base, value: null, unit: null, fields: {}, failure: m[3] || "failed" };
+      const fields = Object.fromEntries(
+        (m[6] ?? "")
+          .trim()
+          .split(" ")
+          .filter(Boolean)
+          .map((f) => f.split("=", 2)),
+      );
+      return { ...base, value: Number(m[4]), unit: m[5] ?? null, fields, failure: null };
+    },
   },
 ];
 
@@ -143,9 +189,13 @@ function agentEvent(text: string): AgentEvent | null {
   return null;
 }
 
-function proofEvent(text: string): AgentEvent | null {
+/** Kernel lines ezone acts on: a fault's proof printk, an OOM kill. */
+function kernelEvent(text: string): AgentEvent | null {
   const m = PROOF_LINE.exec(text);
-  return m?.[1] && m[2] && m[3] ? { kind: "proof", fault: m[1], nonce: m[2], context: m[3] } : null;
+  if (m?.[1] && m[2] && m[3]) return { kind: "proof", fault: m[1], nonce: m[2], context: m[3] };
+  const oom = OOM_KILL_LINE.exec(text);
+  const pid = count(oom?.[1]);
+  return oom && pid !== null ? { kind: "oom-kill", pid, comm: oom[2] ?? "" } : null;
 }
 
 /** A code address as a title names it: `func [module]`, clone suffixes removed; null if not a symbol. */
@@ -177,6 +227,8 @@ class ReportBuilder {
   #linesSeen = 0;
   #omitted = 0;
   #panicReason: string | null = null;
+  /** The panic came before any line named the function: the panic's backtrace may. */
+  #nameFromPanic = false;
 
   constructor(
     found: { pattern: OopsPattern; groups: Record<string, string> },
@@ -205,9 +257,19 @@ class ReportBuilder {
 
   /** A line after the header: extends the excerpt and may name the culprit function. */
   feed(text: string, display: string): void {
-    if (this.panicked) return;
+    if (this.panicked) {
+      // A report its panic cut short (a `quiet` console hides show_regs: a soft lockup is its header, then
+      // the panic) is still named by the panic's own backtrace, which shows the interrupted RIP.
+      if (this.#nameFromPanic) this.#locate(text);
+      return;
+    }
     if (this.#excerpt.length < EXCERPT_MAX_LINES - 2) this.#excerpt.push(display);
     else this.#omitted++;
+    this.#locate(text);
+  }
+
+  /** Name the culprit function from a RIP line, else from the first reliable Call Trace frame. */
+  #locate(text: string): void {
     this.#linesSeen++;
     if (this.pattern.titleFrom === "none" || this.#linesSeen > REPORT_SPAN) return;
     if (this.#functionFrom === "header" || this.#functionFrom === "rip") return;
@@ -240,6 +302,7 @@ class ReportBuilder {
     if (this.#omitted > 0) this.#excerpt.push(`[... ${this.#omitted} lines omitted ...]`);
     this.#excerpt.push(display);
     this.#panicReason = reason;
+    this.#nameFromPanic = this.#function === null;
   }
 
   snapshot(): CrashReport {
@@ -398,7 +461,7 @@ export class ConsoleParser {
     const index = this.#lineCount++;
     batch.lines.push(line);
     const event = line.kernelTime === null ? agentEvent(text) : null;
-    const proof = event ?? proofEvent(text);
+    const proof = event ?? kernelEvent(text);
     if (proof) batch.events.push(proof);
     this.#observeCrash(text, display, index);
     this.#window.push({ line, display });

@@ -1,5 +1,6 @@
 import type { EnclaveEvent } from "../backends/backend.js";
 import type { EnclaveExit } from "../model/outcome-types.js";
+import { deadline as withDeadline } from "../util/deadline.js";
 import { type AgentEvent, ConsoleParser, type CrashReport } from "./console-parser.js";
 
 /** What the monitor has seen so far; times are host performance.now() milliseconds. */
@@ -203,7 +204,7 @@ export class RunMonitor {
    */
   wait(w: Wait, signal: AbortSignal): Promise<void> {
     if (w.until(this.state)) return Promise.resolve();
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, w.timeoutMs))]);
+    const deadline = withDeadline(signal, w.timeoutMs);
     return new Promise<void>((resolve, reject) => {
       const check = () => {
         if (!w.until(this.state)) return;

@@ -12,6 +12,7 @@ import type { BuiltImage } from "../guest/image-builder.js";
 import { type AgentEvent, ConsoleParser } from "../monitor/console-parser.js";
 import { RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
 import type { PerfBlock, PerfResult, Store } from "../store/store.js";
+import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
 import { type BenchmarkName, type BenchParams, benchCommand } from "./benchmarks.js";
 import {
@@ -338,7 +339,7 @@ export async function runPerfSession(plan: PerfPlan): Promise<PerfBlock[]> {
         (BOOT_MS + plan.benchmarks.length * benchDeadlineMs(reps, plan.params, 1)) * backend.timeoutScale,
       0,
     );
-    const signal = AbortSignal.any([plan.signal, AbortSignal.timeout(roundMs)]);
+    const signal = deadline(plan.signal, roundMs);
     const enclaves = new Map(
       entries.map(({ backend }) => [
         backend.name,

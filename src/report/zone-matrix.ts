@@ -10,7 +10,8 @@
  *   run never counts as "contained".
  * - `infra-error` runs are not results: they are counted in `infraErrors`, never in `n`.
  * - A backend whose `*` statement is `unavailable` is `skipped` in every zone without runs.
- * - A `refused` statement names a fault; its zone comes from FAULTS. Several refusals in one zone are joined.
+ * - A `refused` statement names a fault; its zone comes from FAULTS. Several refusals in one zone are joined,
+ *   the faults refused for the same reason named together.
  *   A refusal naming a fault ezone does not know has no zone and is not shown.
  * - Otherwise the cell is `empty` (nothing was asked of that backend in that zone).
  */
@@ -111,12 +112,15 @@ export function zoneMatrix(runs: StoredRun[], statements: Statement[], backendOr
         (s) =>
           s.backend === backend && s.kind === "refused" && s.fault !== "*" && faultZone(s.fault) === zone,
       );
+      // Faults refused for the same reason are named together: "a, b, c: reason".
+      const byReason = new Map<string, string[]>();
+      for (const s of refused) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.fault]);
       row[zone] =
         refused.length > 0
           ? {
               kind: "refused",
-              reason: refused
-                .map((s) => (refused.length > 1 ? `${s.fault}: ${s.reason}` : s.reason))
+              reason: [...byReason]
+                .map(([reason, faults]) => (refused.length > 1 ? `${faults.join(", ")}: ${reason}` : reason))
                 .join("; "),
             }
           : { kind: "empty" };

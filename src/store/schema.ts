@@ -103,6 +103,74 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (campaign_id, backend, fault)
   );
   `,
+  // 2: the performance axis (`ezone perf`): one row per enclave boot, one per measured repetition.
+  `
+  CREATE TABLE perf_blocks (
+    id              INTEGER PRIMARY KEY,
+    session         TEXT NOT NULL, -- one \`ezone perf\` invocation
+    campaign        TEXT NOT NULL,
+    round           INTEGER NULL,  -- NULL: the backend was not run (status 'unavailable')
+    seq             INTEGER NOT NULL, -- position in the session's interleaved schedule
+    backend         TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'unavailable')),
+    reason          TEXT NULL,
+    backend_version TEXT NULL,
+    boot_ms         REAL NULL,
+    warmup          INTEGER NOT NULL, -- warm-up repetitions run and discarded per benchmark
+    steal_pct       REAL NULL,
+    cpu_mhz         REAL NULL,
+    load1           REAL NULL,
+    failures_json   TEXT NOT NULL, -- {benchmark: why} for benchmarks that failed in this block
+    image_hash      TEXT NULL,
+    host_kernel     TEXT NOT NULL,
+    hostname        TEXT NOT NULL,
+    started_at      TEXT NOT NULL,
+    finished_at     TEXT NOT NULL,
+    UNIQUE (session, seq)
+  );
+
+  -- Measured repetitions only (warm-ups are not stored). value is a cost: lower is better.
+  CREATE TABLE perf_results (
+    id              INTEGER PRIMARY KEY,
+    block_id        INTEGER NOT NULL REFERENCES perf_blocks(id),
+    session         TEXT NOT NULL,
+    campaign        TEXT NOT NULL,
+    round           INTEGER NOT NULL,
+    backend         TEXT NOT NULL,
+    benchmark       TEXT NOT NULL,
+    sample          INTEGER NOT NULL,
+    value           REAL NOT NULL CHECK (value >= 0),
+    unit            TEXT NOT NULL,
+    lower_is_better INTEGER NOT NULL DEFAULT 1 CHECK (lower_is_better IN (0, 1)),
+    ops             INTEGER NULL,
+    elapsed_ns      INTEGER NULL,
+    detail_json     TEXT NOT NULL, -- the agent's other fields (fs, max_us)
+    UNIQUE (session, round, backend, benchmark, sample)
+  );
+  CREATE INDEX perf_results_campaign ON perf_results(campaign, session);
+  `,
+  // 3: violations raised by \`ezone monitor\` (src/monitor/syslog), with the times the issue asks for.
+  `
+  CREATE TABLE violations (
+    id                        INTEGER PRIMARY KEY,
+    monitor                   TEXT NOT NULL, -- the monitor config's name
+    enclave                   TEXT NOT NULL, -- or 'host', 'ezone-monitor' for host and pipeline
+    kind                      TEXT NOT NULL,
+    detail                    TEXT NOT NULL,
+    last_heartbeat_at         TEXT NULL,
+    first_missed_heartbeat_at TEXT NULL,     -- when the first heartbeat that never came was due
+    source_at                 TEXT NULL,     -- timestamp of the message that revealed it
+    detected_at               TEXT NOT NULL,
+    notified_at               TEXT NULL,     -- when the notifiers finished; NULL if none ran
+    notification              TEXT NOT NULL DEFAULT 'pending' CHECK (notification IN (
+                                'pending', 'sent', 'partial', 'failed', 'dedup', 'rate-limit')),
+    notification_detail       TEXT NULL,
+    evidence_json             TEXT NOT NULL,
+    closed_at                 TEXT NULL,
+    closed_why                TEXT NULL
+  );
+  CREATE INDEX violations_monitor ON violations(monitor, detected_at);
+  `,
 ];
 
 /** The schema version this build of ezone writes. */

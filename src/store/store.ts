@@ -6,7 +6,6 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { killPoint } from "../util/kill-point.js";
 import type Database from "better-sqlite3";
 import {
   OUTCOMES,
@@ -17,6 +16,7 @@ import {
   type Verdict,
   type Zone,
 } from "../model/outcome-types.js";
+import { killPoint } from "../util/kill-point.js";
 import { type ArtifactRef, artifactPath, writeArtifact } from "./artifacts.js";
 import { openDatabase } from "./schema.js";
 
@@ -228,6 +228,35 @@ function prepareStatements(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
+/** A violation raised by `ezone monitor` (src/monitor/syslog); times are epoch milliseconds. */
+export interface ViolationRecord {
+  /** The monitor config's name. */
+  monitor: string;
+  /** The enclave, or `host` / `ezone-monitor` for the host's probes and the syslog pipeline. */
+  enclave: string;
+  kind: string;
+  detail: string;
+  /** The last heartbeat's timestamp (when it reached the host), or null if none was ever seen. */
+  lastHeartbeatAt: number | null;
+  /** When the first heartbeat that never came was due (last + interval); null if none was seen. */
+  firstMissedHeartbeatAt: number | null;
+  /** Timestamp of the message that revealed the violation; null for silence. */
+  sourceAt: number | null;
+  detectedAt: number;
+  /** What was seen, oldest first, bounded. */
+  evidence: string[];
+}
+
+/** A stored violation with what became of its notification and of its incident. */
+export interface StoredViolation extends ViolationRecord {
+  id: number;
+  notifiedAt: number | null;
+  notification: "pending" | "sent" | "partial" | "failed" | "dedup" | "rate-limit";
+  notificationDetail: string | null;
+  closedAt: number | null;
+  closedWhy: string | null;
+}
+
 /** A statement that is not a result: availability of a backend, or a refused backend × fault. */
 export interface Statement {
   backend: string;
@@ -235,6 +264,52 @@ export interface Statement {
   fault: string;
   kind: "available" | "unavailable" | "refused";
   reason: string;
+}
+
+/** One enclave boot of a perf session, or a backend the session could not run (round null). */
+export interface PerfBlock {
+  session: string;
+  campaign: string;
+  round: number | null;
+  /** Position in the session's interleaved schedule. */
+  seq: number;
+  backend: string;
+  status: "ok" | "failed" | "unavailable";
+  reason: string | null;
+  backendVersion: string | null;
+  bootMs: number | null;
+  /** Warm-up repetitions run and discarded per benchmark. */
+  warmup: number;
+  stealPct: number | null;
+  cpuMhz: number | null;
+  load1: number | null;
+  /** Benchmarks that failed in this block, and why. */
+  failures: Record<string, string>;
+  imageHash: string | null;
+  hostKernel: string;
+  hostname: string;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+/** One measured repetition of a benchmark in a block; `value` is a cost (lower is better). */
+export interface PerfResult {
+  benchmark: string;
+  sample: number;
+  value: number;
+  unit: string;
+  ops: number | null;
+  elapsedNs: number | null;
+  /** The agent's other fields (fs, max_us). */
+  detail: Record<string, string>;
+}
+
+/** A perf result as read back, with its block's coordinates. */
+export interface StoredPerfResult extends PerfResult {
+  session: string;
+  campaign: string;
+  round: number;
+  backend: string;
 }
 
 /** The results of one results directory: `<resultsDir>/ezone.db` and `<resultsDir>/artifacts/`. */
@@ -415,6 +490,161 @@ export class Store implements Disposable {
   countByOutcome(campaign: string): OutcomeCount[] {
     return this.#stmt.countByOutcome.all(campaign);
   }
+
+  /** Store a new violation (committed before anyone is notified); returns its id. */
+  recordViolation(v: ViolationRecord): number {
+    const row = this.#db
+      .prepare(
+        `INSERT INTO violations (monitor, enclave, kind, detail, last_heartbeat_at, first_missed_heartbeat_at,
+           source_at, detected_at, evidence_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+      )
+      .get(
+        ...[v.monitor, v.enclave, v.kind, v.detail, isoOrNull(v.lastHeartbeatAt)],
+        ...[isoOrNull(v.firstMissedHeartbeatAt), isoOrNull(v.sourceAt), isoOrNull(v.detectedAt)],
+        JSON.stringify(v.evidence),
+      ) as { id: number };
+    return row.id;
+  }
+
+  /** Record what became of a violation's notification, its later evidence, or the end of its incident. */
+  updateViolation(
+    id: number,
+    patch: {
+      notifiedAt?: number | null;
+      notification?: StoredViolation["notification"];
+      notificationDetail?: string;
+      evidence?: string[];
+      closedAt?: number;
+      closedWhy?: string;
+    },
+  ): void {
+    this.#db
+      .prepare(
+        `UPDATE violations SET
+           notified_at = CASE WHEN @setNotified THEN @notifiedAt ELSE notified_at END,
+           notification = coalesce(@notification, notification),
+           notification_detail = coalesce(@notificationDetail, notification_detail),
+           evidence_json = coalesce(@evidence, evidence_json),
+           closed_at = coalesce(@closedAt, closed_at),
+           closed_why = coalesce(@closedWhy, closed_why)
+         WHERE id = @id`,
+      )
+      .run({
+        id,
+        setNotified: patch.notifiedAt === undefined ? 0 : 1,
+        notifiedAt: isoOrNull(patch.notifiedAt ?? null),
+        notification: patch.notification ?? null,
+        notificationDetail: patch.notificationDetail ?? null,
+        evidence: patch.evidence ? JSON.stringify(patch.evidence) : null,
+        closedAt: patch.closedAt === undefined ? null : isoOrNull(patch.closedAt),
+        closedWhy: patch.closedWhy ?? null,
+      });
+  }
+
+  /** Stored violations, oldest first, of one monitor when given. */
+  violations(monitor?: string): StoredViolation[] {
+    const rows = this.#db
+      .prepare("SELECT * FROM violations WHERE (@monitor IS NULL OR monitor = @monitor) ORDER BY id")
+      .all({ monitor: monitor ?? null }) as Record<string, string | number | null>[];
+    const ms = (v: string | number | null | undefined) => (typeof v === "string" ? Date.parse(v) : null);
+    return rows.map((r) => ({
+      id: r.id as number,
+      monitor: r.monitor as string,
+      enclave: r.enclave as string,
+      kind: r.kind as string,
+      detail: r.detail as string,
+      lastHeartbeatAt: ms(r.last_heartbeat_at),
+      firstMissedHeartbeatAt: ms(r.first_missed_heartbeat_at),
+      sourceAt: ms(r.source_at),
+      detectedAt: ms(r.detected_at) ?? Number.NaN,
+      evidence: JSON.parse(r.evidence_json as string) as string[],
+      notifiedAt: ms(r.notified_at),
+      notification: r.notification as StoredViolation["notification"],
+      notificationDetail: r.notification_detail as string | null,
+      closedAt: ms(r.closed_at),
+      closedWhy: r.closed_why as string | null,
+    }));
+  }
+
+  /** Store one perf block and its measured repetitions in one transaction; returns the block's id. */
+  recordPerfBlock(block: PerfBlock, results: PerfResult[]): number {
+    if (block.round === null && results.length > 0)
+      throw new TypeError(`perf block ${block.backend}: results without a round`);
+    const insert = this.#db.transaction((): number => {
+      const b = block;
+      const { id } = this.#db
+        .prepare(
+          `INSERT INTO perf_blocks (session, campaign, round, seq, backend, status, reason, backend_version,
+             boot_ms, warmup, steal_pct, cpu_mhz, load1, failures_json, image_hash, host_kernel, hostname,
+             started_at, finished_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+        )
+        .get(
+          ...[b.session, b.campaign, b.round, b.seq, b.backend, b.status, b.reason, b.backendVersion],
+          ...[b.bootMs, b.warmup, b.stealPct, b.cpuMhz, b.load1, JSON.stringify(b.failures), b.imageHash],
+          ...[b.hostKernel, b.hostname, b.startedAt.toISOString(), b.finishedAt.toISOString()],
+        ) as { id: number };
+      const row = this.#db.prepare(
+        `INSERT INTO perf_results (block_id, session, campaign, round, backend, benchmark, sample, value, unit,
+           ops, elapsed_ns, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const r of results) {
+        row.run(
+          ...[id, b.session, b.campaign, b.round, b.backend, r.benchmark, r.sample, r.value, r.unit],
+          ...[r.ops, r.elapsedNs, JSON.stringify(r.detail)],
+        );
+      }
+      return id;
+    });
+    return insert.immediate();
+  }
+
+  /** Perf sessions stored here (of one campaign, when given), oldest first. */
+  perfSessions(campaign?: string): string[] {
+    return (
+      this.#db
+        .prepare(
+          `SELECT session FROM perf_blocks WHERE (@campaign IS NULL OR campaign = @campaign)
+           GROUP BY session ORDER BY min(id)`,
+        )
+        .all({ campaign: campaign ?? null }) as { session: string }[]
+    ).map((r) => r.session);
+  }
+
+  /** The blocks of a perf session in schedule order. */
+  perfBlocks(session: string): PerfBlock[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT session, campaign, round, seq, backend, status, reason, backend_version AS backendVersion,
+           boot_ms AS bootMs, warmup, steal_pct AS stealPct, cpu_mhz AS cpuMhz, load1,
+           failures_json AS failures, image_hash AS imageHash, host_kernel AS hostKernel, hostname,
+           started_at AS startedAt, finished_at AS finishedAt
+         FROM perf_blocks WHERE session = ? ORDER BY seq`,
+      )
+      .all(session) as (Omit<PerfBlock, "failures" | "startedAt" | "finishedAt"> & {
+      failures: string;
+      startedAt: string;
+      finishedAt: string;
+    })[];
+    return rows.map((r) => ({
+      ...r,
+      failures: JSON.parse(r.failures) as Record<string, string>,
+      startedAt: new Date(r.startedAt),
+      finishedAt: new Date(r.finishedAt),
+    }));
+  }
+
+  /** The measured repetitions of a perf session, in the order they were stored. */
+  perfResults(session: string): StoredPerfResult[] {
+    const rows = this.#db
+      .prepare(
+        `SELECT session, campaign, round, backend, benchmark, sample, value, unit, ops,
+           elapsed_ns AS elapsedNs, detail_json AS detail
+         FROM perf_results WHERE session = ? ORDER BY id`,
+      )
+      .all(session) as (Omit<StoredPerfResult, "detail"> & { detail: string })[];
+    return rows.map((r) => ({ ...r, detail: JSON.parse(r.detail) as Record<string, string> }));
+  }
 }
 
 /** Reject a record whose parts disagree before anything is written; messages name field and value. */
@@ -514,6 +744,11 @@ function toStoredRun(row: RunRow): StoredRun {
       hostname: row.hostname ?? "",
     },
   };
+}
+
+/** Epoch milliseconds as stored (ISO 8601, millisecond precision), or null. */
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(Math.floor(ms)).toISOString();
 }
 
 function bit(value: boolean): 0 | 1 {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { OWNER_ENV, ownerTag } from "../host/reaper.js";
+import { deadline } from "./deadline.js";
 
 /** How a child process ended. */
 export type ChildExit = { code: number | null; signal: NodeJS.Signals | null };
@@ -113,8 +114,7 @@ export async function runTool(
     maxBytes?: number;
   } = {},
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 600_000);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const signal = deadline(opts.signal, opts.timeoutMs ?? 600_000);
   const child = spawnGroup(argv, { cwd: opts.cwd, env: opts.env });
   child.proc.stdin?.end();
   const max = opts.maxBytes ?? 4 * 1024 * 1024;

@@ -10,35 +10,16 @@ import { UmlBackend } from "../../src/backends/uml.js";
 import { type RunPlan, runOne } from "../../src/campaign/run-one.js";
 import type { FaultName } from "../../src/faults/catalogue.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
-import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { testPlan } from "../helpers/enclave-runs.js";
 
 const haveQemu = hasBinary("qemu-system-x86_64");
 const haveUml = hasBinary("linux.uml");
 let image: BuiltImage;
 
 function plan(backend: Backend, fault: FaultName): RunPlan {
-  return {
-    backend,
-    image,
-    fault,
-    trigger: { mode: "command", delaySeconds: 0 },
-    nonce: `t${Math.random().toString(16).slice(2, 10)}`,
-    runTag: `test-${process.pid}-${fault}-${Math.random().toString(16).slice(2)}`,
-    memoryMb: 256,
-    heartbeatMs: 250,
-    kernelArgs: ["oops=panic"],
-    timeouts: {
-      runMs: 170_000,
-      bootMs: 60_000,
-      observeMs: 30_000,
-      controlObserveMs: 2_000,
-      heartbeatLossMs: 2_000,
-      graceMs: 500,
-      probeMs: 15_000,
-    },
-    thresholds: DEFAULT_PROBE_THRESHOLDS,
-  };
+  const p = testPlan(backend, image, fault);
+  return { ...p, timeouts: { ...p.timeouts, runMs: 170_000, observeMs: 30_000 } };
 }
 
 /** Run the faults one after another; every verdict is collected before any is asserted. */

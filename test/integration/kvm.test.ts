@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { QemuBackend } from "../../src/backends/qemu/qemu.js";
-import { type RunPlan, runOne } from "../../src/campaign/run-one.js";
+import { runOne } from "../../src/campaign/run-one.js";
 import { buildImage } from "../../src/guest/image-builder.js";
-import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { testPlan } from "../helpers/enclave-runs.js";
 
 /**
  * KVM is the one backend that may skip here: these machines' /dev/kvm, when present, is PVM-only. The
@@ -23,27 +23,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("kvm backend", async () => {
   it.skipIf(!availability.available)(
     `kerncrash under KVM → contained-limited (${availability.reason})`,
     async () => {
-      const plan: RunPlan = {
-        backend: kvm,
-        image,
-        fault: "kerncrash",
-        trigger: { mode: "command", delaySeconds: 0 },
-        nonce: "kvmtest1",
-        runTag: `kvm-test-${process.pid}`,
-        memoryMb: 256,
-        heartbeatMs: 250,
-        kernelArgs: ["oops=panic"],
-        timeouts: {
-          runMs: 60_000,
-          bootMs: 30_000,
-          observeMs: 15_000,
-          controlObserveMs: 2_000,
-          heartbeatLossMs: 1_000,
-          graceMs: 250,
-          probeMs: 15_000,
-        },
-        thresholds: DEFAULT_PROBE_THRESHOLDS,
-      };
+      const plan = testPlan(kvm, image, "kerncrash");
       const r = await runOne(plan, AbortSignal.timeout(90_000));
       expect(r.verdict.outcome).toBe("contained-limited");
       expect(processesMatching("qemu-system-x86_64")).toEqual([]);

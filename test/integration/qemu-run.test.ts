@@ -3,35 +3,14 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { QemuBackend } from "../../src/backends/qemu/qemu.js";
 import { type RunPlan, runOne } from "../../src/campaign/run-one.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
-import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { testPlan } from "../helpers/enclave-runs.js";
 
 const haveQemu = hasBinary("qemu-system-x86_64");
 let image: BuiltImage;
 
 function plan(over: Partial<RunPlan> = {}): RunPlan {
-  return {
-    backend: new QemuBackend({ accel: "tcg" }),
-    image,
-    fault: "kerncrash",
-    trigger: { mode: "command", delaySeconds: 0 },
-    nonce: `t${Math.random().toString(16).slice(2, 10)}`,
-    runTag: `test-${process.pid}-${Math.random().toString(16).slice(2)}`,
-    memoryMb: 256,
-    heartbeatMs: 250,
-    kernelArgs: ["oops=panic"],
-    timeouts: {
-      runMs: 120_000,
-      bootMs: 60_000,
-      observeMs: 30_000,
-      controlObserveMs: 2_000,
-      heartbeatLossMs: 2_000,
-      graceMs: 500,
-      probeMs: 15_000,
-    },
-    thresholds: DEFAULT_PROBE_THRESHOLDS,
-    ...over,
-  };
+  return testPlan(new QemuBackend({ accel: "tcg" }), image, "kerncrash", over);
 }
 
 describe.runIf(haveQemu)("qemu-tcg runs, real guest", () => {

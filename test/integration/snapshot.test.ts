@@ -8,9 +8,9 @@ import { QemuBackend } from "../../src/backends/qemu/qemu.js";
 import { ensureSnapshot, type SnapshotRef } from "../../src/backends/snapshot-cache.js";
 import { type RunPlan, runOne } from "../../src/campaign/run-one.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
-import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import { RunMonitor } from "../../src/monitor/run-monitor.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { testPlan } from "../helpers/enclave-runs.js";
 
 const qemu = new QemuBackend({ accel: "tcg" });
 let image: BuiltImage;
@@ -52,29 +52,10 @@ async function restoredSession(seed: string, commands: string[], until: RegExp):
 }
 
 function plan(over: Partial<RunPlan>): RunPlan {
-  return {
-    backend: qemu,
-    image,
-    fault: "kerncrash",
-    trigger: { mode: "command", delaySeconds: 0 },
-    nonce: `s${Math.random().toString(16).slice(2, 10)}`,
-    runTag: `snap-${process.pid}-${Math.random().toString(16).slice(2)}`,
-    memoryMb: 256,
-    heartbeatMs: 250,
-    kernelArgs: ["oops=panic"],
-    timeouts: {
-      runMs: 120_000,
-      bootMs: 60_000,
-      observeMs: 30_000,
-      controlObserveMs: 1_500,
-      heartbeatLossMs: 2_000,
-      graceMs: 500,
-      probeMs: 15_000,
-    },
-    thresholds: DEFAULT_PROBE_THRESHOLDS,
+  return testPlan(qemu, image, "kerncrash", {
     snapshot: { get: async () => snapshot, invalidate: async () => {} },
     ...over,
-  };
+  });
 }
 
 describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)", () => {
@@ -114,9 +95,9 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
   });
 
   it("independence: run N's marker is not seen by run N+1", async () => {
-    const first = await restoredSession("mark1", ["MARK run-n-was-here", "PEEK"], /MARK-SEEN \S+/);
-    expect(first).toContain("MARK-SEEN run-n-was-here");
-    const second = await restoredSession("mark2", ["PEEK"], /MARK-SEEN \S+/);
+    const first = await restoredSession("mark1", ["MARK run-n-was-here", "PEEK"], /MARK-SEEN \S+\r?\n/);
+    expect(first, first).toContain("MARK-SEEN run-n-was-here");
+    const second = await restoredSession("mark2", ["PEEK"], /MARK-SEEN \S+\r?\n/);
     expect(second).toContain("MARK-SEEN none");
   });
 

@@ -172,3 +172,326 @@ describe("decideOutcome", () => {
     expect(v.reasons.length).toBeGreaterThan(0);
   });
 });
+
+/** Zone 2: ezone signalled the enclave's host process, or ran a hog beside it. */
+const signalled: RunEvidence = {
+  ...crashed,
+  fault: "vmm-sigkill",
+  zone: 2,
+  agentFired: false,
+  guestCrash: null,
+  panicEvent: false,
+  heartbeatsAfterFault: 0,
+  exit: { kind: "signaled", signal: "SIGKILL" },
+  stopReason: "enclave-exit",
+  hostInjection: {
+    kind: "signal",
+    scope: "enclave",
+    delivered: true,
+    detail: "SIGKILL delivered to the VMM process (pid 42)",
+  },
+};
+const steady = {
+  intervalMs: 250,
+  baselineMaxGapMs: 260,
+  faultMaxGapMs: 270,
+  faultWindowMs: 4000,
+  beatsDuringFault: 16,
+  thresholdMs: 750,
+  degraded: false,
+};
+const hogged: RunEvidence = {
+  ...signalled,
+  fault: "host-cpu-hog",
+  heartbeatsAfterFault: 16,
+  exit: { kind: "running" },
+  stopReason: "observe-deadline",
+  hostInjection: {
+    kind: "cpu-hog",
+    scope: "beside",
+    delivered: true,
+    detail: "started: 2 busy loops used 40 ms CPU",
+  },
+  heartbeatTiming: steady,
+};
+const bystander = {
+  index: 0,
+  died: false,
+  stalled: false,
+  exit: { kind: "running" } as const,
+  heartbeatsDuringFault: 10,
+  timing: steady,
+};
+
+const zone2Cases: [string, RunEvidence, Outcome, RegExp?][] = [
+  ["SIGKILL to QEMU: the enclave died with it", signalled, "contained-limited", /SIGKILL delivered/],
+  [
+    "SIGSTOP to the VMM: heartbeat lost, process alive",
+    { ...signalled, exit: { kind: "running" }, heartbeatLost: true, stopReason: "heartbeat-loss" },
+    "contained-limited",
+    /stopped heartbeating/,
+  ],
+  [
+    "Sentry panic signal: exit plus a reported guest panic",
+    { ...signalled, fault: "sentry-panic", panicEvent: true, exit: { kind: "exited", code: 2 } },
+    "contained-limited",
+    /guest panic reported/,
+  ],
+  [
+    "signal ignored: the enclave kept heartbeating",
+    { ...signalled, exit: { kind: "running" }, heartbeatsAfterFault: 6 },
+    "no-effect",
+    /kept heartbeating/,
+  ],
+  [
+    "signal delivered, nothing after it and still running",
+    { ...signalled, exit: { kind: "running" }, heartbeatsAfterFault: 0 },
+    "unknown",
+  ],
+  [
+    "signal not delivered (no such process)",
+    {
+      ...signalled,
+      proof: false,
+      exit: { kind: "running" },
+      hostInjection: {
+        kind: "signal",
+        scope: "enclave",
+        delivered: false,
+        detail: "kill(42, SIGKILL) failed: ESRCH",
+      },
+    },
+    "not-fired",
+    /ESRCH/,
+  ],
+  [
+    "SIGKILL to the VMM, and the host degraded",
+    { ...signalled, probes: [ok, probe("degraded")] },
+    "contained-varied",
+    /degraded/,
+  ],
+  ["hog beside a steady enclave", hogged, "no-effect", /did not degrade/],
+  [
+    "hog beside the enclave: heartbeat gaps grew",
+    { ...hogged, heartbeatTiming: { ...steady, faultMaxGapMs: 1400, degraded: true } },
+    "contained-varied",
+    /1400 ms/,
+  ],
+  [
+    "hog beside the enclave: heartbeat stalled, enclave survived",
+    { ...hogged, heartbeatLost: true },
+    "contained-varied",
+    /stalled/,
+  ],
+  [
+    "hog beside the enclave: the enclave died",
+    { ...hogged, exit: { kind: "signaled", signal: "SIGKILL" } },
+    "escaped-global",
+    /died/,
+  ],
+  [
+    "hog with no heartbeat timing to judge",
+    { ...hogged, heartbeatTiming: { ...steady, baselineMaxGapMs: null, thresholdMs: null, degraded: null } },
+    "unknown",
+    /could not be measured/,
+  ],
+  [
+    "kerncrash with a bystander that died",
+    { ...crashed, bystanders: [{ ...bystander, died: true, exit: { kind: "signaled", signal: "SIGKILL" } }] },
+    "escaped-global",
+    /bystander enclave 0 died \(killed by SIGKILL\)/,
+  ],
+  [
+    "kerncrash with a bystander that stalled",
+    { ...crashed, bystanders: [{ ...bystander, stalled: true, timing: { ...steady, faultMaxGapMs: 2100 } }] },
+    "contained-varied",
+    /bystander enclave 0 stopped heartbeating .*2100 ms/,
+  ],
+  ["kerncrash with a healthy bystander", { ...crashed, bystanders: [bystander] }, "contained-limited"],
+  [
+    "control run with a bystander that died",
+    { ...control, bystanders: [{ ...bystander, died: true }] },
+    "unknown",
+    /bystander enclave 0 died during a control run/,
+  ],
+];
+
+describe("decideOutcome: zone 2 and bystanders", () => {
+  it.each(zone2Cases)("%s → %s", (_name, evidence, outcome, reason) => {
+    const v = decideOutcome(evidence);
+    expect(v.outcome).toBe(outcome);
+    if (reason) expect(v.reasons.join("; ")).toMatch(reason);
+  });
+});
+
+/** Zone 3 with the fault's printk as proof: every crash class ezone's faults produce, and the hang. */
+const kernelCrash = (title: string, crashClass: string, panic = true): RunEvidence => ({
+  ...crashed,
+  guestCrash: { title, crashClass, panic },
+});
+const umlPanic: RunEvidence = {
+  ...kernelCrash("kernel panic: sysrq triggered crash", "panic"),
+  fault: "sysrq-c",
+  panicEvent: false,
+  exit: { kind: "signaled", signal: "SIGABRT" },
+};
+const zone3Cases: [string, RunEvidence, Outcome, RegExp?][] = [
+  [
+    "nullderef",
+    kernelCrash("BUG: kernel NULL pointer dereference in nullderef_fire [nullderef]", "null-deref"),
+    "contained-limited",
+    /NULL pointer dereference in nullderef_fire/,
+  ],
+  ["kbug", kernelCrash("kernel BUG in kbug_fire [kbug]", "bug"), "contained-limited", /kernel BUG/],
+  ["kpanic", kernelCrash("kernel panic: ezone kpanic requested", "panic"), "contained-limited", /kpanic/],
+  [
+    "softlockup (softlockup_panic=1)",
+    kernelCrash("BUG: soft lockup in softlockup_fire [softlockup]", "lockup"),
+    "contained-limited",
+    /soft lockup/,
+  ],
+  [
+    "stackoverflow: oops on the console, the panic only through pvpanic",
+    kernelCrash("BUG: stack guard page was hit in ezone_recurse [stackoverflow]", "bug", false),
+    "contained-limited",
+    /stack guard page/,
+  ],
+  [
+    "uafwrite",
+    kernelCrash("BUG: unable to handle page fault in uafwrite_fire [uafwrite]", "bug"),
+    "contained-limited",
+    /page fault/,
+  ],
+  ["sysrq-c under UML: panic text, then the UML process aborts", umlPanic, "contained-limited", /SIGABRT/],
+  [
+    "UML process aborted with no panic text",
+    { ...umlPanic, guestCrash: null },
+    "unknown",
+    /SIGABRT with no guest panic/,
+  ],
+  [
+    "hang: heartbeat lost, no report, VMM still running",
+    {
+      ...crashed,
+      fault: "hang",
+      guestCrash: null,
+      panicEvent: false,
+      heartbeatLost: true,
+      exit: { kind: "running" },
+      stopReason: "heartbeat-loss",
+    },
+    "contained-limited",
+    /heartbeat lost \(hang\)/,
+  ],
+  [
+    "an oops the guest survived (no oops=panic), heartbeats went on",
+    {
+      ...kernelCrash(
+        "BUG: kernel NULL pointer dereference in nullderef_fire [nullderef]",
+        "null-deref",
+        false,
+      ),
+      panicEvent: false,
+      heartbeatsAfterFault: 4,
+      exit: { kind: "running" },
+    },
+    "contained-limited",
+    /kept running/,
+  ],
+  [
+    "a crash with a degraded host",
+    { ...kernelCrash("kernel BUG in kbug_fire [kbug]", "bug"), probes: [ok, probe("degraded")] },
+    "contained-varied",
+    /degraded/,
+  ],
+  [
+    "heartbeat lost and no proof",
+    {
+      ...crashed,
+      proof: false,
+      guestCrash: null,
+      panicEvent: false,
+      heartbeatLost: true,
+      exit: { kind: "running" },
+    },
+    "unknown",
+    /stopped heartbeating, but there is no proof/,
+  ],
+];
+
+/** Zone 4: the proof is the agent's CHILD line with the end the catalogue expects. */
+const childEnded: RunEvidence = {
+  ...crashed,
+  fault: "segfault",
+  zone: 4,
+  guestCrash: null,
+  panicEvent: false,
+  heartbeatsAfterFault: 2,
+  exit: { kind: "running" },
+  stopReason: "fault-ended",
+};
+const zone4Cases: [string, RunEvidence, Outcome, RegExp?][] = [
+  ["segfault: child ended, agent heartbeating", childEnded, "contained-limited", /ended as expected/],
+  [
+    "oomhog: heartbeat stalled while memory ran out, then resumed",
+    { ...childEnded, fault: "oomhog", heartbeatLost: true },
+    "contained-varied",
+    /stopped for the heartbeat-loss interval .* then resumed/,
+  ],
+  [
+    "child ended as expected, then no heartbeat until the deadline",
+    { ...childEnded, heartbeatsAfterFault: 0, stopReason: "observe-deadline" },
+    "contained-varied",
+    /never heartbeated again/,
+  ],
+  [
+    "child ended otherwise (the OOM killer never acted)",
+    {
+      ...childEnded,
+      fault: "oomhog",
+      proof: false,
+      injectFailed: "oomhog: its child ended with exit=1, not signal=SIGKILL",
+      stopReason: "observe-deadline",
+    },
+    "not-fired",
+    /exit=1, not signal=SIGKILL/,
+  ],
+  [
+    "no CHILD line and the agent went silent",
+    {
+      ...childEnded,
+      proof: false,
+      heartbeatsAfterFault: 0,
+      heartbeatLost: true,
+      stopReason: "observe-deadline",
+    },
+    "unknown",
+    /no proof/,
+  ],
+  [
+    "the enclave exited after the fault with no crash report",
+    { ...childEnded, exit: { kind: "exited", code: 0 } },
+    "unknown",
+    /exited with status 0 after a guest user-space fault/,
+  ],
+  [
+    "the guest kernel panicked after a user-space fault",
+    { ...childEnded, guestCrash: { title: "kernel panic: Out of memory", crashClass: "panic", panic: true } },
+    "contained-varied",
+    /guest kernel down/,
+  ],
+  [
+    "contained, but the host degraded",
+    { ...childEnded, probes: [ok, probe("degraded")] },
+    "contained-varied",
+    /degraded/,
+  ],
+];
+
+describe("decideOutcome: zone 3 and zone 4 faults of the catalogue", () => {
+  it.each([...zone3Cases, ...zone4Cases])("%s → %s", (_name, evidence, outcome, reason) => {
+    const v = decideOutcome(evidence);
+    expect(v.outcome).toBe(outcome);
+    if (reason) expect(v.reasons.join("; ")).toMatch(reason);
+  });
+});

@@ -9,17 +9,31 @@ import { artifactPath, capConsole, readArtifact, writeArtifact } from "../../src
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/schema.js";
 import { ArtifactWriteError, DB_FILE, type RunRecord, Store } from "../../src/store/store.js";
 
-const TABLES = ["artifacts", "campaigns", "evidence", "probes", "provenance", "runs", "statements"] as const;
+const TABLES = [
+  "artifacts",
+  "campaigns",
+  "evidence",
+  "perf_blocks",
+  "perf_results",
+  "probes",
+  "provenance",
+  "runs",
+  "statements",
+  "violations",
+] as const;
 
 /** Row counts after one `record()` run: 2 artifacts, 3 probes, one of everything else. */
 const ONE_RUN_ROWS = {
   artifacts: 2,
   campaigns: 1,
   evidence: 1,
+  perf_blocks: 0,
+  perf_results: 0,
   probes: 3,
   provenance: 1,
   runs: 1,
   statements: 0,
+  violations: 0,
 };
 
 let dir: string;

@@ -140,3 +140,17 @@ describe("renderZoneMatrix", () => {
     expect(skippedEverywhere(m, "qemu-tcg")).toBeNull();
   });
 });
+
+describe("zoneMatrix: refusals sharing a reason", () => {
+  it("names the faults refused for the same reason together", () => {
+    const st: Statement[] = [
+      { backend: "native", fault: "kerncrash", kind: "refused", reason: "zone 3 ≡ zone 1" },
+      { backend: "native", fault: "kpanic", kind: "refused", reason: "zone 3 ≡ zone 1" },
+      { backend: "native", fault: "sysrq-c", kind: "refused", reason: "other" },
+    ];
+    expect(zoneMatrix([], st, ["native"]).cells.native?.[3]).toEqual({
+      kind: "refused",
+      reason: "kerncrash, kpanic: zone 3 ≡ zone 1; sysrq-c: other",
+    });
+  });
+});

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { BuiltImage } from "../../guest/image-builder.js";
 import { defaultCacheDir } from "../../guest/image-builder.js";
 import { runTool } from "../../util/child.js";
+import { deadline as withDeadline } from "../../util/deadline.js";
 import { InfraError } from "../../util/errors.js";
 import type {
   Availability,
@@ -198,7 +199,7 @@ export class QemuBackend implements Backend, Snapshotter {
       seen = (seen + ev.data.toString("latin1")).slice(-4096);
       if (pattern.test(seen)) matched();
     };
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(deadlineMs)]);
+    const deadline = withDeadline(signal, deadlineMs);
     const { enclave, qmp } = await this.launch(spec, sink, deadline);
     const aborted = new Promise<"deadline">((r) =>
       deadline.addEventListener("abort", () => r("deadline"), { once: true }),
@@ -238,7 +239,7 @@ export class QemuBackend implements Backend, Snapshotter {
           `the guest to snapshot did not heartbeat (${booted.result}) within ${bootMs} ms`,
         );
       }
-      const deadline = AbortSignal.any([signal, AbortSignal.timeout(60_000)]);
+      const deadline = withDeadline(signal, 60_000);
       let completed: (status: string) => void = () => {};
       const done = new Promise<string>((r) => {
         completed = r;
@@ -305,7 +306,7 @@ export class QemuBackend implements Backend, Snapshotter {
     );
     // The QMP greeting proves QEMU itself runs: setpriv has set the parent-death signal and exec'd it, so
     // from here on the VMM dies with ezone. (An exit before the greeting is reported by the run's READY wait.)
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(QMP_GREETING_MS * this.timeoutScale)]);
+    const deadline = withDeadline(signal, QMP_GREETING_MS * this.timeoutScale);
     const timedOut = new Promise<"timeout">((r) =>
       deadline.addEventListener("abort", () => r("timeout"), { once: true }),
     );

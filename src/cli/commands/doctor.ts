@@ -77,19 +77,19 @@ const TOOLS: ToolCheck[] = [
   },
   {
     name: "bwrap",
-    purpose: "container backend (planned)",
+    purpose: "container backend",
     check: onPath("bwrap"),
     install: "apt-get install -y bubblewrap",
   },
   {
     name: "runsc",
-    purpose: "gvisor backend (planned)",
+    purpose: "gvisor backend",
     check: onPath("runsc"),
     install: "apt-get install -y runsc",
   },
   {
     name: "linux.uml",
-    purpose: "uml backend (planned)",
+    purpose: "uml backend",
     check: onPath("linux.uml"),
     install: "apt-get install -y user-mode-linux",
   },

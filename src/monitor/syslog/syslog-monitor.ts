@@ -15,6 +15,7 @@ import { judgeBaseline } from "../../host/baseline-health.js";
 import { compareSnapshots, DEFAULT_PROBE_THRESHOLDS } from "../../host/compare.js";
 import { type HostSnapshot, kmsgCursorOf, takeHostSnapshot } from "../../host/snapshot.js";
 import type { Store } from "../../store/store.js";
+import { deadline } from "../../util/deadline.js";
 import { isOopsLine } from "../oops-patterns.js";
 import { EnclaveTap, type TapStats } from "./enclave-tap.js";
 import { FileFollower, type FileFollower as Follower, type FollowerStats } from "./file-follower.js";
@@ -349,7 +350,7 @@ export class SyslogMonitor {
     try {
       const snap = await takeHostSnapshot({
         runTag: null,
-        signal: AbortSignal.any([p.abort.signal, AbortSignal.timeout(30_000)]),
+        signal: deadline(p.abort.signal, 30_000),
         kmsgCursor: p.last ? kmsgCursorOf(p.last) : null,
       });
       const problems: string[] = [];
