@@ -114,7 +114,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("ezone run, real QEMU", () => {
   it("a guest that cannot boot gives infra-error runs (retried once), not results, and exit code 3", () => {
     const file = campaign(
       "broken",
-      "name: broken\nrepetitions: 1\nbackends: [qemu-tcg]\nfaults: [kerncrash]\nguest: { kernelArgs: [rdinit=/nonexistent] }\n",
+      "name: broken\nrepetitions: 1\nbackends: [qemu-tcg]\nfaults: [kerncrash]\nguest: { boot: fresh, kernelArgs: [rdinit=/nonexistent] }\n",
     );
     const r = ezone("run", file, "--results", join(dir, "results-broken"));
     expect(r.code).toBe(3);

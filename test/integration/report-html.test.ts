@@ -10,11 +10,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import Database from "better-sqlite3";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OUTCOMES } from "../../src/model/outcome-types.js";
-import { DB_FILE, Store } from "../../src/store/store.js";
+import { Store } from "../../src/store/store.js";
 import { hasBinary } from "../helpers/capabilities.js";
 import { evidenceFor } from "../helpers/report-fixtures.js";
 
@@ -110,53 +109,48 @@ async function recordHostileRun(): Promise<number> {
 }
 
 /**
- * Measured overhead for the hostile campaign only, so both plot panels (measured, not measured) render.
- * Written straight into `perf_results` whatever its exact columns (required ones get a neutral value):
- * the report reads only backend, benchmark, value, campaign, session and lower_is_better.
+ * Measured overhead for the hostile campaign only, so both plot panels (measured, not measured) render:
+ * one perf round stored the way `ezone perf` stores it (native and the hostile backend, two benchmarks).
  */
 function addPerfResults(): void {
-  const db = new Database(join(results, DB_FILE));
-  try {
-    db.pragma("foreign_keys = OFF");
-    db.exec(
-      "CREATE TABLE IF NOT EXISTS perf_results (campaign TEXT, session TEXT, backend TEXT, benchmark TEXT, value REAL, lower_is_better INTEGER)",
-    );
-    const columns = db
-      .prepare("SELECT name, type, \"notnull\" AS nn, dflt_value, pk FROM pragma_table_info('perf_results')")
-      .all() as {
-      name: string;
-      type: string;
-      nn: number;
-      dflt_value: unknown;
-      pk: number;
-    }[];
-    const rows = [
-      ["native", "syscall", 1],
-      ["native", "fork", 2],
-      [HOSTILE_BACKEND, "syscall", 3],
-      [HOSTILE_BACKEND, "fork", 8],
-    ] as const;
-    for (const [i, [backend, benchmark, value]] of rows.entries()) {
-      const known: Record<string, unknown> = {
-        campaign: "hostile",
+  using store = Store.open(results);
+  const rows = {
+    native: { syscall: 1, fork: 2 },
+    [HOSTILE_BACKEND]: { syscall: 3, fork: 8 },
+  } as Record<string, Record<string, number>>;
+  for (const [seq, [backend, values]] of Object.entries(rows).entries()) {
+    store.recordPerfBlock(
+      {
         session: "s1",
+        campaign: "hostile",
+        round: 1,
+        seq,
         backend,
+        status: "ok",
+        reason: null,
+        backendVersion: null,
+        bootMs: 1,
+        warmup: 0,
+        stealPct: null,
+        cpuMhz: null,
+        load1: null,
+        failures: {},
+        imageHash: null,
+        hostKernel: "test",
+        hostname: "test",
+        startedAt: new Date(),
+        finishedAt: new Date(),
+      },
+      Object.entries(values).map(([benchmark, value]) => ({
         benchmark,
+        sample: 0,
         value,
-        lower_is_better: 1,
-      };
-      const values: Record<string, unknown> = {};
-      for (const c of columns) {
-        if (c.name in known) values[c.name] = known[c.name];
-        else if (c.nn && c.dflt_value === null && !c.pk) values[c.name] = /INT|REAL/i.test(c.type) ? i : "{}";
-      }
-      const names = Object.keys(values);
-      db.prepare(
-        `INSERT INTO perf_results (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`,
-      ).run(...Object.values(values));
-    }
-  } finally {
-    db.close();
+        unit: "us",
+        ops: null,
+        elapsedNs: null,
+        detail: {},
+      })),
+    );
   }
 }
 
@@ -270,7 +264,7 @@ describe.runIf(runIt)("HTML report in headless Chromium", () => {
     // The tiny campaign has no performance results, the hostile one has.
     expect(await textOf(page, "#campaign-0")).toContain("not measured");
     expect(await textOf(page, "#campaign-0 .not-plotted")).toContain("palacios (skipped:");
-    expect(await textOf(page, "#campaign-1")).toContain("3.46× (3.00–4.00, 2 benchmark(s))");
+    expect(await textOf(page, "#campaign-1")).toContain("3.46× (3.46–3.46, 2 benchmark(s))");
     await page.close();
   });
 
