@@ -101,6 +101,12 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("ezone run, real QEMU", () => {
     expect(gated.code).toBe(1);
     expect(gated.stderr).toContain("1 run(s) ended in contained-limited/unknown (--fail-on)");
 
+    const exported = ezone("export", results, "--format", "jsonl");
+    const key = JSON.parse(exported.stdout.split("\n")[0] as string).runKey as string;
+    const rerun = ezone("rerun", key, "--results", results);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toMatch(/stored +contained-limited[\s\S]*replayed contained-limited/);
+
     const report = ezone("report", results, "--json");
     expect(JSON.parse(report.stdout)[0].rows[0]).toMatchObject({
       backend: "qemu-tcg",
