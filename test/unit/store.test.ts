@@ -8,6 +8,7 @@ import { OUTCOMES, type Outcome, type RunEvidence } from "../../src/model/outcom
 import { artifactPath, capConsole, readArtifact, writeArtifact } from "../../src/store/artifacts.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/schema.js";
 import { ArtifactWriteError, DB_FILE, type RunRecord, Store } from "../../src/store/store.js";
+import { evidenceFor } from "../helpers/report-fixtures.js";
 
 const TABLES = [
   "artifacts",
@@ -71,27 +72,14 @@ function rowCounts(): Record<(typeof TABLES)[number], number> {
 }
 
 function evidence(overrides: Partial<RunEvidence> = {}): RunEvidence {
-  return {
-    fault: "kerncrash",
-    zone: 3,
-    infraError: null,
-    ready: true,
-    agentFired: true,
-    injectFailed: null,
-    proof: true,
-    guestCrash: { title: "divide error in kerncrash_fire", crashClass: "divide-error", panic: true },
-    panicEvent: true,
-    heartbeatsAfterFault: 0,
-    heartbeatLost: true,
-    exit: { kind: "exited", code: 1 },
-    stopReason: "guest-panic",
+  return evidenceFor("kerncrash", 3, {
     probes: [
       { probe: "fork-exec-ms", severity: "ok", before: 1.5, after: 1.7, threshold: "< 50", detail: "" },
       { probe: "taint", severity: "ok", before: "0", after: "0", threshold: "= 0", detail: "unchanged" },
       { probe: "bystander", severity: "ok", before: null, after: null, threshold: "alive", detail: "n/a" },
     ],
     ...overrides,
-  };
+  });
 }
 
 function record(overrides: Partial<RunRecord> = {}): RunRecord {
