@@ -25,7 +25,7 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # The guest kernel is resolved at image build time through apt-cache: it needs package lists.
-if [ "${#missing[@]}" -gt 0 ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock || true)" ]; then
+if [ "${#missing[@]}" -gt 0 ] || ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing packages: ${missing[*]:-apt lists}; run as root or: apt-get install -y ${missing[*]}" >&2
     exit 2
