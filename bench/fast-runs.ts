@@ -27,17 +27,31 @@ const out: Record<string, unknown> = {
 const wall: Record<string, number[]> = { fresh: [], snapshot: [] };
 const perRun: Record<string, (number | null)[]> = { fresh: [], snapshot: [] };
 const detection: (number | null)[] = [];
+const phases: Record<string, Record<string, number[]>> = { fresh: {}, snapshot: {} };
 for (let half = 0; half < 2; half++) {
   for (const boot of ["fresh", "snapshot"] as const) {
     const m = await measureCampaign(kerncrash(boot, Math.ceil(n / 2)), image, { jobs: 1 });
     wall[boot]?.push(m.summary.wallMs / Math.max(1, m.summary.executed));
     perRun[boot]?.push(...m.runs.map((r) => r.runMs));
     if (boot === "snapshot") detection.push(...m.runs.map((r) => r.detectionMs));
+    for (const r of m.runs) {
+      for (const [phase, ms] of Object.entries(r.evidence.phases ?? {})) {
+        const into = phases[boot] as Record<string, number[]>;
+        into[phase] = [...(into[phase] ?? []), ms];
+      }
+    }
     console.log(
       `${boot}: ${m.summary.executed} runs, ${JSON.stringify(m.summary.outcomes)}, boot ${JSON.stringify(stats(m.runs.map((r) => r.bootMs)))}`,
     );
   }
 }
+// Where a run's time goes (medians per lifecycle phase): what bounds the per-run time.
+out.phasesMedianMs = Object.fromEntries(
+  Object.entries(phases).map(([boot, byPhase]) => [
+    boot,
+    Object.fromEntries(Object.entries(byPhase).map(([phase, v]) => [phase, stats(v).median])),
+  ]),
+);
 const fresh = stats(perRun.fresh ?? []);
 const snap = stats(perRun.snapshot ?? []);
 out.perRunMs = {

@@ -112,10 +112,12 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
   let injectedAt: number | null = null;
   let enclave: Enclave | null = null;
   let before: HostSnapshot | null = null;
+  const marks: Marks = {};
   const probeSignal = () => deadline(signal, plan.timeouts.probeMs);
   try {
     before = await takeHostSnapshot({ runTag: plan.runTag, signal: probeSignal() });
     const unhealthy = judgeBaseline(before, plan.thresholds);
+    marks.baselineDone = performance.now();
     if (unhealthy) throw new InfraError("probe.baseline", `host unhealthy before the run: ${unhealthy}`);
 
     // From a snapshot the kernel command line is the saved one: a timed fault is sent after the restore
@@ -137,6 +139,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
     }
     try {
       monitor.markStart();
+      marks.spawned = monitor.state.startedAt;
       enclave = await plan.backend.start(spec, beats.sink, signal);
     } catch (e) {
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
@@ -245,6 +248,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
     await hostFault?.stop();
     await bystanders?.stop();
     if (enclave) await enclave.stop();
+    marks.stopped = performance.now();
     monitor[Symbol.dispose]();
     await rm(workDir, { recursive: true, force: true });
   }
@@ -258,12 +262,14 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
         kmsgCursor: kmsgCursorOf(before),
       });
       probes = compareSnapshots(before, after, plan.thresholds, isOopsLine);
+      marks.afterProbeDone = performance.now();
     } catch (e) {
       if (parent.aborted) throw e;
       infraError = `probe.after: ${(e as Error).message}`;
     }
   }
   return finish(plan, monitor, {
+    marks,
     infraError,
     stopReason,
     exitAtStop,
@@ -280,6 +286,30 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
     },
     bystanders: bystanderEvidence,
   });
+}
+
+/** Host times (performance.now) of the lifecycle's steps, for `phases`. */
+interface Marks {
+  baselineDone?: number;
+  spawned?: number;
+  stopped?: number;
+  afterProbeDone?: number;
+}
+
+/** Where a run's time went, from its marks and the monitor's times; steps that did not happen are left out. */
+function phasesOf(m: Marks, t0: number, s: RunMonitor["state"]): Record<string, number> {
+  const resumedAt = s.controlEvents.find((e) => e.name === "RESUME")?.at ?? null;
+  const span = (from: number | null | undefined, to: number | null | undefined) =>
+    from != null && to != null ? Math.round(to - from) : null;
+  const phases: Record<string, number | null> = {
+    baselineProbe: span(t0, m.baselineDone),
+    prepare: span(m.baselineDone, m.spawned),
+    spawnToResume: span(m.spawned, resumedAt),
+    spawnToReady: span(m.spawned, s.readyAt),
+    readyToStopped: span(s.readyAt, m.stopped),
+    afterProbe: span(m.stopped, m.afterProbeDone),
+  };
+  return Object.fromEntries(Object.entries(phases).filter((e): e is [string, number] => e[1] !== null));
 }
 
 /** The enclave a plan boots (no arming, no restore): also what a snapshot for the plan is made of. */
@@ -329,6 +359,7 @@ function finish(
   plan: RunPlan,
   monitor: RunMonitor,
   r: {
+    marks: Marks;
     infraError: string | null;
     stopReason: StopReason;
     exitAtStop: EnclaveExit;
@@ -369,6 +400,7 @@ function finish(
     probes: r.probes,
     ...(r.host ? { hostInjection: r.host.evidence, heartbeatTiming: r.host.timing } : {}),
     ...(r.bystanders ? { bystanders: r.bystanders } : {}),
+    phases: phasesOf(r.marks, r.t0, s),
   };
   // Detection = ezone knows the guest is down: panic line, pvpanic event, VMM exit or heartbeat loss.
   const detectedAt = [s.panicLineAt, s.panicEventAt, s.exitAt, s.heartbeatLostAt]

@@ -84,6 +84,8 @@ export interface RunEvidence {
   heartbeatTiming?: HeartbeatTiming | null;
   /** Healthy enclaves of the same backend run beside the faulty one (`bystanders: N`). */
   bystanders?: BystanderEvidence[];
+  /** Where the run's time went, in ms (baseline probe, snapshot load, boot, observe, after-probe): not used by verdicts. */
+  phases?: Record<string, number>;
 }
 
 /** ezone's own record of a host-side (zone 2) injection. */

@@ -34,6 +34,10 @@ describe.runIf(haveQemu)("qemu-tcg runs, real guest", () => {
     expect(r.bootMs).toBeGreaterThan(0);
     expect(r.detectionMs).not.toBeNull();
     expect(r.console.data.toString()).toContain("READY ezone-agent");
+    const phases = r.evidence.phases ?? {};
+    expect(phases.spawnToReady).toBeGreaterThan(0);
+    expect(phases.baselineProbe).toBeGreaterThanOrEqual(0);
+    expect(phases.afterProbe).toBeGreaterThanOrEqual(0);
   });
 
   it("the paper's mode: armed at boot, fires from a timer after the delay", async () => {

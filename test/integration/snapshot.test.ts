@@ -116,6 +116,11 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
     const clean = await runOne(plan({ fault: "none" }), AbortSignal.timeout(150_000));
     expect(clean.verdict.outcome).toBe("no-effect");
     expect(clean.bootMs).not.toBeNull();
+    // A restore's time splits into loading the state (until QMP RESUME) and the agent's answer.
+    expect(clean.evidence.phases?.spawnToResume).toBeGreaterThan(0);
+    expect(clean.evidence.phases?.spawnToReady).toBeGreaterThanOrEqual(
+      clean.evidence.phases?.spawnToResume ?? 0,
+    );
   });
 
   it("a corrupt snapshot file is detected and saved anew", async () => {
