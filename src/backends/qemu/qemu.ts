@@ -69,6 +69,9 @@ export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec): s
   ];
 }
 
+/** Emulator versions by binary, asked once per process. */
+const versions = new Map<string, string>();
+
 /** Who waits for which QEMU's migration to end (snapshot saving). */
 const migrationWaiters = new Map<QmpClient, (status: string) => void>();
 
@@ -89,10 +92,15 @@ export class QemuBackend implements Backend, Snapshotter {
     this.binary = opts.binary ?? "qemu-system-x86_64";
   }
 
+  /** The emulator's version; asked once per process (every snapshot key needs it). */
   async version(signal: AbortSignal): Promise<string | null> {
+    const known = versions.get(this.binary);
+    if (known !== undefined) return known;
     const r = await runTool([this.binary, "--version"], { signal, timeoutMs: 10_000 }).catch(() => null);
-    if (r?.code !== 0) return null;
-    return /version\s+(\S+)/.exec(r.stdout)?.[1] ?? r.stdout.split("\n")[0] ?? null;
+    const v =
+      r?.code !== 0 ? null : (/version\s+(\S+)/.exec(r.stdout)?.[1] ?? r.stdout.split("\n")[0] ?? null);
+    if (v !== null) versions.set(this.binary, v);
+    return v;
   }
 
   async probe(image: BuiltImage | null, signal: AbortSignal): Promise<Availability> {
