@@ -179,18 +179,19 @@ async function buildModules(
 }
 
 /** The agent: every .c file of src/guest/agent, linked statically (extensions register from constructors). */
-async function buildAgent(work: string, signal?: AbortSignal): Promise<Buffer> {
-  const out = join(work, "ezone-agent");
+/** Compile the agent to `out`: every .c of src/guest/agent, static (the image's and the native backend's). */
+export async function compileAgent(out: string, signal?: AbortSignal): Promise<string> {
   const dir = join(GUEST_SRC, "agent");
   const sources = (await readdir(dir)).filter((f) => f.endsWith(".c")).sort();
-  await tool(
-    ["gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, ...sources.map((f) => join(dir, f))],
-    "image.build-agent",
-    {
-      signal,
-    },
-  );
-  return readFile(out);
+  const flags = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"];
+  await tool(["gcc", ...flags, "-o", out, ...sources.map((f) => join(dir, f))], "image.build-agent", {
+    signal,
+  });
+  return out;
+}
+
+async function buildAgent(work: string, signal?: AbortSignal): Promise<Buffer> {
+  return readFile(await compileAgent(join(work, "ezone-agent"), signal));
 }
 
 /** Hash of every guest source file (init, agent, modules): any change makes a new image. */

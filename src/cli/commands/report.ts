@@ -13,7 +13,7 @@ import {
   renderMarkdownReport,
   renderTextReport,
 } from "../../report/text-report.js";
-import { DB_FILE, Store } from "../../store/store.js";
+import { openResults } from "../../store/open-results.js";
 import { ConfigError } from "../../util/errors.js";
 import { ezoneVersion } from "../../util/version.js";
 
@@ -24,15 +24,6 @@ export interface ReportOptions {
   format?: string;
   /** Also write the self-contained HTML report to this file. */
   html?: string;
-}
-
-function openResults(resultsDir: string): Store {
-  if (!existsSync(join(resultsDir, DB_FILE))) {
-    throw new ConfigError(resultsDir, [
-      { path: "", message: `no ${DB_FILE} here: expected a results directory` },
-    ]);
-  }
-  return Store.open(resultsDir);
 }
 
 /** The paper's table for every campaign in a results directory (from stored runs only). */

@@ -13,16 +13,17 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Store } from "../../store/store.js";
 import { type GroupChild, spawnGroup } from "../../util/child.js";
+import { projectRoot } from "../../util/project-root.js";
 import { flood } from "./flood.js";
 import { buildNativeAgent, startNativeAgent } from "./native-agent.js";
 import { monitorConfigHead, startPrivateRsyslogd } from "./rsyslogd.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+const ROOT = projectRoot();
 
 interface Sample {
   atS: number;
