@@ -66,7 +66,7 @@ export interface EnclaveSpec {
   workDir: string;
   /** The agent's syslog channel; absent: the agent sends nothing but its console lines. */
   syslog?: SyslogChannelSpec;
-  /** Start from this saved, booted guest instead of booting (backends that are Snapshotters). */
+  /** Start from the saved, booted guest in this directory instead of booting (Snapshotter backends). */
   restoreFrom?: string;
 }
 
@@ -114,8 +114,8 @@ export interface Backend {
 export interface Snapshotter {
   /** What makes two snapshots interchangeable: image, VMM version, machine flags, device set. */
   snapshotKey(spec: EnclaveSpec, signal: AbortSignal): Promise<string>;
-  /** Boot `spec` once, wait until the agent is READY and idle, save the running guest to `file`. */
-  saveSnapshot(spec: EnclaveSpec, file: string, signal: AbortSignal): Promise<void>;
+  /** Boot `spec` once, wait until the agent is READY and idle, save the running guest's files in `dir`. */
+  saveSnapshot(spec: EnclaveSpec, dir: string, signal: AbortSignal): Promise<void>;
 }
 
 export function isSnapshotter(b: Backend): b is Backend & Snapshotter {

@@ -1,30 +1,37 @@
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { defaultCacheDir } from "../guest/image-builder.js";
 import { InfraError } from "../util/errors.js";
 import type { Backend, EnclaveSpec, Snapshotter } from "./backend.js";
 
-/** A saved, booted guest on disk, keyed by everything that shapes it. */
+/** A saved, booted guest on disk (a directory of the backend's files), keyed by everything that shapes it. */
 export interface SnapshotRef {
   key: string;
-  file: string;
+  dir: string;
+  /** Bytes its files take on disk (sparse RAM files count what they hold). */
   bytes: number;
   /** How long saving it took, when this call made it. */
   savedMs: number | null;
 }
 
+/** One file of a snapshot as saved: its size and content hash. */
+interface FileMeta {
+  bytes: number;
+  sha256: string;
+}
+
 interface Meta {
   key: string;
-  sha256: string;
-  bytes: number;
+  files: Record<string, FileMeta>;
   savedAt: string;
   saveMs: number;
 }
 
+const META = "meta.json";
 const building = new Map<string, Promise<SnapshotRef>>();
-/** Snapshots whose hash this process has checked, with the file's mtime then: re-hashed only if it changed. */
+/** Snapshot files whose hash this process has checked, with their mtime then: re-hashed only if it changed. */
 const verified = new Map<string, number>();
 
 async function sha256File(path: string): Promise<string> {
@@ -37,23 +44,37 @@ function snapshotDir(key: string, cacheDir: string): string {
   return join(cacheDir, "snapshots", key);
 }
 
-/** The stored snapshot if it is intact (size and hash match its metadata), else null. */
+/** The stored snapshot if it is intact (every file's size and hash match its metadata), else null. */
 async function intact(key: string, cacheDir: string): Promise<SnapshotRef | null> {
   const dir = snapshotDir(key, cacheDir);
-  const file = join(dir, "state.bin");
-  if (!existsSync(file)) return null;
   try {
-    const meta = JSON.parse(await readFile(join(dir, "meta.json"), "utf8")) as Meta;
-    const { size, mtimeMs } = await stat(file);
-    if (meta.key !== key || size !== meta.bytes) return null;
-    if (verified.get(key) !== mtimeMs) {
-      if ((await sha256File(file)) !== meta.sha256) return null;
-      verified.set(key, mtimeMs);
+    const meta = JSON.parse(await readFile(join(dir, META), "utf8")) as Meta;
+    if (meta.key !== key || Object.keys(meta.files ?? {}).length === 0) return null;
+    let bytes = 0;
+    for (const [name, want] of Object.entries(meta.files)) {
+      const file = join(dir, name);
+      const { size, mtimeMs, blocks } = await stat(file);
+      if (size !== want.bytes) return null;
+      if (verified.get(file) !== mtimeMs) {
+        if ((await sha256File(file)) !== want.sha256) return null;
+        verified.set(file, mtimeMs);
+      }
+      bytes += blocks * 512;
     }
-    return { key, file, bytes: size, savedMs: null };
+    return { key, dir, bytes, savedMs: null };
   } catch {
     return null;
   }
+}
+
+/** Size and hash of every file the backend saved in `dir`. */
+async function describeFiles(dir: string): Promise<Record<string, FileMeta>> {
+  const files: Record<string, FileMeta> = {};
+  for (const name of (await readdir(dir)).sort()) {
+    const { size } = await stat(join(dir, name));
+    files[name] = { bytes: size, sha256: await sha256File(join(dir, name)) };
+  }
+  return files;
 }
 
 /**
@@ -78,29 +99,28 @@ export function ensureSnapshot(
       await mkdir(join(cacheDir, "snapshots"), { recursive: true });
       const tmp = await mkdtemp(join(cacheDir, "snapshots", `.save-${key}-`));
       try {
-        const file = join(tmp, "state.bin");
+        const files = join(tmp, "files");
+        await mkdir(files);
+        const work = join(tmp, "work");
+        await mkdir(work);
         await backend.saveSnapshot(
-          { ...spec, workDir: tmp, restoreFrom: undefined, arm: null },
-          file,
+          { ...spec, workDir: work, restoreFrom: undefined, arm: null },
+          files,
           signal,
         );
-        const bytes = (await stat(file)).size;
-        if (bytes === 0) throw new InfraError("snapshot.save", "the saved state is empty");
+        const described = await describeFiles(files);
+        const empty = Object.entries(described).find(([, f]) => f.bytes === 0)?.[0];
+        if (empty !== undefined || Object.keys(described).length === 0)
+          throw new InfraError("snapshot.save", `the saved snapshot is empty (${empty ?? "no files"})`);
         const saveMs = Math.round(performance.now() - started);
-        const meta: Meta = {
-          key,
-          sha256: await sha256File(file),
-          bytes,
-          savedAt: new Date().toISOString(),
-          saveMs,
-        };
-        await writeFile(join(tmp, "meta.json"), JSON.stringify(meta, null, 2));
+        const meta: Meta = { key, files: described, savedAt: new Date().toISOString(), saveMs };
+        await writeFile(join(files, META), JSON.stringify(meta, null, 2));
         const dir = snapshotDir(key, cacheDir);
         await rm(dir, { recursive: true, force: true });
-        await rename(tmp, dir);
-        const file2 = join(dir, "state.bin");
-        verified.set(key, (await stat(file2)).mtimeMs);
-        return { key, file: file2, bytes, savedMs: saveMs };
+        await rename(files, dir);
+        const ref = await intact(key, cacheDir);
+        if (!ref) throw new InfraError("snapshot.save", `the snapshot in ${dir} changed as it was stored`);
+        return { ...ref, savedMs: saveMs };
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }
@@ -121,6 +141,7 @@ export function ensureSnapshot(
 /** Forget a snapshot that failed to restore: the next `ensureSnapshot` saves it anew. */
 export async function invalidateSnapshot(key: string, cacheDir = defaultCacheDir()): Promise<void> {
   building.delete(key);
-  verified.delete(key);
-  await rm(snapshotDir(key, cacheDir), { recursive: true, force: true });
+  const dir = snapshotDir(key, cacheDir);
+  for (const file of verified.keys()) if (file.startsWith(`${dir}/`)) verified.delete(file);
+  await rm(dir, { recursive: true, force: true });
 }

@@ -127,7 +127,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
         ? { fault: plan.fault, nonce: plan.nonce, delayMs: Math.round(plan.trigger.delaySeconds * 1000) }
         : null;
     const snapshot = plan.snapshot ? await plan.snapshot.get(signal) : null;
-    const spec: EnclaveSpec = { ...enclaveSpec(plan, workDir), arm, restoreFrom: snapshot?.file };
+    const spec: EnclaveSpec = { ...enclaveSpec(plan, workDir), arm, restoreFrom: snapshot?.dir };
     if ((plan.bystanders ?? 0) > 0) {
       bystanders = await Bystanders.start(
         plan.bystanders ?? 0,

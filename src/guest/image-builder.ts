@@ -8,6 +8,7 @@ import { installedVersion } from "../util/dpkg.js";
 import { InfraError } from "../util/errors.js";
 import { projectRoot } from "../util/project-root.js";
 import { type CpioEntry, writeCpio } from "./cpio.js";
+import { extractPvhKernel } from "./vmlinux.js";
 
 /** Kernel modules the guest loads at boot: pvpanic lets QEMU see the panic (QMP GUEST_PANICKED). */
 const BOOT_MODULES = ["drivers/misc/pvpanic/pvpanic.ko", "drivers/misc/pvpanic/pvpanic-mmio.ko"];
@@ -21,7 +22,9 @@ export interface ImageManifest {
   faultModules: string[];
   bootModules: string[];
   inputs: Record<string, string>;
-  files: { vmlinuz: string; initramfs: string };
+  files: { vmlinuz: string; initramfs: string; vmlinux?: string };
+  /** Why there is no uncompressed PVH kernel (QEMU then boots the bzImage), when there is none. */
+  noVmlinux?: string;
   builtAt: string;
   buildMs: number;
 }
@@ -29,6 +32,8 @@ export interface ImageManifest {
 export interface BuiltImage {
   dir: string;
   vmlinuz: string;
+  /** The same kernel uncompressed, with a PVH entry QEMU boots directly; null when it could not be made. */
+  vmlinux: string | null;
   initramfs: string;
   manifest: ImageManifest;
   /** true when the cache already had this image (a no-op build). */
@@ -209,6 +214,18 @@ async function fileHash(path: string): Promise<string> {
   return sha256(await readFile(path));
 }
 
+/** The image stored in `dir` (its files by their fixed names). */
+export function imageAt(dir: string, manifest: ImageManifest, cached: boolean): BuiltImage {
+  return {
+    dir,
+    vmlinuz: join(dir, "vmlinuz"),
+    vmlinux: manifest.files.vmlinux ? join(dir, "vmlinux") : null,
+    initramfs: join(dir, "initramfs.cpio"),
+    manifest,
+    cached,
+  };
+}
+
 /**
  * Build (or find in the cache) the guest image: kernel + BusyBox initramfs with ezone's init, agent and
  * fault modules. The image id hashes every input, so a second build with the same inputs is a no-op.
@@ -262,6 +279,8 @@ export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltIma
     kernel: `${kernel.source}:${kernel.package ?? ""}:${kernel.version}`,
     busybox,
     gcc,
+    // Layout 2 adds the uncompressed PVH kernel (vmlinux) next to the bzImage.
+    layout: "2",
     headers:
       kernel.source === "debian"
         ? buildDir
@@ -271,14 +290,7 @@ export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltIma
   const dir = join(cacheDir, "images", id);
   const manifestPath = join(dir, "manifest.json");
   if (existsSync(manifestPath)) {
-    const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as ImageManifest;
-    return {
-      dir,
-      vmlinuz: join(dir, "vmlinuz"),
-      initramfs: join(dir, "initramfs.cpio"),
-      manifest,
-      cached: true,
-    };
+    return imageAt(dir, JSON.parse(await readFile(manifestPath, "utf8")) as ImageManifest, true);
   }
 
   log(`building image ${id}`);
@@ -314,6 +326,8 @@ export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltIma
     const cpio = writeCpio(entries);
     await writeFile(join(work, "initramfs.cpio"), cpio);
     await cp(vmlinuz, join(work, "vmlinuz"));
+    const pvh = await extractPvhKernel(join(work, "vmlinuz"), join(work, "vmlinux"), signal);
+    if (!pvh.ok) log(`no PVH kernel, QEMU boots the bzImage: ${pvh.reason}`);
     const manifest: ImageManifest = {
       id,
       kernel,
@@ -322,23 +336,23 @@ export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltIma
       faultModules: [...modules.keys()],
       bootModules: bootModuleFiles.map((m) => m.name),
       inputs,
-      files: { vmlinuz: await fileHash(join(work, "vmlinuz")), initramfs: sha256(cpio) },
+      files: {
+        vmlinuz: await fileHash(join(work, "vmlinuz")),
+        initramfs: sha256(cpio),
+        ...(pvh.ok ? { vmlinux: await fileHash(join(work, "vmlinux")) } : {}),
+      },
+      ...(pvh.ok ? {} : { noVmlinux: pvh.reason }),
       builtAt: new Date().toISOString(),
       buildMs: Math.round(performance.now() - started),
     };
     const out = join(work, "out");
     await mkdir(out);
-    for (const f of ["vmlinuz", "initramfs.cpio"]) await rename(join(work, f), join(out, f));
+    for (const f of ["vmlinuz", "initramfs.cpio", ...(pvh.ok ? ["vmlinux"] : [])])
+      await rename(join(work, f), join(out, f));
     await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     await rm(dir, { recursive: true, force: true });
     await rename(out, dir);
-    return {
-      dir,
-      vmlinuz: join(dir, "vmlinuz"),
-      initramfs: join(dir, "initramfs.cpio"),
-      manifest,
-      cached: false,
-    };
+    return imageAt(dir, manifest, false);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { type BuiltImage, defaultCacheDir, type ImageManifest } from "./image-builder.js";
+import { type BuiltImage, defaultCacheDir, type ImageManifest, imageAt } from "./image-builder.js";
 
 /** The most recently built image in the cache, without building anything (for `doctor`). */
 export async function findCachedImage(cacheDir = defaultCacheDir()): Promise<BuiltImage | null> {
@@ -16,11 +16,5 @@ export async function findCachedImage(cacheDir = defaultCacheDir()): Promise<Bui
   }
   if (!best) return null;
   const manifest = JSON.parse(await readFile(join(best.dir, "manifest.json"), "utf8")) as ImageManifest;
-  return {
-    dir: best.dir,
-    vmlinuz: join(best.dir, "vmlinuz"),
-    initramfs: join(best.dir, "initramfs.cpio"),
-    manifest,
-    cached: true,
-  };
+  return imageAt(best.dir, manifest, true);
 }

@@ -35,7 +35,7 @@ async function restoredSession(seed: string, commands: string[], until: RegExp):
   const monitor = new RunMonitor(seed, 10_000);
   const text = () => monitor.console().data.toString("latin1");
   const signal = AbortSignal.timeout(60_000);
-  await using enclave = await qemu.start(spec({ restoreFrom: snapshot.file }), monitor.sink, signal);
+  await using enclave = await qemu.start(spec({ restoreFrom: snapshot.dir }), monitor.sink, signal);
   await monitor.wait(
     { reason: "RESUME", until: (s) => s.controlEvents.some((e) => e.name === "RESUME"), timeoutMs: 30_000 },
     signal,
@@ -70,7 +70,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
   it("is saved once and reused: a second ensure is a cache hit", async () => {
     expect(snapshot.bytes).toBeGreaterThan(1_000_000);
     const again = await ensureSnapshot(qemu, spec(), AbortSignal.timeout(60_000), cache);
-    expect(again).toMatchObject({ key: snapshot.key, file: snapshot.file, savedMs: null });
+    expect(again).toMatchObject({ key: snapshot.key, dir: snapshot.dir, savedMs: null });
   });
 
   it("is keyed by the machine: other memory or kernel arguments give another key", async () => {
@@ -124,8 +124,9 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
   });
 
   it("a corrupt snapshot file is detected and saved anew", async () => {
-    const fh = await open(snapshot.file, "r+");
-    await fh.write(Buffer.from("corrupt!"), 0, 8, 4096);
+    // One byte flipped inside the kernel's RAM (16 MiB in): the RAM file is the part no load would check.
+    const fh = await open(join(snapshot.dir, "ram.bin"), "r+");
+    await fh.write(Buffer.from("corrupt!"), 0, 8, 16 << 20);
     await fh.close();
     const rebuilt = await ensureSnapshot(qemu, spec(), AbortSignal.timeout(180_000), cache);
     expect(rebuilt.savedMs).not.toBeNull();
@@ -135,13 +136,13 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
   }, 240_000);
 
   it("a snapshot file that does not load is an infra-error of that run, and is forgotten", async () => {
-    const broken = join(cache, "broken.bin");
-    writeFileSync(broken, "not a migration stream");
+    const broken = mkdtempSync(join(cache, "broken-"));
+    writeFileSync(join(broken, "state.bin"), "not a migration stream");
     let invalidated = false;
     const r = await runOne(
       plan({
         snapshot: {
-          get: async () => ({ ...snapshot, file: broken }),
+          get: async () => ({ ...snapshot, dir: broken }),
           invalidate: async () => {
             invalidated = true;
           },

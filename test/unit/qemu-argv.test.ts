@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import type { EnclaveSpec } from "../../src/backends/backend.js";
+import { qemuArgv } from "../../src/backends/qemu/qemu.js";
+import type { BuiltImage } from "../../src/guest/image-builder.js";
+
+const spec: EnclaveSpec = {
+  image: { vmlinuz: "/img/vmlinuz", vmlinux: "/img/vmlinux", initramfs: "/img/initramfs.cpio" } as BuiltImage,
+  memoryMb: 256,
+  heartbeatMs: 250,
+  kernelArgs: ["oops=panic"],
+  arm: null,
+  runTag: "t",
+  workDir: "/tmp",
+};
+const valueOf = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+
+describe("qemu command line", () => {
+  it("boots the uncompressed PVH kernel when the image has one, else the bzImage", () => {
+    expect(valueOf(qemuArgv("qemu", "tcg", spec), "-kernel")).toBe("/img/vmlinux");
+    const old = { ...spec, image: { ...spec.image, vmlinux: null } };
+    expect(valueOf(qemuArgv("qemu", "tcg", old), "-kernel")).toBe("/img/vmlinuz");
+  });
+
+  it("a fresh boot has QEMU's own RAM and no incoming migration", () => {
+    const argv = qemuArgv("qemu", "tcg", spec);
+    expect(valueOf(argv, "-M")).toBe("q35");
+    expect(argv).not.toContain("-incoming");
+    expect(argv.join(" ")).not.toMatch(/memory-backend/);
+  });
+
+  it("a restore maps the snapshot's RAM file privately and waits for the device state", () => {
+    const argv = qemuArgv(
+      "qemu",
+      "tcg",
+      { ...spec, restoreFrom: "/snap/a,b" },
+      { path: "/snap/a,b/ram.bin", shared: false },
+    );
+    expect(valueOf(argv, "-M")).toBe("q35,memory-backend=ram");
+    expect(valueOf(argv, "-object")).toBe(
+      "memory-backend-file,id=ram,size=256M,mem-path=/snap/a,,b/ram.bin,share=off",
+    );
+    expect(valueOf(argv, "-incoming")).toBe("defer");
+  });
+
+  it("the guest to be saved writes its RAM through to the file", () => {
+    const argv = qemuArgv("qemu", "tcg", spec, { path: "/save/ram.bin", shared: true });
+    expect(valueOf(argv, "-object")).toMatch(/mem-path=\/save\/ram\.bin,share=on$/);
+    expect(argv).not.toContain("-incoming");
+  });
+});
