@@ -17,6 +17,7 @@ import { ezoneCommit, ezoneVersion } from "../util/version.js";
 import { Cell } from "./cell.js";
 import type { LoadedCampaign } from "./load.js";
 import { acquireCampaignLock } from "./lock.js";
+import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
 import { enclaveSpec, type RunPlan, type RunResult, runOne } from "./run-one.js";
 import type { CampaignConfig, TriggerConfig } from "./schema.js";
@@ -187,6 +188,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   };
 
   const worker = async () => {
+    const probeChain = new ProbeChain();
     while (!signal.aborted) {
       const next = pick();
       if (!next) {
@@ -199,7 +201,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
       progress();
       await gate.acquire(slot.exclusive);
       try {
-        const outcome = await runWithRetries(store, loaded, slot, rep, opts, signal);
+        const outcome = await runWithRetries(store, loaded, slot, rep, { ...opts, probeChain }, signal);
         slot.cell.finished(rep, outcome);
         summary.executed++;
         summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
@@ -364,14 +366,14 @@ async function runWithRetries(
   loaded: LoadedCampaign,
   slot: Slot,
   rep: number,
-  opts: CampaignOptions,
+  opts: CampaignOptions & { probeChain: ProbeChain },
   signal: AbortSignal,
 ): Promise<Outcome> {
   const { config } = loaded;
   const key = `${slot.cell.keyPrefix}/${rep}`;
   const seed = sha(key).slice(0, 16);
   for (let attempt = 0; ; attempt++) {
-    const plan = planRun(loaded, slot, seed, attempt, opts);
+    const plan = { ...planRun(loaded, slot, seed, attempt, opts), probeChain: opts.probeChain };
     const backend = slot.backend;
     if (slot.params.boot === "snapshot" && isSnapshotter(backend)) {
       let key: string | null = null;

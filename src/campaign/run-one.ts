@@ -33,6 +33,7 @@ import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
 import { killPoint } from "../util/kill-point.js";
 import { Bystanders } from "./bystanders.js";
+import type { ProbeChain } from "./probe-chain.js";
 import type { TriggerConfig } from "./schema.js";
 
 /** Heartbeats seen before a host-side fault: 2 prove the guest runs; a hog's baseline needs more. */
@@ -67,6 +68,8 @@ export interface RunPlan {
   hooks?: { beforeAfterProbe?: () => Promise<void> };
   /** Healthy enclaves of the same backend run beside this one, their heartbeats watched (default 0). */
   bystanders?: number;
+  /** The worker's previous after-probe, reused as this run's baseline while fresh and healthy. */
+  probeChain?: ProbeChain;
 }
 
 /** What one run produced: the verdict, its evidence, timings and the raw console. */
@@ -115,7 +118,11 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
   const marks: Marks = {};
   const probeSignal = () => deadline(signal, plan.timeouts.probeMs);
   try {
-    before = await takeHostSnapshot({ runTag: plan.runTag, signal: probeSignal() });
+    const chained = plan.probeChain?.take();
+    before =
+      chained && !judgeBaseline(chained, plan.thresholds)
+        ? chained
+        : await takeHostSnapshot({ runTag: plan.runTag, signal: probeSignal() });
     const unhealthy = judgeBaseline(before, plan.thresholds);
     marks.baselineDone = performance.now();
     if (unhealthy) throw new InfraError("probe.baseline", `host unhealthy before the run: ${unhealthy}`);
@@ -262,6 +269,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
         kmsgCursor: kmsgCursorOf(before),
       });
       probes = compareSnapshots(before, after, plan.thresholds, isOopsLine);
+      plan.probeChain?.keep(after);
       marks.afterProbeDone = performance.now();
     } catch (e) {
       if (parent.aborted) throw e;
@@ -306,6 +314,7 @@ function phasesOf(m: Marks, t0: number, s: RunMonitor["state"]): Record<string, 
     prepare: span(m.baselineDone, m.spawned),
     spawnToResume: span(m.spawned, resumedAt),
     spawnToReady: span(m.spawned, s.readyAt),
+    readyToProof: span(s.readyAt, s.proofAt),
     readyToStopped: span(s.readyAt, m.stopped),
     afterProbe: span(m.stopped, m.afterProbeDone),
   };

@@ -140,8 +140,8 @@ function judgeForkExec(before: Probed<number>, after: Probed<number>, t: ProbeTh
       verdict(
         "degraded",
         a > limit,
-        `fork+exec of /bin/true took ${round(a)} ms (median of 5), over ${round(limit)} ms`,
-        `fork+exec of /bin/true took ${round(a)} ms (median of 5)`,
+        `fork+exec of /bin/true took ${round(a)} ms (median of 3), over ${round(limit)} ms`,
+        `fork+exec of /bin/true took ${round(a)} ms (median of 3)`,
       ),
   });
 }

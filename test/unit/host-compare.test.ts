@@ -220,7 +220,7 @@ describe("compareSnapshots", () => {
       before: 4.57,
       after: 30,
       threshold: "<= max(5 x 4.57, 20) = 22.84 ms",
-      detail: "fork+exec of /bin/true took 30 ms (median of 5), over 22.84 ms",
+      detail: "fork+exec of /bin/true took 30 ms (median of 3), over 22.84 ms",
     });
     expect(findingFor(findings, "kmsg")).toMatchObject({ before: 100, after: 100 });
   });

@@ -12,18 +12,18 @@ const spec: EnclaveSpec = {
   runTag: "t",
   workDir: "/tmp",
 };
-const valueOf = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+const optionValue = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
 
 describe("qemu command line", () => {
   it("boots the uncompressed PVH kernel when the image has one, else the bzImage", () => {
-    expect(valueOf(qemuArgv("qemu", "tcg", spec), "-kernel")).toBe("/img/vmlinux");
+    expect(optionValue(qemuArgv("qemu", "tcg", spec), "-kernel")).toBe("/img/vmlinux");
     const old = { ...spec, image: { ...spec.image, vmlinux: null } };
-    expect(valueOf(qemuArgv("qemu", "tcg", old), "-kernel")).toBe("/img/vmlinuz");
+    expect(optionValue(qemuArgv("qemu", "tcg", old), "-kernel")).toBe("/img/vmlinuz");
   });
 
   it("a fresh boot has QEMU's own RAM and no incoming migration", () => {
     const argv = qemuArgv("qemu", "tcg", spec);
-    expect(valueOf(argv, "-M")).toBe("q35");
+    expect(optionValue(argv, "-M")).toBe("q35");
     expect(argv).not.toContain("-incoming");
     expect(argv.join(" ")).not.toMatch(/memory-backend/);
   });
@@ -35,16 +35,16 @@ describe("qemu command line", () => {
       { ...spec, restoreFrom: "/snap/a,b" },
       { path: "/snap/a,b/ram.bin", shared: false },
     );
-    expect(valueOf(argv, "-M")).toBe("q35,memory-backend=ram");
-    expect(valueOf(argv, "-object")).toBe(
+    expect(optionValue(argv, "-M")).toBe("q35,memory-backend=ram");
+    expect(optionValue(argv, "-object")).toBe(
       "memory-backend-file,id=ram,size=256M,mem-path=/snap/a,,b/ram.bin,share=off",
     );
-    expect(valueOf(argv, "-incoming")).toBe("defer");
+    expect(optionValue(argv, "-incoming")).toBe("defer");
   });
 
   it("the guest to be saved writes its RAM through to the file", () => {
     const argv = qemuArgv("qemu", "tcg", spec, { path: "/save/ram.bin", shared: true });
-    expect(valueOf(argv, "-object")).toMatch(/mem-path=\/save\/ram\.bin,share=on$/);
+    expect(optionValue(argv, "-object")).toMatch(/mem-path=\/save\/ram\.bin,share=on$/);
     expect(argv).not.toContain("-incoming");
   });
 });
