@@ -68,6 +68,11 @@ export interface EnclaveSpec {
   syslog?: SyslogChannelSpec;
   /** Start from the saved, booted guest in this directory instead of booting (Snapshotter backends). */
   restoreFrom?: string;
+  /**
+   * More restores of this snapshot follow: the backend may start the next one's VMM ahead, idle until
+   * claimed. Whoever sets this calls the backend's `close()` when done.
+   */
+  keepSpare?: boolean;
 }
 
 /** One event from a running enclave, in arrival order. `at` is performance.now() on the host. */
@@ -83,6 +88,8 @@ export interface Enclave extends AsyncDisposable {
   send(line: string): void;
   /** Resolves when the enclave's process has ended. */
   readonly exited: Promise<EnclaveExit>;
+  /** The EZONE_RUN tag its processes carry, when not the run's own (a VMM started ahead as a spare). */
+  readonly tag?: string;
   /** Kill the whole process group (idempotent); resolves with how it ended. */
   stop(): Promise<EnclaveExit>;
   /**
@@ -105,6 +112,8 @@ export interface Backend {
   supports(fault: FaultNeeds): Support;
   /** Start an enclave; every event goes to `sink` from the first byte on. */
   start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave>;
+  /** Release what the backend keeps between runs (spare VMMs); absent: it keeps nothing. */
+  close?(): Promise<void>;
 }
 
 /**

@@ -15,7 +15,10 @@ export function toEnclaveExit(code: number | null, signal: NodeJS.Signals | null
 /** An enclave that is one process group whose stdio is the guest console (QEMU, exec VMMs, ...). */
 class ProcessEnclave implements Enclave {
   readonly exited: Promise<EnclaveExit>;
-  constructor(private readonly child: GroupChild) {
+  constructor(
+    private readonly child: GroupChild,
+    readonly tag: string,
+  ) {
     this.exited = child.exited.then((e) => toEnclaveExit(e.code, e.signal));
   }
   get pid(): number {
@@ -52,7 +55,7 @@ export async function startProcessEnclave(
     cwd: spec.workDir,
     extraStdio: onControl ? ["pipe"] : [],
   });
-  const enclave = new ProcessEnclave(child);
+  const enclave = new ProcessEnclave(child, spec.runTag);
   let stderr = "";
   child.proc.stdout?.on("data", (data: Buffer) => sink({ type: "console", data, at: performance.now() }));
   child.proc.stderr?.on("data", (b: Buffer) => {

@@ -239,6 +239,8 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     signal.removeEventListener("abort", onAbort);
     wake = [];
     opts.progress?.stop();
+    // Spare VMMs started ahead for runs that will not come.
+    await Promise.all([...new Set(slots.map((s) => s.backend))].map((b) => b.close?.()));
   }
   summary.wallMs = performance.now() - t0;
   return summary;
@@ -386,6 +388,7 @@ async function runWithRetries(
         invalidate: async () => {
           if (key) await invalidateSnapshot(key);
         },
+        keepSpare: true,
       };
     }
     const result = await runOne(plan, signal);

@@ -7,6 +7,8 @@ import type { SnapshotRef } from "../backends/snapshot-cache.js";
 export interface SnapshotSource {
   get(signal: AbortSignal): Promise<SnapshotRef>;
   invalidate(): Promise<void>;
+  /** More runs restore it: the backend may start their VMMs ahead (the caller closes the backend). */
+  keepSpare?: boolean;
 }
 
 import type { Backend, BootArm, Enclave, EnclaveSpec } from "../backends/backend.js";
@@ -16,7 +18,7 @@ import type { BuiltImage } from "../guest/image-builder.js";
 import { judgeBaseline } from "../host/baseline-health.js";
 import type { ProbeThresholds } from "../host/compare.js";
 import { compareSnapshots } from "../host/compare.js";
-import { type HostSnapshot, kmsgCursorOf, takeHostSnapshot } from "../host/snapshot.js";
+import { clockTicksNow, type HostSnapshot, kmsgCursorOf, takeHostSnapshot } from "../host/snapshot.js";
 import { decideOutcome } from "../model/outcome.js";
 import type {
   BystanderEvidence,
@@ -117,12 +119,14 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
   let before: HostSnapshot | null = null;
   const marks: Marks = {};
   const probeSignal = () => deadline(signal, plan.timeouts.probeMs);
+  // Nothing carrying this run's tag can be older than this (one tick of rounding to spare).
+  const startedSince = clockTicksNow() - 1;
   try {
     const chained = plan.probeChain?.take();
     before =
       chained && !judgeBaseline(chained, plan.thresholds)
         ? chained
-        : await takeHostSnapshot({ runTag: plan.runTag, signal: probeSignal() });
+        : await takeHostSnapshot({ runTag: plan.runTag, signal: probeSignal(), startedSince });
     const unhealthy = judgeBaseline(before, plan.thresholds);
     marks.baselineDone = performance.now();
     if (unhealthy) throw new InfraError("probe.baseline", `host unhealthy before the run: ${unhealthy}`);
@@ -134,7 +138,12 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
         ? { fault: plan.fault, nonce: plan.nonce, delayMs: Math.round(plan.trigger.delaySeconds * 1000) }
         : null;
     const snapshot = plan.snapshot ? await plan.snapshot.get(signal) : null;
-    const spec: EnclaveSpec = { ...enclaveSpec(plan, workDir), arm, restoreFrom: snapshot?.dir };
+    const spec: EnclaveSpec = {
+      ...enclaveSpec(plan, workDir),
+      arm,
+      restoreFrom: snapshot?.dir,
+      keepSpare: plan.snapshot?.keepSpare,
+    };
     if ((plan.bystanders ?? 0) > 0) {
       bystanders = await Bystanders.start(
         plan.bystanders ?? 0,
@@ -265,6 +274,9 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
       await plan.hooks?.beforeAfterProbe?.();
       const after = await takeHostSnapshot({
         runTag: plan.runTag,
+        alsoTags: enclave?.tag && enclave.tag !== plan.runTag ? [enclave.tag] : [],
+        alsoPids: enclave ? [enclave.pid] : [],
+        startedSince,
         signal: probeSignal(),
         kmsgCursor: kmsgCursorOf(before),
       });

@@ -99,6 +99,15 @@ export const PROBE_DEADLINES_MS: Readonly<Record<HostProbeName, number>> = Objec
 export interface HostSnapshotOptions {
   /** The run's tag (`EZONE_RUN=<runTag>` in the environment of everything it starts); null skips the leak scan. */
   runTag: string | null;
+  /** Other tags the run's processes carry (a VMM started ahead as a spare, then claimed by the run). */
+  alsoTags?: readonly string[];
+  /**
+   * The leak scan reads the environment only of processes started at or after this moment (clock ticks
+   * since boot, see `clockTicksNow`), and of `alsoPids`: a process carrying the run's tag cannot be older
+   * than the run. Absent: every process.
+   */
+  startedSince?: number;
+  alsoPids?: readonly number[];
   signal: AbortSignal;
   /** Where the previous snapshot left the kernel log; absent or null takes a baseline (no lines). */
   kmsgCursor?: KmsgCursor | null;
@@ -121,7 +130,7 @@ export async function takeHostSnapshot(opts: HostSnapshotOptions): Promise<HostS
     runProbe("memAvailableKb", signal, (d) => readMemAvailableKb(d.signal)),
     runProbe("taint", signal, (d) => readTaint(d.signal)),
     runProbe("kmsg", signal, async (d) => readKmsg(opts.kmsgCursor ?? null, d.expired)),
-    runProbe("leakedPids", signal, (d) => scanLeaks(runTag, d.signal)),
+    runProbe("leakedPids", signal, (d) => scanLeaks(runTag, opts, d.signal)),
   ]);
   return {
     takenAt,
@@ -361,20 +370,53 @@ function boundLines(
 // ---------------------------------------------------------------------------------------------------------
 // Leaked processes
 
-async function scanLeaks(runTag: string | null, signal: AbortSignal): Promise<LeakScan> {
+/** Now, in the unit of /proc/<pid>/stat's start time: clock ticks (USER_HZ, 100 on Linux) since boot. */
+export function clockTicksNow(): number {
+  return Math.floor(Number(readFileSync("/proc/uptime", "latin1").split(" ")[0]) * USER_HZ);
+}
+
+const USER_HZ = 100;
+
+/**
+ * When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat); null if it is gone.
+ * Read synchronously: unlike environ or cmdline, stat never waits on the process's memory map lock.
+ */
+function startTicks(pid: string): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // comm (field 2) may hold spaces and parentheses: count fields after its closing parenthesis.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  } catch {
+    return null;
+  }
+}
+
+async function scanLeaks(
+  runTag: string | null,
+  opts: Pick<HostSnapshotOptions, "alsoTags" | "startedSince" | "alsoPids">,
+  signal: AbortSignal,
+): Promise<LeakScan> {
   if (runTag === null) throw new Error("no run tag given: nothing to look for");
+  const tags = [runTag, ...(opts.alsoTags ?? [])];
+  const since = opts.startedSince ?? 0;
+  const alsoPids = new Set((opts.alsoPids ?? []).map(String));
   // /proc/<pid>/environ is raw bytes; latin1 maps bytes 1:1, so compare the tag's bytes the same way.
-  const needle = Buffer.from(`EZONE_RUN=${runTag}`, "utf8").toString("latin1");
-  const pids = (await readdir("/proc")).filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid);
+  const needles = tags.map((t) => Buffer.from(`EZONE_RUN=${t}`, "utf8").toString("latin1"));
+  const pids = (await readdir("/proc")).filter(
+    (e) =>
+      /^\d+$/.test(e) &&
+      Number(e) !== process.pid &&
+      (since <= 0 || alsoPids.has(e) || (startTicks(e) ?? Number.POSITIVE_INFINITY) >= since),
+  );
   // All at once: each read waits on a libuv thread, and one stuck process must not hold up the rest.
   const found = await Promise.all(
     pids.map(async (pid): Promise<LeakedProcess | "forbidden" | null> => {
       const environ = await readVanishing(`/proc/${pid}/environ`, "latin1", signal);
-      if (environ.kind !== "read" || !environ.text.split("\0").includes(needle)) {
+      if (environ.kind !== "read" || !environ.text.split("\0").some((v) => needles.includes(v))) {
         // A sandbox that scrubs its helpers' environment (gVisor's runsc) names the tag in their arguments.
         const cmdline =
           environ.kind === "gone" ? null : await readVanishing(`/proc/${pid}/cmdline`, "latin1", signal);
-        if (cmdline?.kind !== "read" || !cmdline.text.includes(runTag))
+        if (cmdline?.kind !== "read" || !tags.some((t) => cmdline.text.includes(t)))
           return environ.kind === "forbidden" ? "forbidden" : null;
       }
       const comm = await readVanishing(`/proc/${pid}/comm`, "utf8", signal);

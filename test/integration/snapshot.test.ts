@@ -123,6 +123,38 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
     );
   });
 
+  it("a restore claims the VMM started ahead for it; close() kills the spare left", async () => {
+    const withSpares = new QemuBackend({ accel: "tcg" });
+    const signal = AbortSignal.timeout(60_000);
+    const restore = async () => {
+      const monitor = new RunMonitor("spare", 10_000);
+      const enclave = await withSpares.start(
+        spec({ restoreFrom: snapshot.dir, keepSpare: true }),
+        monitor.sink,
+        signal,
+      );
+      await monitor.wait(
+        {
+          reason: "RESUME",
+          until: (s) => s.controlEvents.some((e) => e.name === "RESUME"),
+          timeoutMs: 30_000,
+        },
+        signal,
+      );
+      enclave.send("RESUME seed=spare");
+      await monitor.wait({ reason: "READY", until: (s) => s.readyAt !== null, timeoutMs: 10_000 }, signal);
+      await enclave.stop();
+      monitor[Symbol.dispose]();
+      return enclave;
+    };
+    const first = await restore();
+    expect(first.tag).toBe("snap-test"); // nothing to claim yet: started for the run
+    const second = await restore();
+    expect(second.tag).toMatch(/^spare-\d+-\d+$/); // started ahead, during the first run
+    expect(processesMatching("qemu-system-x86_64").length).toBe(1); // the spare for a third
+    await withSpares.close();
+  });
+
   it("a corrupt snapshot file is detected and saved anew", async () => {
     // One byte flipped inside the kernel's RAM (16 MiB in): the RAM file is the part no load would check.
     const fh = await open(join(snapshot.dir, "ram.bin"), "r+");

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { constants, existsSync } from "node:fs";
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { hostname, release } from "node:os";
+import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { hostname, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BuiltImage } from "../../guest/image-builder.js";
 import { defaultCacheDir } from "../../guest/image-builder.js";
@@ -20,6 +20,7 @@ import type {
 } from "../backend.js";
 import { guestKernelCmdline } from "../guest-cmdline.js";
 import { startProcessEnclave } from "../process-enclave.js";
+import { SinkRelay, SparePool } from "../spares.js";
 import { supportFor } from "../support.js";
 import { attachQmp, type QmpClient } from "./qmp.js";
 
@@ -103,6 +104,15 @@ function memoryOf(spec: EnclaveSpec): MemoryFile | undefined {
 /** Migration leaves file-backed shared RAM where it is: only the device state travels. */
 const IGNORE_SHARED = [{ capability: "x-ignore-shared", state: true }];
 
+/** A started QEMU: the enclave and its QMP connection. */
+interface Launched {
+  enclave: Enclave;
+  qmp: QmpClient;
+}
+
+/** Spares started by this process, for their tags. */
+let spareCount = 0;
+
 /** Emulator versions by binary, asked once per process. */
 const versions = new Map<string, string>();
 
@@ -118,6 +128,7 @@ export class QemuBackend implements Backend, Snapshotter {
   readonly continuumRank: number;
   readonly timeoutScale: number;
   private readonly binary: string;
+  private readonly spares = new SparePool<Launched>();
 
   constructor(private readonly opts: QemuOptions) {
     this.name = opts.accel === "kvm" ? "kvm" : "qemu-tcg";
@@ -230,7 +241,7 @@ export class QemuBackend implements Backend, Snapshotter {
     deadlineMs: number,
     signal: AbortSignal,
     memory?: MemoryFile,
-  ): Promise<{ enclave: Enclave; qmp: QmpClient; result: "matched" | "exit" | "deadline"; ms: number }> {
+  ): Promise<Launched & { result: "matched" | "exit" | "deadline"; ms: number }> {
     const started = performance.now();
     let seen = "";
     let matched: () => void = () => {};
@@ -323,12 +334,69 @@ export class QemuBackend implements Backend, Snapshotter {
     return (await this.launch(spec, sink, signal)).enclave;
   }
 
+  /** Kill the spare VMMs started ahead of restores; the backend starts none after this. */
+  async close(): Promise<void> {
+    await this.spares.close();
+  }
+
   private async launch(
     spec: EnclaveSpec,
     sink: (ev: EnclaveEvent) => void,
     signal: AbortSignal,
     memory = memoryOf(spec),
-  ): Promise<{ enclave: Enclave; qmp: QmpClient }> {
+  ): Promise<Launched> {
+    const launched =
+      (await this.claimSpare(spec, memory, sink, signal)) ??
+      (await this.spawnVmm(spec, sink, signal, memory));
+    if (spec.restoreFrom) await this.incoming(launched, spec.restoreFrom, signal);
+    return launched;
+  }
+
+  /**
+   * A spare QEMU started ahead for this very restore (same command line, same RAM file), handed to the
+   * caller; and a new spare started for the next one. Null when the spec does not ask for spares (a
+   * per-run syslog socket changes the command line) or none is ready.
+   */
+  private async claimSpare(
+    spec: EnclaveSpec,
+    memory: MemoryFile | undefined,
+    sink: (ev: EnclaveEvent) => void,
+    signal: AbortSignal,
+  ): Promise<Launched | null> {
+    if (!spec.keepSpare || !spec.restoreFrom || spec.syslog || !memory) return null;
+    const ram = await stat(memory.path).catch(() => null);
+    if (!ram) return null;
+    const key = JSON.stringify([qemuArgv(this.binary, this.opts.accel, spec, memory), ram.ino, ram.mtimeMs]);
+    const spare = await this.spares.claim(key);
+    this.spares.add(key, spec.restoreFrom, async () => {
+      const relay = new SinkRelay();
+      const tag = `spare-${process.pid}-${++spareCount}`;
+      const idle = new AbortController().signal; // a spare lives until claimed, or until close()
+      const started = await this.spawnVmm(
+        { ...spec, runTag: tag, workDir: tmpdir() },
+        relay.sink,
+        idle,
+        memory,
+      );
+      return { launched: started, relay };
+    });
+    if (!spare) return null;
+    spare.relay.attach(sink);
+    const { enclave } = spare.launched;
+    const onAbort = () => void enclave.stop();
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    void enclave.exited.then(() => signal.removeEventListener("abort", onAbort));
+    return spare.launched;
+  }
+
+  /** Start QEMU and wait for its QMP greeting (a restore also gets x-ignore-shared set). */
+  private async spawnVmm(
+    spec: EnclaveSpec,
+    sink: (ev: EnclaveEvent) => void,
+    signal: AbortSignal,
+    memory: MemoryFile | undefined,
+  ): Promise<Launched> {
     const kernel = spec.image.vmlinux ?? spec.image.vmlinuz;
     if (!existsSync(kernel)) throw new InfraError("validate.image", `missing ${kernel}`);
     let greeted: () => void = () => {};
@@ -371,18 +439,30 @@ export class QemuBackend implements Backend, Snapshotter {
         `no QMP greeting from QEMU within ${QMP_GREETING_MS * this.timeoutScale} ms`,
       );
     }
-    if (spec.restoreFrom) await this.incoming(qmp, spec.restoreFrom, enclave, deadline);
-    return { enclave, qmp };
+    const launched: Launched = { enclave, qmp };
+    if (spec.restoreFrom && first === "greeting")
+      await this.qmpOrStop(launched, "migrate-set-capabilities", { capabilities: IGNORE_SHARED }, deadline);
+    return launched;
   }
 
   /** Feed a waiting (-incoming defer) QEMU the snapshot's device state; its RAM is already mapped. */
-  private async incoming(qmp: QmpClient, dir: string, enclave: Enclave, signal: AbortSignal): Promise<void> {
+  private async incoming(launched: Launched, dir: string, signal: AbortSignal): Promise<void> {
+    const uri = `exec:cat ${shellQuote(join(dir, STATE_FILE))}`;
+    await this.qmpOrStop(launched, "migrate-incoming", { uri }, withDeadline(signal, QMP_GREETING_MS));
+  }
+
+  /** A QMP command of the restore; QEMU refusing it ends the enclave as an infrastructure error. */
+  private async qmpOrStop(
+    { qmp, enclave }: Launched,
+    command: string,
+    args: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<void> {
     try {
-      await qmp.execute("migrate-set-capabilities", { capabilities: IGNORE_SHARED }, signal);
-      await qmp.execute("migrate-incoming", { uri: `exec:cat ${shellQuote(join(dir, STATE_FILE))}` }, signal);
+      await qmp.execute(command, args, signal);
     } catch (e) {
       await enclave.stop();
-      throw new InfraError("spawn.restore", `QEMU refused the snapshot in ${dir}: ${(e as Error).message}`);
+      throw new InfraError("spawn.restore", `QEMU refused ${command}: ${(e as Error).message}`);
     }
   }
 }
