@@ -1,5 +1,10 @@
 /** `npm run bench -- <name> [args]`: runs one benchmark from bench/ (long campaigns live here, not in tests). */
-const BENCHES: Record<string, string> = { jobs: "./jobs.js", "fast-runs": "./fast-runs.js" };
+const BENCHES: Record<string, string> = {
+  jobs: "./jobs.js",
+  "fast-runs": "./fast-runs.js",
+  "slow-reader": "./slow-reader.js",
+  "idle-cpu": "./idle-cpu.js",
+};
 
 const [name, ...rest] = process.argv.slice(2);
 const target = name ? BENCHES[name] : undefined;

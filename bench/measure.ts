@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCampaign } from "../src/campaign/load.js";
@@ -12,13 +12,30 @@ export interface Measured {
   summary: CampaignSummary;
   runs: StoredRun[];
   perHour: number;
+  /** ezone's own CPU (user + system) over the campaign; the VMMs are other processes and not counted. */
   cpuMs: number;
+  /** Bytes of guest console stored per judged run (what the VMM wrote to ezone's pipe, up to the cap). */
+  consoleBytes: number[];
+  /** The console text per judged run, when asked for with `keepConsole` (else empty). */
+  consoles: string[];
+}
+
+/** A kerncrash campaign on qemu-tcg fired at once: the benchmarks' standard fault run. */
+export function kerncrashCampaign(boot: "fresh" | "snapshot", reps: number, name = "bench-fast"): string {
+  return [
+    `name: ${name}`,
+    `repetitions: ${reps}`,
+    "backends: [qemu-tcg]",
+    "faults: [{ name: kerncrash, trigger: { mode: command, delaySeconds: 0 } }]",
+    `guest: { boot: ${boot} }`,
+    "",
+  ].join("\n");
 }
 
 export async function measureCampaign(
   text: string,
   image: BuiltImage,
-  opts: { jobs: number; noSnapshot?: boolean },
+  opts: { jobs: number; noSnapshot?: boolean; keepConsole?: boolean },
 ): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), "ezone-bench-"));
   try {
@@ -37,11 +54,16 @@ export async function measureCampaign(
     const cpu = process.cpuUsage(cpu0);
     using store = Store.open(dir);
     const runs = store.runs().filter((r) => r.outcome !== "infra-error");
+    const consoles = runs.map((r) => store.artifactsFor(r.id).filter((a) => a.kind === "console"));
     return {
       summary,
       runs,
       perHour: (summary.executed / summary.wallMs) * 3_600_000,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      consoleBytes: consoles.map((c) => c.reduce((sum, a) => sum + a.bytes, 0)),
+      consoles: opts.keepConsole
+        ? consoles.map((c) => c.map((a) => readFileSync(a.path, "utf8")).join(""))
+        : [],
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -228,6 +228,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
       until: (s) => guestDown(s) || userFaultEnded(s) || (s.injectFailed !== null && s.hbAfterFault >= 2),
       timeoutMs: observeMs,
     });
+    marks.settled = performance.now();
     await hostFault?.stop();
     const s = monitor.state;
     // Heartbeat windows: before the fault, and from the fault (or READY for a control) to now.
@@ -312,6 +313,8 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
 interface Marks {
   baselineDone?: number;
   spawned?: number;
+  /** The observation ended: ezone knew the guest was down, the fault ended, or the deadline passed. */
+  settled?: number;
   stopped?: number;
   afterProbeDone?: number;
 }
@@ -327,10 +330,17 @@ function phasesOf(m: Marks, t0: number, s: RunMonitor["state"]): Record<string, 
     spawnToResume: span(m.spawned, resumedAt),
     spawnToReady: span(m.spawned, s.readyAt),
     readyToProof: span(s.readyAt, s.proofAt),
+    // The first sign of a panic reaching the host (its console line or pvpanic's QMP event) → verdict.
+    panicSeenToVerdict: span(firstOf(s.panicLineAt, s.panicEventAt), m.settled),
     readyToStopped: span(s.readyAt, m.stopped),
     afterProbe: span(m.stopped, m.afterProbeDone),
   };
   return Object.fromEntries(Object.entries(phases).filter((e): e is [string, number] => e[1] !== null));
+}
+
+function firstOf(...times: (number | null)[]): number | null {
+  const known = times.filter((t): t is number => t !== null);
+  return known.length > 0 ? Math.min(...known) : null;
 }
 
 /** The enclave a plan boots (no arming, no restore): also what a snapshot for the plan is made of. */
