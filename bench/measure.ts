@@ -14,6 +14,8 @@ export interface Measured {
   perHour: number;
   /** ezone's own CPU (user + system) over the campaign; the VMMs are other processes and not counted. */
   cpuMs: number;
+  /** CPU of the processes ezone started and reaped meanwhile (VMMs, probes' /bin/true, helpers). */
+  childrenCpuMs: number;
   /** Bytes of guest console stored per judged run (what the VMM wrote to ezone's pipe, up to the cap). */
   consoleBytes: number[];
   /** The console text per judged run, when asked for with `keepConsole` (else empty). */
@@ -41,6 +43,7 @@ export async function measureCampaign(
   try {
     const config = parseCampaign(text, "bench");
     const cpu0 = process.cpuUsage();
+    const children0 = childrenCpuMs();
     const summary = await runCampaign(
       { file: "bench", config, text, resultsDir: dir },
       {
@@ -60,6 +63,7 @@ export async function measureCampaign(
       runs,
       perHour: (summary.executed / summary.wallMs) * 3_600_000,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      childrenCpuMs: childrenCpuMs() - children0,
       consoleBytes: consoles.map((c) => c.reduce((sum, a) => sum + a.bytes, 0)),
       consoles: opts.keepConsole
         ? consoles.map((c) => c.map((a) => readFileSync(a.path, "utf8")).join(""))
@@ -68,6 +72,13 @@ export async function measureCampaign(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU of this process's reaped children so far: cutime + cstime of /proc/self/stat (clock ticks of 10 ms). */
+function childrenCpuMs(): number {
+  const stat = readFileSync("/proc/self/stat", "latin1");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[13]) + Number(fields[14])) * 10;
 }
 
 /** The p-th percentile (nearest rank) of the numbers given. */

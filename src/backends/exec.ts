@@ -56,11 +56,13 @@ export class ExecBackend implements Backend {
     const cmdline = guestKernelCmdline(spec);
     const vars: Record<string, string> = {
       kernel: spec.image.vmlinuz,
+      // The same kernel uncompressed (ELF, PVH entry), as Firecracker and Cloud Hypervisor boot it.
+      vmlinux: spec.image.vmlinux ?? spec.image.vmlinuz,
       initrd: spec.image.initramfs,
       cmdline,
       memory: String(spec.memoryMb),
     };
-    const command = this.config.start.replace(/\{(kernel|initrd|cmdline|memory)\}/g, (_, k: string) =>
+    const command = this.config.start.replace(/\{(kernel|vmlinux|initrd|cmdline|memory)\}/g, (_, k: string) =>
       shellQuote(vars[k] ?? ""),
     );
     return startProcessEnclave(["/bin/sh", "-c", `exec ${command}`], spec, sink, signal);

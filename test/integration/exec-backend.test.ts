@@ -29,7 +29,7 @@ describe("exec examples", () => {
       const backend = config.backends[0];
       expect(typeof backend === "object" && backend.type).toBe("exec");
       const start = typeof backend === "object" ? (backend.exec?.start ?? "") : "";
-      for (const p of ["{kernel}", "{initrd}", "{cmdline}", "{memory}"]) expect(start).toContain(p);
+      for (const p of ["{vmlinux}", "{initrd}", "{cmdline}", "{memory}"]) expect(start).toContain(p);
     },
   );
 });
@@ -44,7 +44,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("exec backend around a qemu wrap
     const wrapper = join(dir, "qemu-wrapper");
     await writeFile(wrapper, WRAPPER);
     await chmod(wrapper, 0o755);
-    backend = new ExecBackend("qemu-wrapper", { start: `${wrapper} {kernel} {initrd} {cmdline} {memory}` });
+    backend = new ExecBackend("qemu-wrapper", { start: `${wrapper} {vmlinux} {initrd} {cmdline} {memory}` });
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
