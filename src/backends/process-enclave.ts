@@ -1,4 +1,6 @@
-import type { Duplex } from "node:stream";
+import { closeSync, constants, openSync } from "node:fs";
+import { Socket } from "node:net";
+import type { Duplex, Writable } from "node:stream";
 import type { EnclaveExit } from "../model/outcome-types.js";
 import { type GroupChild, spawnGroup } from "../util/child.js";
 import { InfraError } from "../util/errors.js";
@@ -15,18 +17,23 @@ export function toEnclaveExit(code: number | null, signal: NodeJS.Signals | null
 /** An enclave that is one process group whose stdio is the guest console (QEMU, exec VMMs, ...). */
 class ProcessEnclave implements Enclave {
   readonly exited: Promise<EnclaveExit>;
+  /** Where `send` writes: the process's stdin, or the console FIFO once one is attached. */
+  input: Writable | null;
+  /** Settles once the console FIFO has delivered its last byte (immediately without a FIFO). */
+  drained: Promise<void> = Promise.resolve();
   constructor(
     private readonly child: GroupChild,
     readonly tag: string,
   ) {
     this.exited = child.exited.then((e) => toEnclaveExit(e.code, e.signal));
+    this.input = child.proc.stdin;
   }
   get pid(): number {
     return this.child.pid;
   }
   send(line: string): void {
-    const stdin = this.child.proc.stdin;
-    if (stdin && !stdin.destroyed && stdin.writable) stdin.write(`${line}\n`);
+    const input = this.input;
+    if (input && !input.destroyed && input.writable) input.write(`${line}\n`);
   }
   async stop(): Promise<EnclaveExit> {
     const e = await this.child.kill(1000);
@@ -35,6 +42,47 @@ class ProcessEnclave implements Enclave {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/** How long the exit event waits for the console FIFO's last bytes once the process has exited. */
+const CONSOLE_DRAIN_MS = 1000;
+
+/**
+ * Read the guest console from the FIFO pair `<base>.out` / `<base>.in` instead of stdio (QEMU's
+ * `-chardev pipe`). Both must exist and be held open by the VMM: the VMM opens them read-write at start,
+ * so neither open here blocks, and bytes written before this call wait in the FIFO. A FIFO holds 64 KiB
+ * of one-byte writes, where Node's stdio socketpair takes only ~570 of them before the emulated UART
+ * stalls the guest's printk: a busy event loop no longer slows the guest down.
+ */
+export function attachConsoleFifo(enclave: Enclave, base: string, sink: (ev: EnclaveEvent) => void): void {
+  if (!(enclave instanceof ProcessEnclave)) throw new TypeError("not a process enclave");
+  const readFd = openSync(`${base}.out`, constants.O_RDONLY | constants.O_NONBLOCK);
+  let writeFd: number;
+  try {
+    writeFd = openSync(`${base}.in`, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    closeSync(readFd);
+    throw e;
+  }
+  const output = new Socket({ fd: readFd, readable: true, writable: false });
+  const input = new Socket({ fd: writeFd, readable: false, writable: true });
+  output.on("data", (data: Buffer) => sink({ type: "console", data, at: performance.now() }));
+  enclave.drained = new Promise<void>((resolve) => {
+    output.once("close", () => resolve());
+    output.once("error", () => resolve());
+  });
+  // The agent may be gone (guest panicked) when we write: EPIPE is expected then.
+  input.on("error", () => {});
+  enclave.input = input;
+  // The VMM holds both FIFOs open, so our end sees EOF once it has exited; if a child of the VMM kept
+  // them open, stop waiting after a bound.
+  void enclave.exited.then(() => {
+    const timer = setTimeout(() => output.destroy(), CONSOLE_DRAIN_MS);
+    void enclave.drained.then(() => {
+      clearTimeout(timer);
+      input.destroy();
+    });
+  });
 }
 
 /**
@@ -65,7 +113,12 @@ export async function startProcessEnclave(
   child.proc.stdin?.on("error", () => {});
   const control = child.proc.stdio[3] as Duplex | null | undefined;
   if (onControl && control) onControl(control);
-  void enclave.exited.then((exit) => sink({ type: "exit", exit, stderr, at: performance.now() }));
+  // The exit is reported after the console's last bytes (a console FIFO is read apart from the process).
+  void enclave.exited.then(async (exit) => {
+    const exitedAt = performance.now();
+    await enclave.drained;
+    sink({ type: "exit", exit, stderr, at: exitedAt });
+  });
   const onAbort = () => void enclave.stop();
   signal.addEventListener("abort", onAbort, { once: true });
   void enclave.exited.then(() => signal.removeEventListener("abort", onAbort));

@@ -17,6 +17,13 @@ let image: BuiltImage;
 let cache: string;
 let snapshot: SnapshotRef;
 
+const workDirs: string[] = [];
+function workDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "ezone-snap-enclave-"));
+  workDirs.push(dir);
+  return dir;
+}
+
 function spec(over: Partial<EnclaveSpec> = {}): EnclaveSpec {
   return {
     image,
@@ -25,7 +32,8 @@ function spec(over: Partial<EnclaveSpec> = {}): EnclaveSpec {
     kernelArgs: ["oops=panic"],
     arm: null,
     runTag: "snap-test",
-    workDir: tmpdir(),
+    // Its own work dir: the console FIFOs live there.
+    workDir: workDir(),
     ...over,
   };
 }
@@ -64,7 +72,9 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
     cache = mkdtempSync(join(tmpdir(), "ezone-snapcache-"));
     snapshot = await ensureSnapshot(qemu, spec(), AbortSignal.timeout(180_000), cache);
   }, 300_000);
-  afterAll(() => rmSync(cache, { recursive: true, force: true }));
+  afterAll(() => {
+    for (const dir of [cache, ...workDirs]) rmSync(dir, { recursive: true, force: true });
+  });
   afterEach(() => expect(processesMatching("qemu-system-x86_64")).toEqual([]));
 
   it("is saved once and reused: a second ensure is a cache hit", async () => {

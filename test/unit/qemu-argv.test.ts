@@ -21,6 +21,11 @@ describe("qemu command line", () => {
     expect(optionValue(qemuArgv("qemu", "tcg", old), "-kernel")).toBe("/img/vmlinuz");
   });
 
+  it("puts the console on the FIFO pair in the run's work dir", () => {
+    const argv = qemuArgv("qemu", "tcg", { ...spec, workDir: "/run/a,b" });
+    expect(argv).toContain("pipe,id=con,path=/run/a,,b/console");
+  });
+
   it("a fresh boot has QEMU's own RAM and no incoming migration", () => {
     const argv = qemuArgv("qemu", "tcg", spec);
     expect(optionValue(argv, "-M")).toBe("q35");

@@ -19,7 +19,7 @@ import type {
   Support,
 } from "../backend.js";
 import { guestKernelCmdline } from "../guest-cmdline.js";
-import { startProcessEnclave } from "../process-enclave.js";
+import { attachConsoleFifo, startProcessEnclave } from "../process-enclave.js";
 import { SinkRelay, SparePool } from "../spares.js";
 import { supportFor } from "../support.js";
 import { attachQmp, type QmpClient } from "./qmp.js";
@@ -77,8 +77,9 @@ export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, me
     ...["-initrd", spec.image.initramfs, "-append", cmdline],
     // pvpanic: the guest tells QEMU it panicked; QEMU emits GUEST_PANICKED and exits with status 1.
     ...["-device", "pvpanic", "-action", "panic=exit-failure"],
-    // Console on stdio, drained continuously by ezone (an unread 16550 slows printk to ~10 ms a char).
-    ...["-chardev", "stdio,id=con,signal=off", "-serial", "chardev:con"],
+    // Console on a FIFO pair in the work dir (made by the launcher), drained continuously by ezone: an
+    // unread 16550 slows printk to ~10 ms a char, and a FIFO takes 64 KiB of its one-byte writes.
+    ...["-chardev", `pipe,id=con,path=${commaEscape(consoleFifo(spec))}`, "-serial", "chardev:con"],
     // QMP on an inherited socket (fd 3): no path to race on, nothing to clean up.
     ...["-chardev", "socket,id=qmp,fd=3", "-mon", "chardev=qmp,mode=control"],
     // The agent's syslog channel: the built-in 16550 ttyS1 (no guest module) on the host's socket;
@@ -89,6 +90,11 @@ export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, me
     // set), then the CPUs run on from where they were saved.
     ...(spec.restoreFrom ? ["-incoming", "defer"] : []),
   ];
+}
+
+/** The base path of the console FIFOs (`.in`, `.out`) of an enclave. */
+function consoleFifo(spec: EnclaveSpec): string {
+  return join(spec.workDir, "console");
 }
 
 /** QEMU option values escape a comma by doubling it. */
@@ -366,18 +372,21 @@ export class QemuBackend implements Backend, Snapshotter {
     if (!spec.keepSpare || !spec.restoreFrom || spec.syslog || !memory) return null;
     const ram = await stat(memory.path).catch(() => null);
     if (!ram) return null;
-    const key = JSON.stringify([qemuArgv(this.binary, this.opts.accel, spec, memory), ram.ino, ram.mtimeMs]);
+    const shape = qemuArgv(this.binary, this.opts.accel, { ...spec, workDir: "-" }, memory);
+    const key = JSON.stringify([shape, ram.ino, ram.mtimeMs]);
     const spare = await this.spares.claim(key);
     this.spares.add(key, spec.restoreFrom, async () => {
       const relay = new SinkRelay();
       const tag = `spare-${process.pid}-${++spareCount}`;
       const idle = new AbortController().signal; // a spare lives until claimed, or until close()
-      const started = await this.spawnVmm(
-        { ...spec, runTag: tag, workDir: tmpdir() },
-        relay.sink,
-        idle,
-        memory,
+      const workDir = await mkdtemp(join(tmpdir(), "ezone-spare-"));
+      const started = await this.spawnVmm({ ...spec, runTag: tag, workDir }, relay.sink, idle, memory).catch(
+        async (e) => {
+          await rm(workDir, { recursive: true, force: true });
+          throw e;
+        },
       );
+      void started.enclave.exited.then(() => rm(workDir, { recursive: true, force: true }));
       return { launched: started, relay };
     });
     if (!spare) return null;
@@ -404,8 +413,10 @@ export class QemuBackend implements Backend, Snapshotter {
       greeted = r;
     });
     let qmp: QmpClient | null = null;
+    // The launcher makes the console FIFOs, then becomes QEMU (same pid, parent-death signal kept).
+    const launcher = ["/bin/sh", "-c", 'mkfifo -m 600 "$0.in" "$0.out" && exec "$@"', consoleFifo(spec)];
     const enclave = await startProcessEnclave(
-      qemuArgv(this.binary, this.opts.accel, spec, memory),
+      [...launcher, ...qemuArgv(this.binary, this.opts.accel, spec, memory)],
       spec,
       sink,
       signal,
@@ -440,7 +451,14 @@ export class QemuBackend implements Backend, Snapshotter {
       );
     }
     const launched: Launched = { enclave, qmp };
-    if (spec.restoreFrom && first === "greeting")
+    if (first !== "greeting") return launched; // exited: the run reports it with QEMU's stderr
+    try {
+      attachConsoleFifo(enclave, consoleFifo(spec), sink);
+    } catch (e) {
+      await enclave.stop();
+      throw new InfraError("spawn.console", `cannot open QEMU's console FIFOs: ${(e as Error).message}`);
+    }
+    if (spec.restoreFrom)
       await this.qmpOrStop(launched, "migrate-set-capabilities", { capabilities: IGNORE_SHARED }, deadline);
     return launched;
   }
