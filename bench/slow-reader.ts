@@ -6,10 +6,11 @@
  * event loop is the only reader of that stdout, so blocking it from the bench is a slow reader without
  * touching src/.
  *
- * The buffer is smaller than a pipe's 64 KiB: Node's stdio "pipe" is a Unix socketpair, and QEMU's
- * 16550 writes one byte per write(2), each costing a whole skb of the socket's send buffer; measured
- * here (Linux 6.18), only ~570 one-byte writes fit before EAGAIN. So a single oops (~4 KiB) can stall
- * on a reader that pauses for tens of milliseconds; the stored console bytes per run are reported.
+ * The buffer matters: QEMU's 16550 writes one byte per write(2). On Node's stdio "pipe" (a Unix
+ * socketpair) each byte costs a whole skb of the send buffer, and only ~570 fit before EAGAIN (measured,
+ * Linux 6.18): one oops (~4 KiB) stalled on a reader pausing for tens of milliseconds. ezone therefore
+ * gives QEMU's console a FIFO pair (64 KiB of one-byte writes); this case shows what is left of the
+ * effect. The stored console bytes per run are reported.
  *
  * The block is Atomics.wait (the thread sleeps) rather than a busy loop: on a 2-core host a spinning
  * ezone would also take a core from QEMU's TCG thread, and the guest would slow down from CPU starvation
