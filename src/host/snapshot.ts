@@ -10,6 +10,7 @@ import { closeSync, constants, openSync, readFileSync, readSync } from "node:fs"
 import { readdir, readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
+import { processStartTicks } from "../campaign/lock.js";
 import { deadline as withDeadline } from "../util/deadline.js";
 
 /** One probe's answer: a value, or why there is none. */
@@ -237,7 +238,11 @@ function median(values: readonly number[]): number {
 
 /** Reads a /proc file and extracts one non-negative number with `pattern`'s first group. */
 async function readProcNumber(path: string, pattern: RegExp, signal: AbortSignal): Promise<number> {
-  const text = await readFile(path, { encoding: "utf8", signal });
+  return procNumber(path, await readFile(path, { encoding: "utf8", signal }), pattern);
+}
+
+/** One non-negative number out of a /proc file's `text`, with `pattern`'s first group. */
+function procNumber(path: string, text: string, pattern: RegExp): number {
   const found = pattern.exec(text)?.[1];
   const value = found === undefined ? Number.NaN : Number(found);
   if (!Number.isFinite(value) || value < 0) {
@@ -269,10 +274,7 @@ async function sampleProcsRunning(signal: AbortSignal): Promise<number> {
  * of ours at that moment. /proc/stat is the kernel's own counters; reading it never waits on a process.
  */
 function readProcStatRunning(): number {
-  const text = readFileSync("/proc/stat", "utf8");
-  const value = Number(/^procs_running\s+(\d+)$/m.exec(text)?.[1] ?? Number.NaN);
-  if (!Number.isFinite(value)) throw new Error("/proc/stat: no procs_running line");
-  return value;
+  return procNumber("/proc/stat", readFileSync("/proc/stat", "utf8"), /^procs_running\s+(\d+)$/m);
 }
 
 function readMemAvailableKb(signal: AbortSignal): Promise<number> {
@@ -377,20 +379,6 @@ export function clockTicksNow(): number {
 
 const USER_HZ = 100;
 
-/**
- * When the process started, in clock ticks since boot (field 22 of /proc/<pid>/stat); null if it is gone.
- * Read synchronously: unlike environ or cmdline, stat never waits on the process's memory map lock.
- */
-function startTicks(pid: string): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    // comm (field 2) may hold spaces and parentheses: count fields after its closing parenthesis.
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-  } catch {
-    return null;
-  }
-}
-
 async function scanLeaks(
   runTag: string | null,
   opts: Pick<HostSnapshotOptions, "alsoTags" | "startedSince" | "alsoPids">,
@@ -406,7 +394,8 @@ async function scanLeaks(
     (e) =>
       /^\d+$/.test(e) &&
       Number(e) !== process.pid &&
-      (since <= 0 || alsoPids.has(e) || (startTicks(e) ?? Number.POSITIVE_INFINITY) >= since),
+      // A process's start time (/proc/<pid>/stat) is read without waiting on its memory map lock.
+      (since <= 0 || alsoPids.has(e) || (processStartTicks(Number(e)) ?? Number.POSITIVE_INFINITY) >= since),
   );
   // All at once: each read waits on a libuv thread, and one stuck process must not hold up the rest.
   const found = await Promise.all(
