@@ -67,14 +67,18 @@ async function intact(key: string, cacheDir: string): Promise<SnapshotRef | null
   }
 }
 
-/** Size and hash of every file the backend saved in `dir`. */
-async function describeFiles(dir: string): Promise<Record<string, FileMeta>> {
+/** Size and hash of every file the backend saved in `dir`, and its mtime when hashed. */
+async function describeFiles(
+  dir: string,
+): Promise<{ files: Record<string, FileMeta>; mtimes: Record<string, number> }> {
   const files: Record<string, FileMeta> = {};
+  const mtimes: Record<string, number> = {};
   for (const name of (await readdir(dir)).sort()) {
-    const { size } = await stat(join(dir, name));
+    const { size, mtimeMs } = await stat(join(dir, name));
     files[name] = { bytes: size, sha256: await sha256File(join(dir, name)) };
+    mtimes[name] = mtimeMs;
   }
-  return files;
+  return { files, mtimes };
 }
 
 /**
@@ -108,7 +112,7 @@ export function ensureSnapshot(
           files,
           signal,
         );
-        const described = await describeFiles(files);
+        const { files: described, mtimes } = await describeFiles(files);
         const empty = Object.entries(described).find(([, f]) => f.bytes === 0)?.[0];
         if (empty !== undefined || Object.keys(described).length === 0)
           throw new InfraError("snapshot.save", `the saved snapshot is empty (${empty ?? "no files"})`);
@@ -118,6 +122,8 @@ export function ensureSnapshot(
         const dir = snapshotDir(key, cacheDir);
         await rm(dir, { recursive: true, force: true });
         await rename(files, dir);
+        // Just hashed (rename keeps mtimes): the check below re-hashes only a file changed since.
+        for (const [name, mtimeMs] of Object.entries(mtimes)) verified.set(join(dir, name), mtimeMs);
         const ref = await intact(key, cacheDir);
         if (!ref) throw new InfraError("snapshot.save", `the snapshot in ${dir} changed as it was stored`);
         return { ...ref, savedMs: saveMs };
