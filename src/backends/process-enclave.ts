@@ -44,6 +44,14 @@ class ProcessEnclave implements Enclave {
   }
 }
 
+/** Stop `enclave` when `signal` aborts (at once if it already has); forget the signal once it has exited. */
+export function stopOnAbort(enclave: Enclave, signal: AbortSignal): void {
+  const onAbort = () => void enclave.stop();
+  if (signal.aborted) onAbort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  void enclave.exited.then(() => signal.removeEventListener("abort", onAbort));
+}
+
 /** How long the exit event waits for the console FIFO's last bytes once the process has exited. */
 const CONSOLE_DRAIN_MS = 1000;
 
@@ -119,9 +127,7 @@ export async function startProcessEnclave(
     await enclave.drained;
     sink({ type: "exit", exit, stderr, at: exitedAt });
   });
-  const onAbort = () => void enclave.stop();
-  signal.addEventListener("abort", onAbort, { once: true });
-  void enclave.exited.then(() => signal.removeEventListener("abort", onAbort));
+  stopOnAbort(enclave, signal);
   if (child.pid <= 0) {
     await enclave.exited;
     throw new InfraError("spawn.vmm", `could not start ${argv[0]}`);

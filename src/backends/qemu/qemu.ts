@@ -19,7 +19,7 @@ import type {
   Support,
 } from "../backend.js";
 import { guestKernelCmdline } from "../guest-cmdline.js";
-import { attachConsoleFifo, startProcessEnclave } from "../process-enclave.js";
+import { attachConsoleFifo, startProcessEnclave, stopOnAbort } from "../process-enclave.js";
 import { SinkRelay, SparePool } from "../spares.js";
 import { supportFor } from "../support.js";
 import { attachQmp, type QmpClient } from "./qmp.js";
@@ -391,11 +391,7 @@ export class QemuBackend implements Backend, Snapshotter {
     });
     if (!spare) return null;
     spare.relay.attach(sink);
-    const { enclave } = spare.launched;
-    const onAbort = () => void enclave.stop();
-    if (signal.aborted) onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    void enclave.exited.then(() => signal.removeEventListener("abort", onAbort));
+    stopOnAbort(spare.launched.enclave, signal);
     return spare.launched;
   }
 
