@@ -5,7 +5,7 @@
  */
 import { buildImage } from "../src/guest/image-builder.js";
 import { median } from "../src/model/stats.js";
-import { measureCampaign } from "./measure.js";
+import { kerncrashCampaign, measureCampaign } from "./measure.js";
 
 export async function compareJobs(
   runsPerRound: number,
@@ -14,13 +14,7 @@ export async function compareJobs(
   log = console.log,
 ) {
   const image = await buildImage();
-  const text = [
-    "name: bench-jobs",
-    `repetitions: ${runsPerRound}`,
-    "backends: [qemu-tcg]",
-    "faults: [{ name: kerncrash, trigger: { mode: command, delaySeconds: 0 } }]",
-    `guest: { boot: ${boot} }`,
-  ].join("\n");
+  const text = kerncrashCampaign(boot, runsPerRound, "bench-jobs");
   const rates: Record<1 | 2, number[]> = { 1: [], 2: [] };
   for (let round = 0; round < rounds; round++) {
     for (const jobs of [1, 2] as const) {

@@ -3,7 +3,7 @@
  * the guest neither runs firmware's Linux loader nor decompresses itself. Under TCG the self-decompression
  * of Debian's XZ kernel alone takes ~2.7 s of a ~5 s boot to READY.
  */
-import { open, readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { runTool } from "../util/child.js";
 
 /** Compressions a bzImage payload may use, by magic, with the command that decompresses it to stdout. */
@@ -71,9 +71,7 @@ export async function extractPvhKernel(
   const argv = DECOMPRESSORS.find((d) => d.name === payload.format)?.argv ?? [];
   const compressed = `${out}.${payload.format}`;
   try {
-    const fh = await open(compressed, "w");
-    await fh.write(bz, payload.offset, payload.length);
-    await fh.close();
+    await writeFile(compressed, bz.subarray(payload.offset, payload.offset + payload.length));
     const r = await runTool(["sh", "-c", `${argv.join(" ")} "$1" > "$2"`, "sh", compressed, out], {
       signal,
       timeoutMs: 120_000,
