@@ -1,5 +1,6 @@
 import type { BuiltImage } from "../guest/image-builder.js";
 import { InfraError } from "../util/errors.js";
+import { shellQuote } from "../util/escape.js";
 import type {
   Availability,
   Backend,
@@ -67,8 +68,4 @@ export class ExecBackend implements Backend {
     );
     return startProcessEnclave(["/bin/sh", "-c", `exec ${command}`], spec, sink, signal);
   }
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, "'\\''")}'`;
 }

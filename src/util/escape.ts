@@ -1,6 +1,6 @@
 /**
- * Escaping for untrusted guest text (console lines, agent messages) before it reaches a terminal or HTML.
- * Pure functions, no I/O.
+ * Escaping for untrusted guest text (console lines, agent messages) before it reaches a terminal or HTML,
+ * and quoting of a word for a POSIX shell command line. Pure functions, no I/O.
  */
 import { Buffer, isUtf8 } from "node:buffer";
 
@@ -90,4 +90,9 @@ export function decodeUtf8Visible(bytes: Uint8Array): string {
     spanStart = i;
   }
   return out + buffer.toString("utf8", spanStart, i);
+}
+
+/** `s` as one word of a POSIX shell command line (single quotes; a quote inside becomes '\''). */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
 }

@@ -1,5 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { decodeUtf8Visible, escapeControl, escapeHtml } from "../../src/util/escape.js";
+import { decodeUtf8Visible, escapeControl, escapeHtml, shellQuote } from "../../src/util/escape.js";
 
 describe("escapeControl", () => {
   it("leaves ordinary text, Unicode, tabs and newlines alone", () => {
@@ -50,5 +51,13 @@ describe("decodeUtf8Visible", () => {
   it("respects the view's offset into a larger buffer", () => {
     const whole = Buffer.from("xxhello\xffyy", "latin1");
     expect(decodeUtf8Visible(whole.subarray(2, 8))).toBe("hello\\xff");
+  });
+});
+
+describe("shellQuote", () => {
+  it("makes one shell word of anything, quotes and spaces included", () => {
+    const word = "it's a $(dangerous) `word`";
+    expect(shellQuote(word)).toBe("'it'\\''s a $(dangerous) `word`'");
+    expect(execFileSync("/bin/sh", ["-c", `printf %s ${shellQuote(word)}`]).toString()).toBe(word);
   });
 });

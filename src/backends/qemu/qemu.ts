@@ -8,6 +8,7 @@ import { defaultCacheDir } from "../../guest/image-builder.js";
 import { runTool } from "../../util/child.js";
 import { deadline as withDeadline } from "../../util/deadline.js";
 import { InfraError } from "../../util/errors.js";
+import { shellQuote } from "../../util/escape.js";
 import type {
   Availability,
   Backend,
@@ -124,10 +125,6 @@ const versions = new Map<string, string>();
 
 /** Who waits for which QEMU's migration to end (snapshot saving). */
 const migrationWaiters = new Map<QmpClient, (status: string) => void>();
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, "'\\''")}'`;
-}
 
 export class QemuBackend implements Backend, Snapshotter {
   readonly name: string;
