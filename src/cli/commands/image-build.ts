@@ -28,6 +28,7 @@ export async function run(opts: ImageBuildCliOptions): Promise<void> {
     `image ${m.id} ${image.cached ? "(cached: nothing to do)" : "(built)"} in ${(ms / 1000).toFixed(1)} s\n` +
       `  kernel   ${m.kernel.package ?? "user kernel"} ${m.kernel.version} (${m.kernel.release})\n` +
       `  busybox  ${m.busybox}\n  modules  ${m.faultModules.join(", ")} + boot: ${m.bootModules.join(", ") || "none"}\n` +
-      `  files    ${image.vmlinuz}\n           ${image.initramfs}\n`,
+      `  files    ${image.vmlinuz}\n           ${image.initramfs}\n` +
+      `  vmlinux  ${image.vmlinux ?? `none (QEMU boots the bzImage): ${m.noVmlinux ?? "unknown"}`}\n`,
   );
 }
