@@ -1,5 +1,5 @@
 /** The overhead table of a perf session, for the terminal (pure). */
-import { renderTable } from "../report/paper-table.js";
+import { renderTable } from "../util/format.js";
 import type { ContinuumPoint, NoteRange, PerfSessionSummary } from "./continuum.js";
 import type { RatioInterval } from "./stats.js";
 

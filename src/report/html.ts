@@ -11,11 +11,12 @@
 import { createHash } from "node:crypto";
 import { OUTCOMES, type Outcome, type ProbeFinding, type Zone } from "../model/outcome-types.js";
 import { escapeControl, escapeHtml } from "../util/escape.js";
+import { duration } from "../util/format.js";
 import type { PlotAssets } from "./assets.js";
 import { type CampaignSummary, pooledCell, type RunDetail } from "./collect.js";
 import type { ConsoleEvidence } from "./console-evidence.js";
 import { CLIENT_JS } from "./html-client.js";
-import { duration, PAPER_COLUMNS, paperCells } from "./paper-table.js";
+import { PAPER_COLUMNS, paperCells } from "./paper-table.js";
 import {
   type CellTone,
   cellLines,

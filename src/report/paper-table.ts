@@ -1,6 +1,7 @@
 import type { Outcome } from "../model/outcome-types.js";
 import { clopperPearsonUpper, median } from "../model/stats.js";
 import type { Statement, StoredRun } from "../store/store.js";
+import { duration, percent } from "../util/format.js";
 
 /** One row of the paper's Section 4 table, built from stored runs only. */
 export interface PaperRow {
@@ -44,7 +45,7 @@ export function zoneVerdict(outcomes: Outcome[]): string {
   const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([o, c]) => `${o} ${c}/${n}`);
   const hostFailures = counts.get("escaped-global") ?? 0;
   const ub = clopperPearsonUpper(hostFailures, n);
-  return `${parts.join(", ")}; host failure rate ${hostFailures}/${n} < ${Math.round(ub * 100)}% (95% one-sided)`;
+  return `${parts.join(", ")}; host failure rate ${hostFailures}/${n} < ${percent(ub)} (95% one-sided)`;
 }
 
 /** The table for the backends in `order` (the campaign's order), zone-3 fault runs only. */
@@ -70,12 +71,6 @@ export function paperRows(order: string[], runs: StoredRun[], statements: Statem
   });
 }
 
-/** A duration for people: milliseconds below a second, else seconds. */
-export function duration(ms: number | null): string {
-  if (ms === null) return "-";
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
-}
-
 /** Cells of a row as strings, in PAPER_COLUMNS order. */
 export function paperCells(r: PaperRow): string[] {
   if (r.skipped) return [r.vmm, "skipped", "-", "-", "-", r.verdict, "-", "-"];
@@ -91,12 +86,4 @@ export function paperCells(r: PaperRow): string[] {
     duration(r.medianBootMs),
     duration(r.medianDetectionMs),
   ];
-}
-
-/** A Markdown-style table that reads well in a terminal and pastes into issues. */
-export function renderTable(header: readonly string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
-  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }

@@ -4,9 +4,10 @@
  * characters made visible for a terminal, HTML and table syntax neutralised for Markdown.
  */
 import { escapeControl, escapeHtml } from "../util/escape.js";
+import { renderTable } from "../util/format.js";
 import type { CampaignSummary } from "./collect.js";
 import type { Overhead } from "./overhead.js";
-import { PAPER_COLUMNS, paperCells, renderTable } from "./paper-table.js";
+import { PAPER_COLUMNS, paperCells } from "./paper-table.js";
 import { cellLines, renderZoneMatrix, ZONE_NAMES } from "./zone-matrix.js";
 
 export type ReportFormat = "text" | "md" | "json";

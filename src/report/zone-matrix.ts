@@ -20,6 +20,7 @@ import { OUTCOMES, type Outcome, type Zone } from "../model/outcome-types.js";
 import { clopperPearsonLower, clopperPearsonUpper } from "../model/stats.js";
 import type { Statement, StoredRun } from "../store/store.js";
 import { escapeControl } from "../util/escape.js";
+import { percent } from "../util/format.js";
 
 export type ZoneCell =
   | {
@@ -130,11 +131,6 @@ export function zoneMatrix(runs: StoredRun[], statements: Statement[], backendOr
   return { backends, zones: [...ZONES], cells };
 }
 
-/** A rate as a whole percentage, for people. */
-function pct(p: number): string {
-  return `${Math.round(p * 100)}%`;
-}
-
 /** Short names for outcomes in a narrow cell. */
 const SHORT: Readonly<Record<Outcome, string>> = {
   "contained-limited": "limited",
@@ -162,8 +158,8 @@ export function cellLines(cell: ZoneCell): string[] {
       );
       const lines = [
         parts.join(", "),
-        `contained ${cell.contained.x}/${cell.n}, ≥ ${pct(cell.contained.lower95)}`,
-        `host failures ${cell.hostFailures.x}/${cell.n}, < ${pct(cell.hostFailures.upper95)}`,
+        `contained ${cell.contained.x}/${cell.n}, ≥ ${percent(cell.contained.lower95)}`,
+        `host failures ${cell.hostFailures.x}/${cell.n}, < ${percent(cell.hostFailures.upper95)}`,
       ];
       if (cell.infraErrors > 0) lines.push(`+${cell.infraErrors} infra-error`);
       return lines;

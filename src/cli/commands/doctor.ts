@@ -2,9 +2,9 @@ import { existsSync } from "node:fs";
 import { EXTERNAL_VMM_DOC } from "../../backends/exec.js";
 import { BACKEND_NAMES, createBackend } from "../../backends/index.js";
 import { findCachedImage } from "../../guest/image-cache.js";
-import { renderTable } from "../../report/paper-table.js";
 import { runTool } from "../../util/child.js";
 import { installedVersion } from "../../util/dpkg.js";
+import { renderTable } from "../../util/format.js";
 
 export interface DoctorOptions {
   json?: boolean;
