@@ -1,4 +1,5 @@
 import { readdir, readFile } from "node:fs/promises";
+import { statComm, statFieldsAfterComm } from "../util/proc.js";
 
 /** A host process as /proc shows it. */
 export interface HostProcess {
@@ -12,10 +13,8 @@ export interface HostProcess {
 async function readProcess(pid: number): Promise<HostProcess | null> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    // comm is in parentheses and may itself contain spaces or parentheses: split at the last ')'.
-    const close = stat.lastIndexOf(")");
-    const comm = stat.slice(stat.indexOf("(") + 1, close);
-    const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+    const comm = statComm(stat);
+    const ppid = Number(statFieldsAfterComm(stat)[1]);
     const raw = await readFile(`/proc/${pid}/cmdline`);
     const cmdline = raw.subarray(0, 4096).toString("utf8").replace(/\0+$/, "").replace(/\0/g, " ");
     return { pid, ppid, comm, cmdline };
@@ -64,27 +63,4 @@ export async function findDescendant(
     });
   }
   return null;
-}
-
-/** CPU time (user + system) a process has used so far, in ms; null when it is gone. */
-export async function cpuTimeMs(pid: number): Promise<number | null> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // Fields 14 and 15 of stat(5) (utime, stime), in clock ticks: 100 per second on Linux.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return null;
-  }
-}
-
-/** Resident memory of a process in kB (VmRSS), or null. */
-export async function residentKb(pid: number): Promise<number | null> {
-  try {
-    const status = await readFile(`/proc/${pid}/status`, "utf8");
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
 }

@@ -3,13 +3,13 @@
  * that such a fault fired is ezone's own record (the kill(2) that succeeded, the hog seen consuming CPU
  * or holding memory), kept in the run's evidence as `hostInjection`.
  */
-import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import type { Enclave, EnclaveHostProcess } from "../backends/backend.js";
-import { cpuTimeMs, descendants, residentKb } from "../backends/host-process.js";
+import { descendants } from "../backends/host-process.js";
+import type { HostAction } from "../faults/catalogue.js";
 import type { HostInjectionEvidence } from "../model/outcome-types.js";
 import { type GroupChild, spawnGroup } from "../util/child.js";
-import type { HostAction } from "./catalogue.js";
+import { cpuTimeMs, readMemAvailableKb, residentKb } from "../util/proc.js";
 
 /** A memory hog counts as running once it holds this much. */
 const MEMORY_HOG_PROOF_MIB = 64;
@@ -49,7 +49,7 @@ export async function injectHostFault(
         return ms > 0 ? `${availableParallelism()} busy loops (pgid ${child.pid}) used ${ms} ms CPU` : null;
       });
     case "memory-hog": {
-      const availableKb = await memAvailableKb();
+      const availableKb = await readMemAvailableKb();
       const bytes = Math.floor(
         Math.min(availableKb * 1024 * action.fractionOfAvailable, action.maxMb * 2 ** 20),
       );
@@ -184,9 +184,4 @@ async function groupCpuMs(leader: number): Promise<number> {
   const pids = [leader, ...(await descendants(leader)).map((p) => p.pid)];
   const times = await Promise.all(pids.map(cpuTimeMs));
   return times.reduce<number>((sum, t) => sum + (t ?? 0), 0);
-}
-
-async function memAvailableKb(): Promise<number> {
-  const m = /^MemAvailable:\s+(\d+) kB/m.exec(await readFile("/proc/meminfo", "utf8"));
-  return m ? Number(m[1]) : 0;
 }

@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../util/errors.js";
+import { processStartTicks } from "../util/proc.js";
 
 /** Who holds a campaign's results directory. */
 interface LockOwner {
@@ -13,19 +14,6 @@ interface LockOwner {
 
 export class CampaignLockedError extends UsageError {
   override name = "CampaignLockedError";
-}
-
-/** Start time of a process in clock ticks since boot, or null when it does not exist. */
-export function processStartTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // comm (field 2) may contain spaces and parentheses: fields after it start at the last ")".
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const ticks = Number(rest[19]);
-    return Number.isFinite(ticks) ? ticks : null;
-  } catch {
-    return null;
-  }
 }
 
 function isLive(owner: LockOwner): boolean {

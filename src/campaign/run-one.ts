@@ -13,12 +13,11 @@ export interface SnapshotSource {
 
 import type { Backend, BootArm, Enclave, EnclaveSpec } from "../backends/backend.js";
 import { FAULTS, type FaultName, faultKernelArgs, faultSpec } from "../faults/catalogue.js";
-import { type ActiveHostFault, injectHostFault } from "../faults/host-inject.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import { judgeBaseline } from "../host/baseline-health.js";
 import type { ProbeThresholds } from "../host/compare.js";
-import { compareSnapshots } from "../host/compare.js";
-import { clockTicksNow, type HostSnapshot, kmsgCursorOf, takeHostSnapshot } from "../host/snapshot.js";
+import { compareProbes } from "../host/compare.js";
+import { type HostProbes, kmsgCursorOf, probeHost } from "../host/probes.js";
 import { decideOutcome } from "../model/outcome.js";
 import type {
   BystanderEvidence,
@@ -34,7 +33,9 @@ import { RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
 import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
 import { killPoint } from "../util/kill-point.js";
+import { clockTicksNow } from "../util/proc.js";
 import { Bystanders } from "./bystanders.js";
+import { type ActiveHostFault, injectHostFault } from "./host-inject.js";
 import type { ProbeChain } from "./probe-chain.js";
 import type { TriggerConfig } from "./schema.js";
 
@@ -116,7 +117,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
   let probes: ProbeFinding[] = [];
   let injectedAt: number | null = null;
   let enclave: Enclave | null = null;
-  let before: HostSnapshot | null = null;
+  let before: HostProbes | null = null;
   const marks: Marks = {};
   const probeSignal = () => deadline(signal, plan.timeouts.probeMs);
   // Nothing carrying this run's tag can be older than this (one tick of rounding to spare).
@@ -126,7 +127,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
     before =
       chained && !judgeBaseline(chained, plan.thresholds)
         ? chained
-        : await takeHostSnapshot({ runTag: plan.runTag, signal: probeSignal(), startedSince });
+        : await probeHost({ runTag: plan.runTag, signal: probeSignal(), startedSince });
     const unhealthy = judgeBaseline(before, plan.thresholds);
     marks.baselineDone = performance.now();
     if (unhealthy) throw new InfraError("probe.baseline", `host unhealthy before the run: ${unhealthy}`);
@@ -273,7 +274,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
   if (infraError === null && before) {
     try {
       await plan.hooks?.beforeAfterProbe?.();
-      const after = await takeHostSnapshot({
+      const after = await probeHost({
         runTag: plan.runTag,
         alsoTags: enclave?.tag && enclave.tag !== plan.runTag ? [enclave.tag] : [],
         alsoPids: enclave ? [enclave.pid] : [],
@@ -281,7 +282,7 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
         signal: probeSignal(),
         kmsgCursor: kmsgCursorOf(before),
       });
-      probes = compareSnapshots(before, after, plan.thresholds, isOopsLine);
+      probes = compareProbes(before, after, plan.thresholds, isOopsLine);
       plan.probeChain?.keep(after);
       marks.afterProbeDone = performance.now();
     } catch (e) {

@@ -5,28 +5,28 @@
  * `infra-error` (a run to retry), never as a result.
  */
 import { DEFAULT_PROBE_THRESHOLDS, describeLeaks, type ProbeThresholds, runnableLimit } from "./compare.js";
-import { HOST_PROBES, type HostSnapshot } from "./snapshot.js";
+import { HOST_PROBES, type HostProbes } from "./probes.js";
 
 /** Why the host is unhealthy before a run, or null when it is fit. */
 export function judgeBaseline(
-  snapshot: HostSnapshot,
+  probes: HostProbes,
   thresholds: ProbeThresholds = DEFAULT_PROBE_THRESHOLDS,
 ): string | null {
   const reasons: string[] = [];
   for (const name of HOST_PROBES) {
-    const probed = snapshot[name];
+    const probed = probes[name];
     if (probed.kind === "timed-out") {
       reasons.push(`probe ${name} did not answer within ${probed.deadlineMs} ms`);
     } else if (probed.kind === "unavailable" && thresholds.requiredProbes.includes(name)) {
       reasons.push(`probe ${name} is required but unavailable: ${probed.reason}`);
     }
   }
-  const { procsRunning, forkExecMs, leakedPids } = snapshot;
-  const limit = runnableLimit(thresholds, snapshot.cores);
+  const { procsRunning, forkExecMs, leakedPids } = probes;
+  const limit = runnableLimit(thresholds, probes.cores);
   if (procsRunning.kind === "ok" && procsRunning.value > limit) {
     reasons.push(
-      `${procsRunning.value} runnable tasks on ${snapshot.cores} cores, over ` +
-        `${thresholds.maxRunnablePerCore} x ${snapshot.cores} = ${limit}`,
+      `${procsRunning.value} runnable tasks on ${probes.cores} cores, over ` +
+        `${thresholds.maxRunnablePerCore} x ${probes.cores} = ${limit}`,
     );
   }
   if (forkExecMs.kind === "ok" && forkExecMs.value > thresholds.baselineForkExecMaxMs) {
@@ -36,7 +36,7 @@ export function judgeBaseline(
   }
   if (leakedPids.kind === "ok" && leakedPids.value.processes.length > 0) {
     reasons.push(
-      `processes already carry EZONE_RUN=${snapshot.runTag} (left by an earlier attempt?): ` +
+      `processes already carry EZONE_RUN=${probes.runTag} (left by an earlier attempt?): ` +
         describeLeaks(leakedPids.value),
     );
   }

@@ -1,12 +1,12 @@
 /**
- * Before/after comparison of host snapshots (DESIGN.md §6). Pure: no I/O.
+ * Before/after comparison of host probes (DESIGN.md §6). Pure: no I/O.
  *
  * One finding per probe, each citing its before/after values and the threshold it was judged by.
  * A probe that could not be read after the run is `unavailable`, never `ok`; a probe that did not answer
  * within its deadline is `failed` ("probe timeout" is a host failure, DESIGN.md §2).
  */
 import type { ProbeFinding, ProbeSeverity } from "../model/outcome-types.js";
-import type { HostProbeName, HostSnapshot, KmsgRead, LeakScan, Probed } from "./snapshot.js";
+import type { HostProbeName, HostProbes, KmsgRead, LeakScan, Probed } from "./probes.js";
 
 /** The limits host findings are judged by; every one can be overridden per campaign. */
 export interface ProbeThresholds {
@@ -34,10 +34,10 @@ export const DEFAULT_PROBE_THRESHOLDS: Readonly<ProbeThresholds> = Object.freeze
   requiredProbes: Object.freeze(["forkExecMs", "procsRunning", "memAvailableKb", "taint", "kmsg"] as const),
 });
 
-/** Compares the snapshots taken before and after one run; `after` must have been read from `before`'s kmsg cursor. */
-export function compareSnapshots(
-  before: HostSnapshot,
-  after: HostSnapshot,
+/** Compares the host probes taken before and after one run; `after` must have been read from `before`'s kmsg cursor. */
+export function compareProbes(
+  before: HostProbes,
+  after: HostProbes,
   thresholds: ProbeThresholds,
   isOopsLine: (line: string) => boolean,
 ): ProbeFinding[] {
@@ -146,7 +146,7 @@ function judgeForkExec(before: Probed<number>, after: Probed<number>, t: ProbeTh
   });
 }
 
-function judgeRunnable(before: HostSnapshot, after: HostSnapshot, t: ProbeThresholds): ProbeFinding {
+function judgeRunnable(before: HostProbes, after: HostProbes, t: ProbeThresholds): ProbeFinding {
   const limit = runnableLimit(t, after.cores);
   return judge("procsRunning", before.procsRunning, after.procsRunning, {
     show: (n) => n,

@@ -1,17 +1,23 @@
 /**
- * Host integrity probes (DESIGN.md §6): one snapshot of the host's health, taken before and after a run.
+ * Host integrity probes (DESIGN.md §6): the host's health at one moment, probed before and after a run.
  *
  * Every probe has its own deadline derived from the caller's signal. A probe that cannot be read comes back
- * `unavailable` with the reason, one that does not answer in time comes back `timed-out`: a snapshot never
- * pretends a probe was clean. Aborting the caller's signal is not a probe result: it rejects the snapshot.
+ * `unavailable` with the reason, one that does not answer in time comes back `timed-out`: a probing never
+ * pretends a probe was clean. Aborting the caller's signal is not a probe result: it rejects the probing.
  */
 import { spawn } from "node:child_process";
 import { closeSync, constants, openSync, readFileSync, readSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
-import { processStartTicks } from "../campaign/lock.js";
 import { deadline as withDeadline } from "../util/deadline.js";
+import {
+  processStartTicks,
+  procNumber,
+  readMemAvailableKb,
+  readProcNumber,
+  readVanishing,
+} from "../util/proc.js";
 
 /** One probe's answer: a value, or why there is none. */
 export type Probed<T> =
@@ -26,7 +32,7 @@ export interface KmsgCursor {
 
 /** What one read of /dev/kmsg found. */
 export interface KmsgRead {
-  /** The cursor to pass to the next snapshot. */
+  /** The cursor to pass to the next probing. */
   cursor: KmsgCursor;
   /** The cursor this read started after; `null` for a baseline read, which returns no lines. */
   since: KmsgCursor | null;
@@ -54,8 +60,8 @@ export interface LeakScan {
 }
 
 /** The host's health at one moment. */
-export interface HostSnapshot {
-  /** ISO-8601 time the snapshot started. */
+export interface HostProbes {
+  /** ISO-8601 time the probing started. */
   takenAt: string;
   runTag: string | null;
   /** os.availableParallelism(): the cores this process may use. */
@@ -74,7 +80,7 @@ export interface HostSnapshot {
   leakedPids: Probed<LeakScan>;
 }
 
-/** The probes of a snapshot, in the order they are taken and reported. */
+/** The probes, in the order they are taken and reported. */
 export const HOST_PROBES = [
   "forkExecMs",
   "loadavg1",
@@ -83,7 +89,7 @@ export const HOST_PROBES = [
   "taint",
   "kmsg",
   "leakedPids",
-] as const satisfies readonly (keyof HostSnapshot)[];
+] as const satisfies readonly (keyof HostProbes)[];
 export type HostProbeName = (typeof HOST_PROBES)[number];
 
 /** Each probe's own deadline. Generous: a healthy host answers each in milliseconds. */
@@ -97,29 +103,29 @@ export const PROBE_DEADLINES_MS: Readonly<Record<HostProbeName, number>> = Objec
   leakedPids: 5_000,
 });
 
-export interface HostSnapshotOptions {
+export interface HostProbesOptions {
   /** The run's tag (`EZONE_RUN=<runTag>` in the environment of everything it starts); null skips the leak scan. */
   runTag: string | null;
   /** Other tags the run's processes carry (a VMM started ahead as a spare, then claimed by the run). */
   alsoTags?: readonly string[];
   /**
    * The leak scan reads the environment only of processes started at or after this moment (clock ticks
-   * since boot, see `clockTicksNow`), and of `alsoPids`: a process carrying the run's tag cannot be older
+   * since boot, see `clockTicksNow` in util/proc.ts), and of `alsoPids`: a process carrying the run's tag cannot be older
    * than the run. Absent: every process.
    */
   startedSince?: number;
   alsoPids?: readonly number[];
   signal: AbortSignal;
-  /** Where the previous snapshot left the kernel log; absent or null takes a baseline (no lines). */
+  /** Where the previous probing left the kernel log; absent or null takes a baseline (no lines). */
   kmsgCursor?: KmsgCursor | null;
 }
 
 /**
  * Takes every probe. The two that measure the host's responsiveness go first and alone, so that nothing of
  * ours disturbs them (our file reads run on libuv threads, which `procs_running` would count); the reads
- * that follow do not disturb each other and run together. A snapshot takes ~30 ms on an idle host.
+ * that follow do not disturb each other and run together. Probing takes ~30 ms on an idle host.
  */
-export async function takeHostSnapshot(opts: HostSnapshotOptions): Promise<HostSnapshot> {
+export async function probeHost(opts: HostProbesOptions): Promise<HostProbes> {
   const { runTag, signal } = opts;
   signal.throwIfAborted();
   const takenAt = new Date().toISOString();
@@ -147,9 +153,9 @@ export async function takeHostSnapshot(opts: HostSnapshotOptions): Promise<HostS
   };
 }
 
-/** The kmsg cursor to pass to the next snapshot: null when this one could not read the log. */
-export function kmsgCursorOf(snapshot: HostSnapshot): KmsgCursor | null {
-  return snapshot.kmsg.kind === "ok" ? snapshot.kmsg.value.cursor : null;
+/** The kmsg cursor to pass to the next probing: null when this one could not read the log. */
+export function kmsgCursorOf(probes: HostProbes): KmsgCursor | null {
+  return probes.kmsg.kind === "ok" ? probes.kmsg.value.cursor : null;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -236,23 +242,6 @@ function median(values: readonly number[]): number {
   return middle;
 }
 
-/** Reads a /proc file and extracts one non-negative number with `pattern`'s first group. */
-async function readProcNumber(path: string, pattern: RegExp, signal: AbortSignal): Promise<number> {
-  return procNumber(path, await readFile(path, { encoding: "utf8", signal }), pattern);
-}
-
-/** One non-negative number out of a /proc file's `text`, with `pattern`'s first group. */
-function procNumber(path: string, text: string, pattern: RegExp): number {
-  const found = pattern.exec(text)?.[1];
-  const value = found === undefined ? Number.NaN : Number(found);
-  if (!Number.isFinite(value) || value < 0) {
-    throw new Error(
-      `${path}: expected a number matching ${pattern}, got ${JSON.stringify(text.slice(0, 80))}`,
-    );
-  }
-  return value;
-}
-
 function readLoadavg1(signal: AbortSignal): Promise<number> {
   return readProcNumber("/proc/loadavg", /^(\d+(?:\.\d+)?)\s/, signal);
 }
@@ -275,10 +264,6 @@ async function sampleProcsRunning(signal: AbortSignal): Promise<number> {
  */
 function readProcStatRunning(): number {
   return procNumber("/proc/stat", readFileSync("/proc/stat", "utf8"), /^procs_running\s+(\d+)$/m);
-}
-
-function readMemAvailableKb(signal: AbortSignal): Promise<number> {
-  return readProcNumber("/proc/meminfo", /^MemAvailable:\s+(\d+) kB$/m, signal);
 }
 
 function readTaint(signal: AbortSignal): Promise<number> {
@@ -372,16 +357,9 @@ function boundLines(
 // ---------------------------------------------------------------------------------------------------------
 // Leaked processes
 
-/** Now, in the unit of /proc/<pid>/stat's start time: clock ticks (USER_HZ, 100 on Linux) since boot. */
-export function clockTicksNow(): number {
-  return Math.floor(Number(readFileSync("/proc/uptime", "latin1").split(" ")[0]) * USER_HZ);
-}
-
-const USER_HZ = 100;
-
 async function scanLeaks(
   runTag: string | null,
-  opts: Pick<HostSnapshotOptions, "alsoTags" | "startedSince" | "alsoPids">,
+  opts: Pick<HostProbesOptions, "alsoTags" | "startedSince" | "alsoPids">,
   signal: AbortSignal,
 ): Promise<LeakScan> {
   if (runTag === null) throw new Error("no run tag given: nothing to look for");
@@ -417,18 +395,4 @@ async function scanLeaks(
     processes: found.filter((f): f is LeakedProcess => typeof f === "object" && f !== null),
     unreadable: found.filter((f) => f === "forbidden").length,
   };
-}
-
-type ProcRead = { kind: "read"; text: string } | { kind: "gone" } | { kind: "forbidden" };
-
-/** Reads a /proc file of a process that may exit while we look, or belong to another user. */
-async function readVanishing(path: string, encoding: BufferEncoding, signal: AbortSignal): Promise<ProcRead> {
-  try {
-    return { kind: "read", text: await readFile(path, { encoding, signal }) };
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === "ENOENT" || code === "ESRCH") return { kind: "gone" };
-    if (code === "EACCES" || code === "EPERM") return { kind: "forbidden" };
-    throw error;
-  }
 }

@@ -1,22 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { processStartTicks } from "../campaign/lock.js";
-
-/** Environment tag on every process ezone starts: `<ezone pid>:<its start time in ticks>`. */
-export const OWNER_ENV = "EZONE_OWNER";
-
-let ownTag: string | null = null;
-
-/** This ezone process's owner tag (stable for its lifetime). */
-export function ownerTag(): string {
-  ownTag ??= `${process.pid}:${processStartTicks(process.pid) ?? 0}`;
-  return ownTag;
-}
-
-function ownerAlive(tag: string): boolean {
-  const [pid, ticks] = tag.split(":").map(Number);
-  if (!pid || ticks === undefined) return false;
-  return processStartTicks(pid) === ticks;
-}
+import { OWNER_ENV, ownerAlive } from "../util/owner-tag.js";
 
 /**
  * Kill what a dead ezone left behind: processes whose EZONE_OWNER names an ezone that no longer runs

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { OWNER_ENV, ownerTag } from "../host/reaper.js";
 import { deadline } from "./deadline.js";
+import { OWNER_ENV, ownerTag } from "./owner-tag.js";
 
 /** How a child process ended. */
 export type ChildExit = { code: number | null; signal: NodeJS.Signals | null };

@@ -6,13 +6,8 @@ import { availableParallelism } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { judgeBaseline } from "../../src/host/baseline-health.js";
-import { compareSnapshots, DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
-import {
-  type HostSnapshot,
-  type KmsgCursor,
-  kmsgCursorOf,
-  takeHostSnapshot,
-} from "../../src/host/snapshot.js";
+import { compareProbes, DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
+import { type HostProbes, type KmsgCursor, kmsgCursorOf, probeHost } from "../../src/host/probes.js";
 
 /** Every process a test starts, each in its own process group; all are killed after each test. */
 const started = new Set<ChildProcess>();
@@ -43,8 +38,8 @@ async function killAll(): Promise<void> {
 
 afterEach(killAll);
 
-function snapshot(runTag: string | null, kmsgCursor: KmsgCursor | null = null): Promise<HostSnapshot> {
-  return takeHostSnapshot({ runTag, signal: AbortSignal.timeout(30_000), kmsgCursor });
+function probe(runTag: string | null, kmsgCursor: KmsgCursor | null = null): Promise<HostProbes> {
+  return probeHost({ runTag, signal: AbortSignal.timeout(30_000), kmsgCursor });
 }
 
 function value<T>(probed: { kind: string; value?: T }): T {
@@ -63,39 +58,39 @@ function can(path: string, mode: number): boolean {
 
 const neverOops = (): boolean => false;
 
-describe("takeHostSnapshot on this host", () => {
+describe("probeHost on this host", () => {
   it("reports plausible values", async () => {
-    const snap = await snapshot(null);
-    expect(value(snap.forkExecMs)).toBeGreaterThan(0);
-    expect(value(snap.forkExecMs)).toBeLessThan(1000);
-    expect(value(snap.loadavg1)).toBeGreaterThanOrEqual(0);
-    expect(value(snap.procsRunning)).toBeGreaterThanOrEqual(1);
-    expect(snap.cores).toBe(availableParallelism());
+    const probes = await probe(null);
+    expect(value(probes.forkExecMs)).toBeGreaterThan(0);
+    expect(value(probes.forkExecMs)).toBeLessThan(1000);
+    expect(value(probes.loadavg1)).toBeGreaterThanOrEqual(0);
+    expect(value(probes.procsRunning)).toBeGreaterThanOrEqual(1);
+    expect(probes.cores).toBe(availableParallelism());
     const memTotalKb = Number(/^MemTotal:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1]);
-    expect(value(snap.memAvailableKb)).toBeGreaterThan(0);
-    expect(value(snap.memAvailableKb)).toBeLessThanOrEqual(memTotalKb);
-    expect(value(snap.taint)).toBe(Number(readFileSync("/proc/sys/kernel/tainted", "utf8")));
-    expect(snap.leakedPids).toMatchObject({
+    expect(value(probes.memAvailableKb)).toBeGreaterThan(0);
+    expect(value(probes.memAvailableKb)).toBeLessThanOrEqual(memTotalKb);
+    expect(value(probes.taint)).toBe(Number(readFileSync("/proc/sys/kernel/tainted", "utf8")));
+    expect(probes.leakedPids).toMatchObject({
       kind: "unavailable",
       reason: expect.stringMatching(/no run tag/),
     });
-    expect(Date.parse(snap.takenAt)).not.toBeNaN();
+    expect(Date.parse(probes.takenAt)).not.toBeNaN();
   });
 
   it.runIf(can("/dev/kmsg", constants.R_OK))("takes a kmsg baseline as a cursor with no lines", async () => {
-    const read = value((await snapshot(null)).kmsg);
+    const read = value((await probe(null)).kmsg);
     expect(read.since).toBeNull();
     expect(read.lines).toEqual([]);
     expect(read.cursor.seq).toBeGreaterThanOrEqual(0);
   });
 
   it.runIf(can("/dev/kmsg", constants.W_OK))("reports a new host kernel log line once", async () => {
-    const before = await snapshot(null);
+    const before = await probe(null);
     const cursor = value(before.kmsg).cursor;
-    const marker = `ezone host-snapshot test marker ${randomUUID()}`;
+    const marker = `ezone host-probes test marker ${randomUUID()}`;
     writeFileSync("/dev/kmsg", `<6>${marker}\n`);
 
-    const after = await snapshot(null, cursor);
+    const after = await probe(null, cursor);
     const read = value(after.kmsg);
     expect(read.since).toEqual(cursor);
     expect(read.lines).toContain(marker);
@@ -104,14 +99,14 @@ describe("takeHostSnapshot on this host", () => {
 
     const isMarker = (line: string): boolean => line === marker;
     const kmsgFinding = (isOops: (line: string) => boolean) =>
-      compareSnapshots(before, after, DEFAULT_PROBE_THRESHOLDS, isOops).find((f) => f.probe === "host.kmsg");
+      compareProbes(before, after, DEFAULT_PROBE_THRESHOLDS, isOops).find((f) => f.probe === "host.kmsg");
     expect(kmsgFinding(isMarker)).toMatchObject({
       severity: "failed",
       detail: expect.stringContaining(marker),
     });
     expect(kmsgFinding(neverOops)?.severity).toBe("ok");
 
-    const later = value((await snapshot(null, read.cursor)).kmsg);
+    const later = value((await probe(null, read.cursor)).kmsg);
     expect(later.lines).not.toContain(marker);
   });
 
@@ -119,31 +114,31 @@ describe("takeHostSnapshot on this host", () => {
     const tag = `test-${randomUUID()}`;
     const sleeper = await start("sleep", ["30"], { env: { ...process.env, EZONE_RUN: tag } });
 
-    const leaking = await snapshot(tag);
+    const leaking = await probe(tag);
     expect(value(leaking.leakedPids).processes).toEqual([{ pid: sleeper.pid, comm: "sleep" }]);
-    expect(value((await snapshot(`${tag}x`)).leakedPids).processes).toEqual([]);
-    expect(value((await snapshot(tag.slice(0, -1))).leakedPids).processes).toEqual([]);
-    const leakFinding = compareSnapshots(leaking, leaking, DEFAULT_PROBE_THRESHOLDS, neverOops).find(
+    expect(value((await probe(`${tag}x`)).leakedPids).processes).toEqual([]);
+    expect(value((await probe(tag.slice(0, -1))).leakedPids).processes).toEqual([]);
+    const leakFinding = compareProbes(leaking, leaking, DEFAULT_PROBE_THRESHOLDS, neverOops).find(
       (f) => f.probe === "host.leakedPids",
     );
     expect(leakFinding).toMatchObject({ severity: "failed", after: 1 });
 
     await kill(sleeper);
-    expect(value((await snapshot(tag)).leakedPids).processes).toEqual([]);
+    expect(value((await probe(tag)).leakedPids).processes).toEqual([]);
   });
 
   it("rejects when the caller aborts instead of reporting a probe result", async () => {
     const gone = AbortSignal.abort(new Error("caller gave up"));
-    await expect(takeHostSnapshot({ runTag: null, signal: gone })).rejects.toThrow("caller gave up");
+    await expect(probeHost({ runTag: null, signal: gone })).rejects.toThrow("caller gave up");
     const controller = new AbortController();
-    const taking = takeHostSnapshot({ runTag: null, signal: controller.signal });
-    controller.abort(new Error("aborted mid-snapshot"));
-    await expect(taking).rejects.toThrow("aborted mid-snapshot");
+    const taking = probeHost({ runTag: null, signal: controller.signal });
+    controller.abort(new Error("aborted mid-probing"));
+    await expect(taking).rejects.toThrow("aborted mid-probing");
   });
 
   it("sees busy loops as too many runnable tasks", async () => {
     const cores = availableParallelism();
-    const before = await snapshot(null);
+    const before = await probe(null);
     const busy: ChildProcess[] = [];
     try {
       // Bounded loops: should this test runner be SIGKILLed, they still end on their own.
@@ -153,7 +148,7 @@ describe("takeHostSnapshot on this host", () => {
         );
       }
       expect(await waitForRunnable(9, 10_000)).toBeGreaterThanOrEqual(9);
-      const after = await snapshot(null, kmsgCursorOf(before));
+      const after = await probe(null, kmsgCursorOf(before));
 
       // The default (4 per core) on a 2-core host; at most 8 runnable on bigger hosts, where 12 loops
       // would otherwise stay under the limit.
@@ -161,7 +156,7 @@ describe("takeHostSnapshot on this host", () => {
         ...DEFAULT_PROBE_THRESHOLDS,
         maxRunnablePerCore: Math.min(DEFAULT_PROBE_THRESHOLDS.maxRunnablePerCore, 8 / cores),
       };
-      const finding = compareSnapshots(before, after, thresholds, neverOops).find(
+      const finding = compareProbes(before, after, thresholds, neverOops).find(
         (f) => f.probe === "host.procsRunning",
       );
       expect(finding?.severity).toBe("degraded");

@@ -4,8 +4,9 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Cell } from "../../src/campaign/cell.js";
-import { acquireCampaignLock, CampaignLockedError, processStartTicks } from "../../src/campaign/lock.js";
+import { acquireCampaignLock, CampaignLockedError } from "../../src/campaign/lock.js";
 import { progressLine } from "../../src/campaign/progress.js";
+import { processStartTicks } from "../../src/util/proc.js";
 
 describe("Cell scheduling", () => {
   it("hands out each repetition once and is complete when all finished", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { judgeBaseline } from "../../src/host/baseline-health.js";
-import { compareSnapshots, DEFAULT_PROBE_THRESHOLDS, type ProbeThresholds } from "../../src/host/compare.js";
-import { HOST_PROBES, type HostSnapshot, type KmsgRead, type Probed } from "../../src/host/snapshot.js";
+import { compareProbes, DEFAULT_PROBE_THRESHOLDS, type ProbeThresholds } from "../../src/host/compare.js";
+import { HOST_PROBES, type HostProbes, type KmsgRead, type Probed } from "../../src/host/probes.js";
 import type { ProbeSeverity } from "../../src/model/outcome-types.js";
 
 const isOopsLine = (line: string): boolean => /\b(Oops|BUG|WARNING):/.test(line);
@@ -29,8 +29,8 @@ function kmsg(read: Partial<KmsgRead> = {}): Probed<KmsgRead> {
   });
 }
 
-/** A healthy 2-core host; `before` snapshots are baseline kmsg reads (no cursor, no lines). */
-function snap(overrides: Partial<HostSnapshot> = {}): HostSnapshot {
+/** A healthy 2-core host; `before` probes are baseline kmsg reads (no cursor, no lines). */
+function probes(overrides: Partial<HostProbes> = {}): HostProbes {
   return {
     takenAt: "2025-01-01T00:00:00.000Z",
     runTag: "run-1",
@@ -46,14 +46,14 @@ function snap(overrides: Partial<HostSnapshot> = {}): HostSnapshot {
   };
 }
 
-function afterRun(overrides: Partial<HostSnapshot> = {}): HostSnapshot {
-  return snap({ kmsg: kmsg(), ...overrides });
+function afterRun(overrides: Partial<HostProbes> = {}): HostProbes {
+  return probes({ kmsg: kmsg(), ...overrides });
 }
 
 /** [name, expected severity, after-run overrides (their first probe is the one judged), extras] */
-type Case = [name: string, severity: ProbeSeverity, after: Partial<HostSnapshot>, extra?: CaseExtra];
+type Case = [name: string, severity: ProbeSeverity, after: Partial<HostProbes>, extra?: CaseExtra];
 interface CaseExtra {
-  before?: Partial<HostSnapshot>;
+  before?: Partial<HostProbes>;
   thresholds?: Partial<ProbeThresholds>;
   detail?: RegExp;
 }
@@ -184,32 +184,32 @@ const cases: Case[] = [
   ["probe read before but not after", "unavailable", { procsRunning: unavailable }, { detail: /EACCES/ }],
 ];
 
-function findingFor(findings: ReturnType<typeof compareSnapshots>, probe: string) {
+function findingFor(findings: ReturnType<typeof compareProbes>, probe: string) {
   const found = findings.find((f) => f.probe === `host.${probe}`);
   if (found === undefined) throw new Error(`no finding for ${probe}`);
   return found;
 }
 
-describe("compareSnapshots", () => {
+describe("compareProbes", () => {
   it.each(cases)("%s → %s", (_name, severity, after, extra = {}) => {
     const probe = HOST_PROBES.find((p) => p in after);
     if (probe === undefined) throw new Error("case names no probe");
     const thresholds = { ...DEFAULT_PROBE_THRESHOLDS, ...extra.thresholds };
-    const findings = compareSnapshots(snap(extra.before), afterRun(after), thresholds, isOopsLine);
+    const findings = compareProbes(probes(extra.before), afterRun(after), thresholds, isOopsLine);
     const finding = findingFor(findings, probe);
     expect(finding.severity).toBe(severity);
     if (extra.detail) expect(finding.detail).toMatch(extra.detail);
   });
 
   it("gives one ok finding per probe on an unchanged healthy host", () => {
-    const findings = compareSnapshots(snap(), afterRun(), DEFAULT_PROBE_THRESHOLDS, isOopsLine);
+    const findings = compareProbes(probes(), afterRun(), DEFAULT_PROBE_THRESHOLDS, isOopsLine);
     expect(findings.map((f) => f.probe)).toEqual(HOST_PROBES.map((p) => `host.${p}`));
     expect(findings.filter((f) => f.severity !== "ok")).toEqual([]);
   });
 
   it("cites before and after values and the threshold", () => {
-    const findings = compareSnapshots(
-      snap({ forkExecMs: ok(4.567) }),
+    const findings = compareProbes(
+      probes({ forkExecMs: ok(4.567) }),
       afterRun({ forkExecMs: ok(30) }),
       DEFAULT_PROBE_THRESHOLDS,
       isOopsLine,
@@ -227,7 +227,7 @@ describe("compareSnapshots", () => {
 
   it.each(HOST_PROBES)("%s unavailable after the run is never ok", (probe) => {
     const finding = findingFor(
-      compareSnapshots(snap(), afterRun({ [probe]: unavailable }), DEFAULT_PROBE_THRESHOLDS, isOopsLine),
+      compareProbes(probes(), afterRun({ [probe]: unavailable }), DEFAULT_PROBE_THRESHOLDS, isOopsLine),
       probe,
     );
     expect(finding).toMatchObject({ severity: "unavailable", after: null });
@@ -236,7 +236,7 @@ describe("compareSnapshots", () => {
 
   it.each(HOST_PROBES)("%s timing out after the run is a host failure", (probe) => {
     const finding = findingFor(
-      compareSnapshots(snap(), afterRun({ [probe]: timedOut }), DEFAULT_PROBE_THRESHOLDS, isOopsLine),
+      compareProbes(probes(), afterRun({ [probe]: timedOut }), DEFAULT_PROBE_THRESHOLDS, isOopsLine),
       probe,
     );
     expect(finding.severity).toBe("failed");
@@ -246,8 +246,8 @@ describe("compareSnapshots", () => {
   it("bounds a long oops line in the detail", () => {
     const line = `BUG: ${"x".repeat(5000)}`;
     const finding = findingFor(
-      compareSnapshots(
-        snap(),
+      compareProbes(
+        probes(),
         afterRun({ kmsg: kmsg({ lines: [line] }) }),
         DEFAULT_PROBE_THRESHOLDS,
         isOopsLine,
@@ -262,57 +262,57 @@ describe("compareSnapshots", () => {
 
 interface BaselineCase {
   name: string;
-  snapshot: Partial<HostSnapshot>;
+  probes: Partial<HostProbes>;
   thresholds?: Partial<ProbeThresholds>;
   reason: RegExp | null;
 }
 
 const baselineCases: BaselineCase[] = [
-  { name: "healthy host", snapshot: {}, reason: null },
-  { name: "runnable at the limit", snapshot: { procsRunning: ok(8) }, reason: null },
+  { name: "healthy host", probes: {}, reason: null },
+  { name: "runnable at the limit", probes: { procsRunning: ok(8) }, reason: null },
   {
     name: "runnable over the limit",
-    snapshot: { procsRunning: ok(9) },
+    probes: { procsRunning: ok(9) },
     reason: /9 runnable tasks on 2 cores, over 4 x 2 = 8/,
   },
   {
     name: "required probe unavailable",
-    snapshot: { kmsg: unavailable },
+    probes: { kmsg: unavailable },
     reason: /probe kmsg is required but unavailable: EACCES/,
   },
-  { name: "optional probe unavailable", snapshot: { leakedPids: unavailable }, reason: null },
+  { name: "optional probe unavailable", probes: { leakedPids: unavailable }, reason: null },
   {
     name: "optional probe made required",
-    snapshot: { leakedPids: unavailable },
+    probes: { leakedPids: unavailable },
     thresholds: { requiredProbes: ["leakedPids"] },
     reason: /probe leakedPids is required/,
   },
   {
     name: "any probe timing out",
-    snapshot: { loadavg1: timedOut },
+    probes: { loadavg1: timedOut },
     reason: /probe loadavg1 did not answer within 2000 ms/,
   },
-  { name: "slow fork+exec", snapshot: { forkExecMs: ok(150) }, reason: /fork\+exec already takes 150 ms/ },
+  { name: "slow fork+exec", probes: { forkExecMs: ok(150) }, reason: /fork\+exec already takes 150 ms/ },
   {
     name: "processes left by an earlier attempt",
-    snapshot: { leakedPids: ok({ processes: [{ pid: 77, comm: "linux.uml" }], unreadable: 0 }) },
+    probes: { leakedPids: ok({ processes: [{ pid: 77, comm: "linux.uml" }], unreadable: 0 }) },
     reason: /EZONE_RUN=run-1 .*77 \(linux\.uml\)/,
   },
   {
     name: "several reasons at once",
-    snapshot: { procsRunning: ok(20), taint: timedOut },
+    probes: { procsRunning: ok(20), taint: timedOut },
     reason: /probe taint did not answer.*; 20 runnable tasks/,
   },
 ];
 
 describe("judgeBaseline", () => {
   it.each(baselineCases)("$name", (c) => {
-    const reason = judgeBaseline(snap(c.snapshot), { ...DEFAULT_PROBE_THRESHOLDS, ...c.thresholds });
+    const reason = judgeBaseline(probes(c.probes), { ...DEFAULT_PROBE_THRESHOLDS, ...c.thresholds });
     if (c.reason === null) expect(reason).toBeNull();
     else expect(reason).toMatch(c.reason);
   });
 
   it("uses the default thresholds when none are given", () => {
-    expect(judgeBaseline(snap({ procsRunning: ok(9) }))).toMatch(/over 4 x 2 = 8/);
+    expect(judgeBaseline(probes({ procsRunning: ok(9) }))).toMatch(/over 4 x 2 = 8/);
   });
 });

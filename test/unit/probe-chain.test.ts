@@ -1,21 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { ProbeChain } from "../../src/campaign/probe-chain.js";
-import type { HostSnapshot } from "../../src/host/snapshot.js";
+import type { HostProbes } from "../../src/host/probes.js";
 
-const snapshot = { takenAt: "2026-11-26T00:00:00Z" } as HostSnapshot;
+const probes = { takenAt: "2026-11-26T00:00:00Z" } as HostProbes;
 
 describe("probe chain", () => {
   it("hands the last after-probe to the next run once", () => {
     const chain = new ProbeChain();
     expect(chain.take()).toBeNull();
-    chain.keep(snapshot);
-    expect(chain.take()).toBe(snapshot);
+    chain.keep(probes);
+    expect(chain.take()).toBe(probes);
     expect(chain.take()).toBeNull();
   });
 
-  it("does not hand out a snapshot older than its bound", () => {
+  it("does not hand out probes older than its bound", () => {
     const chain = new ProbeChain(-1);
-    chain.keep(snapshot);
+    chain.keep(probes);
     expect(chain.take()).toBeNull();
   });
 });

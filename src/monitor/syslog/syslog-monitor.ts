@@ -12,8 +12,8 @@
  */
 import { availableParallelism } from "node:os";
 import { judgeBaseline } from "../../host/baseline-health.js";
-import { compareSnapshots, DEFAULT_PROBE_THRESHOLDS } from "../../host/compare.js";
-import { type HostSnapshot, kmsgCursorOf, takeHostSnapshot } from "../../host/snapshot.js";
+import { compareProbes, DEFAULT_PROBE_THRESHOLDS } from "../../host/compare.js";
+import { type HostProbes, kmsgCursorOf, probeHost } from "../../host/probes.js";
 import type { Store } from "../../store/store.js";
 import { deadline } from "../../util/deadline.js";
 import { isOopsLine } from "../oops-patterns.js";
@@ -104,7 +104,7 @@ export class SyslogMonitor {
   /** Send time of the newest canary that came back. */
   #lastProvenSentAt = 0;
   #timers: NodeJS.Timeout[] = [];
-  #hostProbe: { last: HostSnapshot | null; running: boolean; abort: AbortController } = {
+  #hostProbe: { last: HostProbes | null; running: boolean; abort: AbortController } = {
     last: null,
     running: false,
     abort: new AbortController(),
@@ -348,7 +348,7 @@ export class SyslogMonitor {
     if (p.running) return;
     p.running = true;
     try {
-      const snap = await takeHostSnapshot({
+      const snap = await probeHost({
         runTag: null,
         signal: deadline(p.abort.signal, 30_000),
         kmsgCursor: p.last ? kmsgCursorOf(p.last) : null,
@@ -357,7 +357,7 @@ export class SyslogMonitor {
       const unhealthy = judgeBaseline(snap, DEFAULT_PROBE_THRESHOLDS);
       if (unhealthy) problems.push(unhealthy);
       if (p.last) {
-        for (const f of compareSnapshots(p.last, snap, DEFAULT_PROBE_THRESHOLDS, isOopsLine))
+        for (const f of compareProbes(p.last, snap, DEFAULT_PROBE_THRESHOLDS, isOopsLine))
           if (f.severity === "failed") problems.push(`${f.probe}: ${f.detail} (threshold ${f.threshold})`);
       }
       p.last = snap;
