@@ -1,6 +1,6 @@
 /**
  * The performance coordinate of each backend on the continuum, read back from a results directory: the
- * report calls `readContinuumPerformance(resultsDir, campaign)` and pairs it with the containment axis.
+ * CLI hands the report `readContinuumPerformance(resultsDir, campaign)` to pair with the containment axis.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";

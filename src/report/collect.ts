@@ -7,7 +7,7 @@ import type { ProbeFinding, Zone } from "../model/outcome-types.js";
 import { readArtifact } from "../store/artifacts.js";
 import type { Statement, Store, StoredRun } from "../store/store.js";
 import { type ConsoleEvidence, consoleEvidence } from "./console-evidence.js";
-import { type Overhead, readOverhead } from "./overhead.js";
+import { type Overhead, overheadOf, type PerfReading } from "./overhead.js";
 import { type PaperRow, paperRows } from "./paper-table.js";
 import { resultsCell, type ZoneCell, type ZoneMatrix, zoneMatrix } from "./zone-matrix.js";
 
@@ -44,17 +44,22 @@ export function summarize(
   };
 }
 
-/** Summaries of every campaign in the store (or just `campaign`). */
-export function collectCampaigns(store: Store, campaign?: string): CampaignSummary[] {
+/**
+ * Summaries of every campaign in the store (or just `campaign`); `perfOf` reads a campaign's latest perf
+ * session (null: none), for the overhead.
+ */
+export function collectCampaigns(
+  store: Store,
+  perfOf: (campaign: string) => PerfReading | null,
+  campaign?: string,
+): CampaignSummary[] {
   const names = campaign ? [campaign] : store.campaigns();
   return names.map((name) => {
     const runs = store.runs({ campaign: name });
     const statements = store.statements(name);
     const seen = [...statements.map((s) => s.backend), ...runs.map((r) => r.backend)];
     const order = store.campaignBackends(name) ?? [...new Set(seen)];
-    return summarize(name, runs, statements, order, (backends) =>
-      readOverhead(store.resultsDir, backends, name),
-    );
+    return summarize(name, runs, statements, order, (backends) => overheadOf(perfOf(name), backends));
   });
 }
 

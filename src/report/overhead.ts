@@ -1,10 +1,10 @@
 /**
- * Measured overhead of each backend against native (DESIGN.md §9), as the performance axis stored it
- * (`ezone perf`, src/perf): the latest perf session of the campaign, its geometric-mean slowdown and 95%
- * interval per backend. Until something was measured every backend is "not measured" (null): the report
- * says so rather than guessing.
+ * Measured overhead of each backend against native (DESIGN.md §9), as the performance axis summarized it
+ * (`ezone perf`, src/perf): the geometric-mean slowdown and 95% interval per backend of one perf session.
+ * Until something was measured every backend is "not measured" (null): the report says so rather than
+ * guessing. The report does not read perf sessions itself (report and perf are sibling layers): the CLI
+ * hands it perf's summary, which has the shape of `PerfReading`.
  */
-import { readContinuumPerformance } from "../perf/continuum.js";
 
 /** A backend's slowdown against native: geometric mean over benchmarks, with its 95% interval over rounds. */
 export interface Overhead {
@@ -17,16 +17,21 @@ export interface Overhead {
   benchmarks: string[];
 }
 
-/** Overhead per backend of a results directory; null where not measured. */
-export function readOverhead(
-  resultsDir: string,
-  backends: string[],
-  campaign?: string,
-): Record<string, Overhead | null> {
-  const summary = readContinuumPerformance(resultsDir, campaign);
+/** What the report reads of a summarized perf session: per backend its status and overall slowdown. */
+export interface PerfReading {
+  points: readonly {
+    backend: string;
+    status: string;
+    overall: { ratio: number; lower: number | null; upper: number | null } | null;
+    benchmarks: readonly { benchmark: string }[];
+  }[];
+}
+
+/** Overhead per backend of a perf session (none: no session measured); null where not measured. */
+export function overheadOf(reading: PerfReading | null, backends: string[]): Record<string, Overhead | null> {
   const out: Record<string, Overhead | null> = {};
   for (const backend of backends) {
-    const point = summary?.points.find((p) => p.backend === backend);
+    const point = reading?.points.find((p) => p.backend === backend);
     const overall = point?.status === "measured" ? point.overall : null;
     out[backend] = overall
       ? {

@@ -8,7 +8,7 @@ import { BENCHMARKS, fsName } from "../../src/perf/benchmarks.js";
 import { readContinuumPerformance, summarizeSession } from "../../src/perf/continuum.js";
 import { addCpuDelta, parseCpuMhz, parseCpuTimes, stealPercent } from "../../src/perf/host-notes.js";
 import { renderPerfTable } from "../../src/perf/table.js";
-import { readOverhead } from "../../src/report/overhead.js";
+import { overheadOf } from "../../src/report/overhead.js";
 import { type PerfBlock, type PerfResult, Store } from "../../src/store/store.js";
 
 describe("the agent's BENCH-RESULT lines", () => {
@@ -220,7 +220,7 @@ describe("perf results in the store", () => {
       using store = Store.open(dir);
       session(store);
     }
-    const o = readOverhead(dir, ["native", "qemu-tcg"], "paper");
+    const o = overheadOf(readContinuumPerformance(dir, "paper"), ["native", "qemu-tcg"]);
     expect(o["qemu-tcg"]?.ratio).toBeCloseTo(Math.sqrt(5), 10);
     expect(o["qemu-tcg"]?.benchmarks).toEqual(["cpu-int", "file-io"]);
   });

@@ -1,9 +1,11 @@
 import { existsSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { readContinuumPerformance } from "../../perf/continuum.js";
 import { loadPlotAssets } from "../../report/assets.js";
 import { collectCampaigns, collectRunDetails } from "../../report/collect.js";
 import { renderHtml } from "../../report/html.js";
+import type { PerfReading } from "../../report/overhead.js";
 import type { paperRows } from "../../report/paper-table.js";
 import {
   jsonReport,
@@ -32,11 +34,16 @@ export function paperReport(
   campaign?: string,
 ): { campaign: string; table: string; rows: ReturnType<typeof paperRows> }[] {
   using store = openResults(resultsDir);
-  return collectCampaigns(store, campaign).map((s) => ({
+  return collectCampaigns(store, perfReader(resultsDir), campaign).map((s) => ({
     campaign: s.campaign,
     rows: s.paper,
     table: paperTableText(s),
   }));
+}
+
+/** The latest perf session of each campaign in `resultsDir`: the report's overhead column. */
+function perfReader(resultsDir: string): (campaign: string) => PerfReading | null {
+  return (campaign) => readContinuumPerformance(resultsDir, campaign);
 }
 
 function parseFormat(opts: ReportOptions): ReportFormat {
@@ -75,7 +82,7 @@ export async function run(resultsDir: string, opts: ReportOptions): Promise<void
       },
     ]);
   }
-  const summaries = collectCampaigns(store, opts.campaign);
+  const summaries = collectCampaigns(store, perfReader(resultsDir), opts.campaign);
 
   if (opts.html) {
     const out = resolve(opts.html);
