@@ -16,6 +16,7 @@ demo: image
 test: setup
 	npx biome check .
 	npx tsc -p tsconfig.check.json
+	npm run -s layers
 	npx vitest run
 
 lint:
