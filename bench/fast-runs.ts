@@ -1,5 +1,5 @@
 /**
- * Issue "fast runs": fresh boot vs snapshot restore, side by side in one invocation.
+ * Fast runs: fresh boot vs snapshot restore, side by side in one invocation.
  *   npm run bench -- fast-runs [snapshotRuns]   (default 20; fresh boots: a quarter as many, at least 4)
  * Prints and writes bench/results/fast-runs-<timestamp>.json: per-run wall time (median, p95) fresh vs
  * snapshot and the ratio, boot-to-READY per backend, runs/hour at 1 and 2 workers, detection latency
@@ -131,7 +131,7 @@ out.slowReader = slow;
 const throughput = await compareJobs(Math.max(30, 4 * n), 1, "snapshot");
 out.throughput = throughput;
 
-// The issue's goals beside what this run measured.
+// The fast path's goals beside what this run measured.
 const fmt = (x: number | null | undefined, unit = " ms") => (x == null ? "n/a" : `${Math.round(x)}${unit}`);
 const freshBoot = (boots["qemu-tcg"] as { median?: number | null } | undefined)?.median;
 const hangMs = "error" in hang ? null : stats(hang.runs.map((r) => r.detectionMs)).median;

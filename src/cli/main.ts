@@ -4,8 +4,9 @@ import { ConfigError, ExitError, InfraError, UsageError } from "../util/errors.j
 import { ezoneVersion } from "../util/version.js";
 
 /**
- * The only file that reads argv and calls process.exit. Exit codes (a contract): 0 done, 1 findings,
- * 2 usage or config error, 3 infrastructure error, 70 internal error (a bug), 130 interrupted.
+ * The command table. `main` below reads argv and maps every error to the exit code (a contract): 0 done,
+ * 1 findings, 2 usage or config error, 3 infrastructure error, 70 internal error (a bug), 130 interrupted
+ * (a second Ctrl-C exits at once from the command that handles it).
  */
 export function buildProgram(): Command {
   const program = new Command("ezone")

@@ -14,11 +14,6 @@ export const OUTCOMES = [
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** Outcomes that are results; `infra-error` is a run to retry, never a result. */
-export function isResult(outcome: Outcome): boolean {
-  return outcome !== "infra-error";
-}
-
 /** Error zone of Naughton et al.: 1 host kernel, 2 host user space, 3 guest kernel, 4 guest user space. */
 export type Zone = 1 | 2 | 3 | 4;
 

@@ -15,8 +15,3 @@ export function deadline(parent: AbortSignal | null | undefined, ms: number): Ab
   timeout.addEventListener("abort", () => pending.delete(timeout), { once: true });
   return parent ? AbortSignal.any([parent, timeout]) : timeout;
 }
-
-/** Deadlines not yet fired (tests). */
-export function pendingDeadlines(): number {
-  return pending.size;
-}

@@ -1,5 +1,5 @@
 /**
- * Soak of `ezone monitor` (issue 5's closing measurement), run by hand, not by the test suite:
+ * Soak of `ezone monitor` (its closing measurement), run by hand, not by the test suite:
  *
  *   node dist/monitor/syslog/soak.js [--minutes 3] [--enclaves 4] [--hb-ms 250] [--burst-per-s 10000]
  *

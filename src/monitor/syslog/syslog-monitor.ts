@@ -1,5 +1,5 @@
 /**
- * The host-side watchdog of `ezone monitor` (issue 5, the paper's monitor): enclaves' heartbeats and
+ * The host-side watchdog of `ezone monitor` (the paper's monitor): enclaves' heartbeats and
  * reports reach the host's syslog daemon; the monitor reads only the daemon's output, raises violations,
  * stores each in SQLite before announcing it, and announces it through the configured notifiers.
  *

@@ -13,10 +13,6 @@ import { createRequire } from "node:module";
 /** Where messages go. UDP is fire-and-forget: while the daemon is down its datagrams are lost. */
 export type SyslogTarget = { kind: "unix"; path: string } | { kind: "udp"; host: string; port: number };
 
-export function describeTarget(t: SyslogTarget): string {
-  return t.kind === "unix" ? `unix:${t.path}` : `udp:${t.host}:${t.port}`;
-}
-
 /** The part of the `unix-dgram` package ezone uses (a native addon: Node has no AF_UNIX datagrams). */
 interface UnixDgramSocket {
   send(
