@@ -1,6 +1,7 @@
 /**
  * Readers of Linux's /proc: process start times and CPU use, numbers out of the kernel's text files, and
- * per-process files that may vanish while we look. Every /proc read of ezone goes through here.
+ * per-process files that may vanish while we look. What only one module reads stays beside its parser
+ * (the perf host notes, the orphan sweep's scan).
  */
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
