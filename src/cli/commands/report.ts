@@ -34,7 +34,7 @@ export function paperReport(
   campaign?: string,
 ): { campaign: string; table: string; rows: ReturnType<typeof paperRows> }[] {
   using store = openResults(resultsDir);
-  return collectCampaigns(store, perfReader(resultsDir), campaign).map((s) => ({
+  return collectCampaigns(store, perfReader(store.resultsDir), campaign).map((s) => ({
     campaign: s.campaign,
     rows: s.paper,
     table: paperTableText(s),
@@ -82,7 +82,7 @@ export async function run(resultsDir: string, opts: ReportOptions): Promise<void
       },
     ]);
   }
-  const summaries = collectCampaigns(store, perfReader(resultsDir), opts.campaign);
+  const summaries = collectCampaigns(store, perfReader(store.resultsDir), opts.campaign);
 
   if (opts.html) {
     const out = resolve(opts.html);
