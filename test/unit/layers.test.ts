@@ -95,6 +95,15 @@ describe("the layer rules of make test", () => {
     ).toEqual(["no-cycle: src/store/a.ts → src/store/b.ts"]);
   });
 
+  it("catch a folder that has no place in the layers", async () => {
+    expect(
+      await violations({
+        "src/model/a.ts": exported,
+        "src/scratch/b.ts": 'import { value } from "../model/a.js";\nexport const b = value;\n',
+      }),
+    ).toEqual(["layer-unknown: src/scratch/b.ts → src/model/a.ts"]);
+  });
+
   it("catch an import it cannot resolve, which could hide a forbidden one", async () => {
     expect(await violations({ "src/util/a.ts": 'export { x } from "../campain/lock.js";\n' })).toEqual([
       "no-unresolvable: src/util/a.ts → ../campain/lock.js",
