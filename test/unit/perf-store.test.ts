@@ -223,5 +223,7 @@ describe("perf results in the store", () => {
     const o = overheadOf(readContinuumPerformance(dir, "paper"), ["native", "qemu-tcg"]);
     expect(o["qemu-tcg"]?.ratio).toBeCloseTo(Math.sqrt(5), 10);
     expect(o["qemu-tcg"]?.benchmarks).toEqual(["cpu-int", "file-io"]);
+    // No perf session: every backend is "not measured", never a guessed ratio.
+    expect(overheadOf(null, ["native", "qemu-tcg"])).toEqual({ native: null, "qemu-tcg": null });
   });
 });
