@@ -16,6 +16,7 @@ demo: image
 test: setup
 	npx biome check .
 	npx tsc -p tsconfig.check.json
+	node scripts/check-function-length.mjs
 	npx vitest run
 
 lint:
