@@ -17,6 +17,7 @@ test: setup
 	npx biome check .
 	npx tsc -p tsconfig.check.json
 	npm run -s layers
+	node scripts/check-function-length.mjs
 	npx vitest run
 
 lint:
