@@ -106,6 +106,11 @@ export interface Backend {
   readonly continuumRank: number;
   /** Multiplies every timeout (TCG >> KVM). */
   readonly timeoutScale: number;
+  /**
+   * A witness of a guest kernel panic that does not go through the console (QEMU's pvpanic, reported as
+   * a `GUEST_PANICKED` control event); null where the console is the only witness.
+   */
+  readonly panicChannel: string | null;
   /** Can this host run it? Why not? */
   probe(image: BuiltImage | null, signal: AbortSignal): Promise<Availability>;
   /** Can this backend host the fault at all? */

@@ -41,6 +41,7 @@ export function bwrapArgv(root: string, runTag: string, command: string[]): stri
  */
 export class ContainerBackend implements Backend {
   readonly name = "container";
+  readonly panicChannel = null;
   readonly continuumRank = 1;
   /** Same deadlines as QEMU-TCG: one heartbeat-loss threshold across backends keeps zone-2 comparable. */
   readonly timeoutScale = 1;

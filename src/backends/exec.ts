@@ -26,6 +26,7 @@ export const EXTERNAL_VMM_DOC = "docs/external-vmm.md";
  * command it is a statement of unavailability, never a result.
  */
 export class ExecBackend implements Backend {
+  readonly panicChannel = null;
   readonly continuumRank = 4;
   readonly timeoutScale = 1;
   constructor(

@@ -46,6 +46,7 @@ export function runscArgv(stateDir: string, panicLog: string, command: string[],
  */
 export class GvisorBackend implements Backend {
   readonly name = "gvisor";
+  readonly panicChannel = "runsc panic log";
   readonly continuumRank = 2;
   /** Same deadlines as QEMU-TCG: one heartbeat-loss threshold across backends keeps zone-2 comparable. */
   readonly timeoutScale = 1;

@@ -20,6 +20,7 @@ import { supportFor } from "./support.js";
  */
 export class NativeBackend implements Backend {
   readonly name = "native";
+  readonly panicChannel = null;
   readonly continuumRank = 0;
   /** Deadlines as for QEMU-TCG: the same heartbeat-loss threshold on every backend keeps zone-2 fair. */
   readonly timeoutScale = 1;

@@ -56,6 +56,7 @@ export function umlArgv(binary: string, spec: EnclaveSpec): string[] {
 export class UmlBackend implements Backend {
   readonly name = "uml";
   /** Between gVisor (a user-space kernel that is not Linux) and KVM (hardware virtualization). */
+  readonly panicChannel = null;
   readonly continuumRank = 2.5;
   readonly timeoutScale = 1;
   private readonly binary: string;

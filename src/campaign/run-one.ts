@@ -425,6 +425,10 @@ function finish(
     proof: proofAt !== null,
     guestCrash: crash,
     panicEvent: s.panicEventAt !== null,
+    panicChannel: plan.backend.panicChannel,
+    panicEventDelayMs:
+      s.panicLineAt !== null && s.panicEventAt !== null ? Math.round(s.panicEventAt - s.panicLineAt) : null,
+    faultPanics: faultSpec(plan.fault).panics === true,
     heartbeatsAfterFault: plan.fault === "none" ? null : r.host ? r.host.beatsAfter : s.hbAfterFault,
     heartbeatLost: s.heartbeatLostAt !== null,
     exit: r.exitAtStop,

@@ -26,6 +26,15 @@ export interface FaultSpec {
    * least this. Filling 256 MiB under UML takes ~40 s on a loaded 2-core host.
    */
   observeMinMs?: number;
+  /**
+   * The guest kernel panics when the fault fires (zone 3, booted with `oops=panic`): where the backend has
+   * a panic channel beside the console (QEMU's pvpanic), the verdict needs both to agree.
+   */
+  panics?: boolean;
+  /**
+   * A check of ezone itself, not a fault of the guest: left out of `ezone matrix` unless named.
+   */
+  selfCheck?: boolean;
   /** Zone 2: injected by ezone on the host (the agent is not involved); absent for guest-side faults. */
   host?: HostAction;
   /**
@@ -75,6 +84,18 @@ export const FAULTS = {
     expected:
       "the guest kernel ends the runaway loop; the agent keeps heartbeating meanwhile (its heartbeat may be late: varied)",
     childEnd: "signal=SIGXCPU",
+  },
+  "forged-panic": {
+    name: "forged-panic",
+    zone: 3,
+    kernelModule: false,
+    mechanism:
+      "a lying guest: the agent writes a fault module's proof line (with the run's nonce) and a 'Kernel panic' line into the kernel log (/dev/kmsg) and goes on running; no panic happens",
+    proof: "'ezone-fault: forged-panic nonce=<run nonce> firing', written by the agent itself to /dev/kmsg",
+    expected:
+      "unknown where a second panic channel exists (QEMU's pvpanic stays silent); elsewhere the console's word is all there is, and the verdict says so",
+    panics: true,
+    selfCheck: true,
   },
   forkbomb: {
     name: "forkbomb",
@@ -126,6 +147,7 @@ export const FAULTS = {
     proof:
       "the module's printk 'ezone-fault: kbug nonce=<run nonce> firing context=...' on the guest console",
     expected: "guest kernel oopses and panics; the host is untouched",
+    panics: true,
   },
   kerncrash: {
     name: "kerncrash",
@@ -135,6 +157,7 @@ export const FAULTS = {
       "kernel module: inline-asm divl by zero in kernel mode, at once (process context) or after N s (timer)",
     proof: "the module's printk 'ezone-fault: kerncrash nonce=<run nonce> firing' on the guest console",
     expected: "guest kernel oopses and panics; the host is untouched",
+    panics: true,
   },
   kpanic: {
     name: "kpanic",
@@ -144,6 +167,7 @@ export const FAULTS = {
     proof:
       "the module's printk 'ezone-fault: kpanic nonce=<run nonce> firing context=...' on the guest console",
     expected: "guest kernel panics; the host is untouched",
+    panics: true,
   },
   none: {
     name: "none",
@@ -161,6 +185,7 @@ export const FAULTS = {
     proof:
       "the module's printk 'ezone-fault: nullderef nonce=<run nonce> firing context=...' on the guest console",
     expected: "guest kernel oopses (NULL pointer dereference) and panics; the host is untouched",
+    panics: true,
   },
   oomhog: {
     name: "oomhog",
@@ -205,6 +230,7 @@ export const FAULTS = {
     expected: "the guest's soft-lockup watchdog reports it after ~2 s and panics; the host is untouched",
     kernelArgs: ["watchdog_thresh=1", "softlockup_panic=1"],
     heartbeatLossMinMs: 8000,
+    panics: true,
   },
   stackoverflow: {
     name: "stackoverflow",
@@ -215,6 +241,7 @@ export const FAULTS = {
     proof:
       "the module's printk 'ezone-fault: stackoverflow nonce=<run nonce> firing context=...' on the guest console",
     expected: "guest kernel reports the stack guard page hit and panics; the host is untouched",
+    panics: true,
   },
   "sysrq-c": {
     name: "sysrq-c",
@@ -225,6 +252,7 @@ export const FAULTS = {
     proof:
       "'ezone-fault: sysrq-c nonce=<run nonce> firing', written by the agent to /dev/kmsg just before the trigger, on the guest console",
     expected: "guest kernel panics ('sysrq triggered crash'); the host is untouched",
+    panics: true,
   },
   uafwrite: {
     name: "uafwrite",
@@ -235,6 +263,7 @@ export const FAULTS = {
     proof:
       "the module's printk 'ezone-fault: uafwrite nonce=<run nonce> firing context=...' on the guest console",
     expected: "guest kernel oopses (page fault on the freed address) and panics; the host is untouched",
+    panics: true,
   },
   "vmm-sigkill": {
     name: "vmm-sigkill",

@@ -66,6 +66,16 @@ export interface RunEvidence {
   guestCrash: { title: string; crashClass: string; panic: boolean } | null;
   /** QMP GUEST_PANICKED (pvpanic) was received. */
   panicEvent: boolean;
+  /**
+   * The backend's witness of a guest panic that does not go through the console (QEMU: pvpanic's QMP
+   * `GUEST_PANICKED`); null where the console is the only witness. A guest's user space can print any
+   * console line, so a panicking fault's proof is trusted only where this channel agrees.
+   */
+  panicChannel: string | null;
+  /** From the console's panic line to the channel's panic event, in ms; null when either is missing. */
+  panicEventDelayMs: number | null;
+  /** The fault is expected to panic the guest kernel (a zone-3 crash under `oops=panic`). */
+  faultPanics: boolean;
   /** Heartbeats after the fault: `null` when not applicable. */
   heartbeatsAfterFault: number | null;
   heartbeatLost: boolean;

@@ -41,7 +41,11 @@ export function decideOutcome(ev: RunEvidence): Verdict {
   if (!ev.proof) {
     if (ev.hostInjection) return { outcome: "not-fired", reasons: [ev.hostInjection.detail] };
     if (guestDied) {
-      return { outcome: "unknown", reasons: [`${crashText}, but there is no proof the fault fired`] };
+      const witness = ev.panicEvent && ev.panicChannel ? [`${ev.panicChannel} reported a guest panic`] : [];
+      return {
+        outcome: "unknown",
+        reasons: [`${crashText}, but there is no proof the fault fired`, ...witness],
+      };
     }
     if (ev.exit.kind === "signaled") {
       return {
@@ -68,7 +72,41 @@ export function decideOutcome(ev: RunEvidence): Verdict {
   if (ev.hostInjection) return decideHostFault(ev, ev.hostInjection, guestDied, degraded);
 
   if (ev.zone === 4) return decideUserFault(ev, guestDied, crashText, degraded);
-  return decideKernelFault(ev, guestDied, crashText, degraded);
+  return panicWitnessesDisagree(ev) ?? consoleOnly(ev, decideKernelFault(ev, guestDied, crashText, degraded));
+}
+
+/** The longest a second channel's panic event may trail the console's panic line and still agree with it. */
+export const PANIC_AGREEMENT_MS = 1000;
+
+/**
+ * A fault that panics, on a backend with a panic channel beside the console (QEMU's pvpanic): the console's
+ * proof is trusted only when that channel saw the panic too, within PANIC_AGREEMENT_MS of the console's
+ * panic line. A guest's user space can print the proof and the panic text; it cannot make QEMU see a panic
+ * without one (unless it is root and writes pvpanic's port itself). Null: they agree, or nothing to check.
+ */
+function panicWitnessesDisagree(ev: RunEvidence): Verdict | null {
+  if (ev.zone !== 3 || !ev.faultPanics || ev.panicChannel === null) return null;
+  const late = ev.panicEventDelayMs !== null && ev.panicEventDelayMs > PANIC_AGREEMENT_MS;
+  if (ev.panicEvent && !late) return null;
+  const console = ev.guestCrash?.panic
+    ? `the console shows the fault's proof and a kernel panic (${ev.guestCrash.title})`
+    : "the console shows the fault's proof but no kernel panic";
+  const channel = ev.panicEvent
+    ? `${ev.panicChannel} reported the panic ${ev.panicEventDelayMs} ms after the console's panic line (more than ${PANIC_AGREEMENT_MS} ms)`
+    : `${ev.panicChannel} reported no panic; the enclave ${describeExit(ev)}`;
+  return { outcome: "unknown", reasons: [console, channel, "the two witnesses disagree"] };
+}
+
+/** Where the console is the only witness of a panicking fault, the verdict says so. */
+function consoleOnly(ev: RunEvidence, verdict: Verdict): Verdict {
+  if (!ev.faultPanics || ev.panicChannel !== null || verdict.outcome === "unknown") return verdict;
+  return {
+    ...verdict,
+    reasons: [
+      ...verdict.reasons,
+      "the proof and the panic came from the console only: this backend has no second panic channel",
+    ],
+  };
 }
 
 /** With proof: the run is contained (limited), or varied when the host degraded. */

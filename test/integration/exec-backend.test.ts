@@ -64,6 +64,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("exec backend around a qemu wrap
     expectOutcome(r, "contained-limited");
     expect(r.evidence.proof).toBe(true);
     expect(r.evidence.panicEvent).toBe(false); // no QMP through exec
+    expect(r.verdict.reasons.join("; ")).toContain("from the console only");
     expect(r.evidence.guestCrash?.crashClass).toBe("divide-error");
   });
 

@@ -30,6 +30,8 @@ describe.runIf(haveQemu)("qemu-tcg runs, real guest", () => {
     expect(r.evidence.guestCrash?.crashClass).toBe("divide-error");
     expect(r.evidence.guestCrash?.title).toBe("divide error in kerncrash_fire [kerncrash]");
     expect(r.evidence.panicEvent).toBe(true);
+    expect(r.evidence.panicEventDelayMs).not.toBeNull();
+    expect(r.evidence.panicEventDelayMs ?? Number.POSITIVE_INFINITY).toBeLessThanOrEqual(1000);
     expect(r.evidence.probes.every((p) => p.severity === "ok")).toBe(true);
     expect(r.bootMs).toBeGreaterThan(0);
     expect(r.detectionMs).not.toBeNull();
@@ -38,6 +40,17 @@ describe.runIf(haveQemu)("qemu-tcg runs, real guest", () => {
     expect(phases.spawnToReady).toBeGreaterThan(0);
     expect(phases.baselineProbe).toBeGreaterThanOrEqual(0);
     expect(phases.afterProbe).toBeGreaterThanOrEqual(0);
+  });
+
+  it("a lying guest (proof and panic lines forged by its user space) → unknown: pvpanic saw no panic", async () => {
+    const r = await runOne(plan({ fault: "forged-panic" }), AbortSignal.timeout(150_000));
+    expect(r.evidence.proof).toBe(true);
+    expect(r.evidence.guestCrash?.panic).toBe(true);
+    expect(r.evidence.panicEvent).toBe(false);
+    expect(r.verdict.outcome).toBe("unknown");
+    const why = r.verdict.reasons.join("; ");
+    expect(why).toContain("the console shows the fault's proof and a kernel panic");
+    expect(why).toContain("pvpanic (QMP GUEST_PANICKED) reported no panic");
   });
 
   it("the paper's mode: armed at boot, fires from a timer after the delay", async () => {

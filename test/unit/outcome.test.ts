@@ -32,11 +32,21 @@ const crashed: RunEvidence = {
     panic: true,
   },
   panicEvent: true,
+  panicChannel: null,
+  panicEventDelayMs: null,
+  faultPanics: true,
   heartbeatsAfterFault: 0,
   heartbeatLost: false,
   exit: { kind: "exited", code: 1 },
   stopReason: "guest-panic",
   probes: [ok],
+};
+
+/** The same run on QEMU, whose pvpanic saw the panic 5 ms after the console's panic line. */
+const pvpanic: RunEvidence = {
+  ...crashed,
+  panicChannel: "pvpanic (QMP GUEST_PANICKED)",
+  panicEventDelayMs: 5,
 };
 
 const control: RunEvidence = {
@@ -137,6 +147,57 @@ const cases: [string, RunEvidence, Outcome, RegExp?][] = [
   ["infrastructure failed", { ...crashed, infraError: "spawn.vmm: ENOENT" }, "infra-error", /ENOENT/],
   ["agent never READY", { ...crashed, ready: false }, "infra-error", /READY/],
   ["control run healthy", control, "no-effect", /control/],
+  ["kerncrash on QEMU, pvpanic agrees with the console", pvpanic, "contained-limited", /kerncrash_fire/],
+  [
+    "proof and panic line on the console, pvpanic silent (a lying guest)",
+    { ...pvpanic, panicEvent: false, panicEventDelayMs: null, exit: { kind: "running" } },
+    "unknown",
+    /kernel panic \(divide error.*pvpanic \(QMP GUEST_PANICKED\) reported no panic; the enclave still running/,
+  ],
+  [
+    "proof and panic line, pvpanic's event more than 1 s later",
+    { ...pvpanic, panicEventDelayMs: 1500 },
+    "unknown",
+    /1500 ms after the console's panic line/,
+  ],
+  [
+    "proof but no panic on either channel for a fault that panics",
+    { ...pvpanic, guestCrash: null, panicEvent: false, heartbeatLost: true, exit: { kind: "running" } },
+    "unknown",
+    /proof but no kernel panic.*reported no panic/,
+  ],
+  [
+    "pvpanic alone (the console lost the panic line) still agrees",
+    { ...pvpanic, guestCrash: null, panicEventDelayMs: null },
+    "contained-limited",
+    /pvpanic/,
+  ],
+  [
+    "GUEST_PANICKED with no proof line names both sides",
+    { ...pvpanic, proof: false },
+    "unknown",
+    /no proof the fault fired.*pvpanic \(QMP GUEST_PANICKED\) reported a guest panic/,
+  ],
+  [
+    "a fault that does not panic (hang) needs no second witness",
+    {
+      ...pvpanic,
+      fault: "hang",
+      faultPanics: false,
+      guestCrash: null,
+      panicEvent: false,
+      heartbeatLost: true,
+      exit: { kind: "running" },
+    },
+    "contained-limited",
+    /heartbeat lost/,
+  ],
+  [
+    "no second channel: the verdict says the proof came from the console only",
+    crashed,
+    "contained-limited",
+    /console only/,
+  ],
   [
     "control run whose guest crashed",
     { ...control, guestCrash: crashed.guestCrash, exit: { kind: "exited", code: 1 } },

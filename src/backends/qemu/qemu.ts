@@ -129,6 +129,7 @@ const migrationWaiters = new Map<QmpClient, (status: string) => void>();
 export class QemuBackend implements Backend, Snapshotter {
   readonly name: string;
   readonly continuumRank: number;
+  readonly panicChannel = "pvpanic (QMP GUEST_PANICKED)";
   readonly timeoutScale: number;
   private readonly binary: string;
   private readonly spares = new SparePool<Launched>();

@@ -3,7 +3,7 @@ import { stringify } from "yaml";
 import { BACKEND_NAMES } from "../../backends/index.js";
 import type { LoadedCampaign } from "../../campaign/load.js";
 import { parseCampaign } from "../../campaign/load.js";
-import { FAULT_NAMES } from "../../faults/catalogue.js";
+import { FAULT_NAMES, faultSpec } from "../../faults/catalogue.js";
 import { renderZoneMatrix, zoneMatrix } from "../../report/zone-matrix.js";
 import { Store } from "../../store/store.js";
 import { ConfigError } from "../../util/errors.js";
@@ -79,7 +79,8 @@ export async function run(opts: MatrixOptions): Promise<void> {
   const runs = intFlag("--runs", opts.runs, 3, 1000);
   const jobs = opts.jobs === undefined ? undefined : intFlag("--jobs", opts.jobs, 1, 256);
   const backends = listFlag("--backends", opts.backends, BACKEND_NAMES, []);
-  const faults = listFlag("--faults", opts.faults, FAULT_NAMES, ["none"]);
+  const selfChecks = FAULT_NAMES.filter((f) => faultSpec(f).selfCheck === true);
+  const faults = listFlag("--faults", opts.faults, FAULT_NAMES, ["none", ...selfChecks]);
   const text = matrixCampaignText(runs, backends, faults);
   const loaded: LoadedCampaign = {
     file: "(ezone matrix)",
