@@ -25,7 +25,7 @@ const TOOL: Partial<Record<string, string>> = {
 const UNDER_TEST = BACKEND_NAMES.filter((n) => n !== "exec");
 const ZONE3_PREFERENCE: FaultName[] = [
   "kerncrash",
-  ...FAULT_NAMES.filter((f) => faultSpec(f).zone === 3 && f !== "none"),
+  ...FAULT_NAMES.filter((f) => faultSpec(f).zone === 3 && f !== "none" && !faultSpec(f).selfCheck),
 ];
 const ci = process.env.CI === "true";
 

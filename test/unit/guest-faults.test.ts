@@ -28,6 +28,7 @@ describe("fault catalogue, zones 3 and 4", () => {
       [
         "abort",
         "cpuloop",
+        "forged-panic",
         "forkbomb",
         "hang",
         "kbug",

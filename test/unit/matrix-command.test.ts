@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BACKEND_NAMES } from "../../src/backends/index.js";
 import { parseCampaign } from "../../src/campaign/load.js";
-import { MATRIX_CAMPAIGN, matrixCampaignText, run } from "../../src/cli/commands/matrix.js";
+import { MATRIX_CAMPAIGN, matrixCampaignText, matrixFaults, run } from "../../src/cli/commands/matrix.js";
 import { FAULT_NAMES } from "../../src/faults/catalogue.js";
 import { ConfigError } from "../../src/util/errors.js";
 
@@ -15,6 +15,13 @@ describe("ezone matrix", () => {
     expect(config.faults).toHaveLength(faults.length);
     expect(config.faults[0]).toEqual({ name: faults[0], trigger: { mode: "command", delaySeconds: 0 } });
     expect(config.bystanders).toBe(0);
+  });
+
+  it("leaves out the control run and ezone's self-checks unless they are named", () => {
+    expect(matrixFaults(undefined)).not.toContain("none");
+    expect(matrixFaults("all")).not.toContain("forged-panic");
+    expect(matrixFaults(undefined)).toContain("kerncrash");
+    expect(matrixFaults("forged-panic,kerncrash")).toEqual(["forged-panic", "kerncrash"]);
   });
 
   it.each([

@@ -3,7 +3,7 @@ import { stringify } from "yaml";
 import { BACKEND_NAMES } from "../../backends/index.js";
 import type { LoadedCampaign } from "../../campaign/load.js";
 import { parseCampaign } from "../../campaign/load.js";
-import { FAULT_NAMES, faultSpec } from "../../faults/catalogue.js";
+import { FAULT_NAMES, type FaultName, faultSpec } from "../../faults/catalogue.js";
 import { renderZoneMatrix, zoneMatrix } from "../../report/zone-matrix.js";
 import { Store } from "../../store/store.js";
 import { ConfigError } from "../../util/errors.js";
@@ -70,6 +70,12 @@ export function matrixCampaignText(runs: number, backends: string[], faults: str
   });
 }
 
+/** The faults of `--faults` (default `all`: every fault but the control run and ezone's self-checks). */
+export function matrixFaults(value: string | undefined): FaultName[] {
+  const selfChecks = FAULT_NAMES.filter((f) => faultSpec(f).selfCheck === true);
+  return listFlag("--faults", value, FAULT_NAMES, ["none", ...selfChecks]);
+}
+
 /**
  * `ezone matrix --runs N`: run every supported (backend, fault) pair through the campaign runner (stored,
  * resumable: re-running adds only what is missing), then print backend × zone from the stored runs with
@@ -79,8 +85,7 @@ export async function run(opts: MatrixOptions): Promise<void> {
   const runs = intFlag("--runs", opts.runs, 3, 1000);
   const jobs = opts.jobs === undefined ? undefined : intFlag("--jobs", opts.jobs, 1, 256);
   const backends = listFlag("--backends", opts.backends, BACKEND_NAMES, []);
-  const selfChecks = FAULT_NAMES.filter((f) => faultSpec(f).selfCheck === true);
-  const faults = listFlag("--faults", opts.faults, FAULT_NAMES, ["none", ...selfChecks]);
+  const faults = matrixFaults(opts.faults);
   const text = matrixCampaignText(runs, backends, faults);
   const loaded: LoadedCampaign = {
     file: "(ezone matrix)",
