@@ -1,0 +1,224 @@
+/**
+ * The culprit frame of a kernel crash report: the first frame that is not machinery every crash passes
+ * through. Kept as data next to the oops table (oops-patterns.ts): each group of generic frames has a
+ * line saying why it is never the function at fault. The shape follows syzkaller's `pkg/report`
+ * (frame sources tried in order, substring skip lists, anchor frames for stalls); the lists are ezone's.
+ */
+
+/** One group of generic frames: matched against a bare symbol (clone suffixes removed). */
+export interface SkipGroup {
+  name: string;
+  /** Why no frame of this group is the culprit. */
+  why: string;
+  frames: RegExp;
+}
+
+/** Generic frames, by group. A symbol matching any group is skipped when looking for the culprit. */
+export const CULPRIT_SKIP: readonly SkipGroup[] = [
+  {
+    name: "locking",
+    why: "every lock user passes through the lock and lockdep code; the caller took the lock",
+    frames:
+      /lockdep|lock_acquire|lock_release|lock_class|held_locks|^(?:_raw_|__raw_|do_raw_)?(?:spin|read|write|mutex)_(?:un)?(?:try)?lock|^_?raw_(?:spin|read|write)|^__?mutex_|^mutex_|^(?:__)?(?:down|up)(?:_read|_write)?(?:_trylock|_killable|_interruptible)?$|^rwsem_|^osq_|^queued_(?:spin|read|write)|^native_queued_spin|^__pv_queued|^percpu_(?:down|up)_|^rt_mutex|^ww_mutex|^lock_(?:sock|timer_base)|^release_sock$|^__lock_sock/,
+  },
+  {
+    name: "list-debug",
+    why: "list and debug-object checks report the corruption they find, not who caused it",
+    frames: /^__?list_(?:add|del|replace|move|splice)|^list_(?:add|del|replace|move|splice)|debug_object|debug_check|^__debug_|^__list_\w+_valid|_is_static_object$/,
+  },
+  {
+    name: "sanitizers",
+    why: "sanitizer and coverage hooks run inside every instrumented access",
+    frames:
+      /kasan|kmsan|kcsan|kfence|ubsan|^__asan|^__msan|^__tsan|^__hwasan|^__sanitizer|^__ubsan|check_memory_region|^write_comp_data$|^__sanitizer_cov|^check_(?:object_size|heap_object|stack_object)|^__check_object_size|^usercopy_|^report_(?:bug|overflow)|read_word_at_a_time/,
+  },
+  {
+    name: "printing",
+    why: "printk and stack dumping print the report; they are where the report is, not the bug",
+    frames:
+      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_unlock|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
+  },
+  {
+    name: "panic-bug",
+    why: "panic, BUG and WARN helpers are how a report is raised, not where it went wrong",
+    frames:
+      /panic|^__warn|^warn_|_warn$|^report_bug|^fixup_bug|^handle_bug|^do_error_trap|^do_trap|^do_invalid_op|^invalid_op$|^exc_\w+|^die$|^__die|^oops_(?:end|begin)|^do_int3|_trap$|^__stack_chk_fail|^(?:__)?bug_handler|^assertfail|^__assert_fail|^__?bug$|^refcount_(?:warn|error|add|sub|inc|dec|set|read)|^__refcount_|^might_(?:fault|sleep)|^__might_(?:fault|sleep|resched)|^___might_sleep|^__cant_sleep/,
+  },
+  {
+    name: "allocation",
+    why: "allocator wrappers are called from everywhere; the caller owns the bad object",
+    frames:
+      /^(?:__)?k[mzc]?alloc|^kmem_cache|^__kmem_cache|^krealloc|^kvmalloc|^kvzalloc|^__?vmalloc|^vzalloc|^kfree|^kvfree|^vfree|^__free_pages|^free_pages|^slab_|^__slab|^slab$|^___slab|^__?alloc_pages|^alloc_pages|^kmemdup|^kstrdup|^kstrndup|^memdup|^__kmalloc|^kmalloc_|^should_fail|^fail_dump|^create_object|^kmemleak|^mempool_|^__do_kmalloc/,
+  },
+  {
+    name: "string-memory",
+    why: "memory and string helpers do the access; the caller passed the bad pointer or length",
+    frames:
+      /^(?:__)?mem(?:cpy|set|move|cmp|chr|scan)(?:_\w+)?$|^str(?:n?cmp|n?cpy|lcpy|scpy|n?len|n?chr|nstr|cat)$|^(?:__|_)?copy_(?:to|from)_user|^copy_user_|^(?:__)?(?:put|get)_user|^__arch_copy|^_copy_(?:to|from)_iter|^copyin$|^copyout$|_indirect_thunk_/,
+  },
+  {
+    name: "rcu-timer-softirq-workqueue",
+    why: "deferred-work plumbing (RCU, timers, softirqs, workqueues) runs the real callback",
+    frames:
+      /^rcu_|^__rcu|^call_rcu|^rcu$|^synchronize_rcu_expedited|^(?:__)?run_timers?|^call_timer_fn|^run_timer_softirq|^expire_timers|^__hrtimer_run_queues|^hrtimer_(?:interrupt|run_queues|wakeup)|^tick_|^update_process_times|^__?do_softirq|^handle_softirqs|^do_softirq|^run_ksoftirqd|^invoke_softirq|^__local_bh_enable|^local_bh_enable|^process_one_work|^process_scheduled_works|^worker_thread|^kthread$|^smpboot_thread_fn|^ret_from_fork|^flush_work|^__flush_work|^flush_workqueue|^__flush_workqueue|^drain_workqueue|^destroy_workqueue|^__cancel_work|^cancel_work_sync|^cancel_delayed_work|^try_to_grab_pending|^del_timer|^timer_delete|^kthread_stop|^watchdog_timer_fn|^__wake_up|^wake_up/,
+  },
+  {
+    name: "interrupt-entry",
+    why: "interrupt, exception and syscall entry code is the way in, shared by every report",
+    frames:
+      /^asm_|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^syscall_exit|^exit_to_user|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
+  },
+];
+
+/** A parsed stack frame line. */
+export interface Frame {
+  /** The function, clone suffixes (`.isra.0`, `.cold`) removed. */
+  symbol: string;
+  module: string | null;
+  /** A `?` frame: a stale stack word the unwinder is unsure of. */
+  questionable: boolean;
+}
+
+/** Compiler clone suffixes, removed so titles stay stable across builds. */
+export const CLONE_SUFFIX = /(?:\.(?:cold|isra|constprop|part|lto_priv|llvm|clone)(?:\.\d+)?)+$/;
+/**
+ * A stack frame line: optional `[<addr>]` words, an optional `?`, then `func+0xoff/0xsize [module]` or
+ * a symbolized inline frame `func file.c:12 [inline]`.
+ */
+const FRAME_LINE =
+  /^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2}(?:\d+:)?(\?\s+)?([A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?|\s+\S+\.[chS]:\d+(?::\d+)?\s+\[inline\])/;
+/** A line naming the faulting instruction: x86 `RIP: 0010:func+0x1/0x2`, `IP: [<..>] func`, arm `PC is at func`, arm64 `pc : func`. */
+const IP_LINE =
+  /^\s*(?:R|E|N)?IP:\s*(?:\d{4}:)?(?:\[<[0-9a-f]+>\]\s*)?(?:\d+:)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?|^\s*PC is at ([A-Za-z_$][\w.$]*)\+0x|^\s*pc\s*:\s*(?:\[<[0-9a-f]+>\]\s*)?([A-Za-z_$][\w.$]*)\+0x/;
+/** Where a stack trace starts. */
+const STACK_START = /Call Trace:|^\s*Call trace:|(?:^|[^k] )backtrace:|^\s*<TASK>|^\s*<IRQ>|Backtrace:/;
+/** Lockdep names the culprit on the `at:` line after what the task was doing. */
+const LOCKDEP_TRIGGER =
+  /is trying to acquire|just changed the state of lock|\btakes:|is trying to release lock|leaving the kernel with locks still held|is freeing memory|is exiting with locks still held|still has locks held|there are no more locks to release/;
+const AT_FRAME = /\bat:\s*(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?/;
+
+/** A goroutine dump: how a Go runtime crash shows its stacks. */
+const GOROUTINE = /^goroutine \d+ \[/;
+
+/** Whether a line starts a stack trace or names a faulting instruction: what makes a header a report. */
+export function opensStack(line: string): boolean {
+  return STACK_START.test(line) || IP_LINE.test(line) || GOROUTINE.test(line);
+}
+
+/** Parse one stack frame line, or null. */
+export function parseFrame(line: string): Frame | null {
+  const m = FRAME_LINE.exec(line);
+  if (!m?.[2]) return null;
+  return { symbol: m[2].replace(CLONE_SUFFIX, ""), module: m[3] ?? null, questionable: m[1] !== undefined };
+}
+
+/** The function a RIP/IP/PC line names, or null. */
+export function parseIpLine(line: string): Frame | null {
+  const m = IP_LINE.exec(line);
+  const symbol = m?.[1] ?? m?.[3] ?? m?.[4];
+  if (!symbol) return null;
+  return { symbol: symbol.replace(CLONE_SUFFIX, ""), module: m?.[2] ?? null, questionable: false };
+}
+
+/** Whether a symbol is generic machinery (any `CULPRIT_SKIP` group) or matches the report's own skips. */
+export function isGenericFrame(symbol: string, extra?: RegExp): boolean {
+  return CULPRIT_SKIP.some((g) => g.frames.test(symbol)) || (extra?.test(symbol) ?? false);
+}
+
+/**
+ * Where a report names its culprit, tried in order until one gives a frame that is not generic:
+ * - `rip`: the faulting instruction's line;
+ * - `trace`: the frames after the first stack-start line (`Call Trace:`, `backtrace:`, `<TASK>`);
+ * - `lockdep`: the `at:` frame after what the task was doing (acquiring, releasing, taking a lock);
+ * - `any`: every frame line of the report, in order.
+ */
+export type FrameSource = "any" | "lockdep" | "rip" | "trace";
+
+/** How one kind of report picks its culprit. */
+export interface CulpritRule {
+  from: readonly FrameSource[];
+  /** Frames never the culprit for this kind of report, on top of `CULPRIT_SKIP`. */
+  skip?: RegExp;
+  /**
+   * `stall`: a spinning CPU is caught at a random point of a loop: name the frame just above the first
+   * entry point (syscall, work item, timer) instead. `hung`: a blocked task sleeps in generic waits:
+   * group hangs on RCU grace periods and on the RTNL lock, else the first frame that is not a wait.
+   */
+  extractor?: "hung" | "stall";
+}
+
+function framesFrom(lines: readonly string[], source: FrameSource): Frame[] {
+  const frames: Frame[] = [];
+  let started = source === "any";
+  for (const line of lines) {
+    if (source === "rip") {
+      const ip = parseIpLine(line);
+      if (ip) frames.push(ip);
+      continue;
+    }
+    if (source === "lockdep") {
+      if (LOCKDEP_TRIGGER.test(line)) started = true;
+      else if (started) {
+        const at = AT_FRAME.exec(line);
+        const frame = at?.[1] ? { symbol: at[1].replace(CLONE_SUFFIX, ""), module: at[2] ?? null, questionable: false } : parseFrame(line);
+        if (frame) frames.push(frame);
+      }
+      continue;
+    }
+    if (!started && STACK_START.test(line)) started = true;
+    else if (started) {
+      const frame = parseFrame(line) ?? (source === "any" ? parseIpLine(line) : null);
+      if (frame && !frame.questionable) frames.push(frame);
+    }
+  }
+  return frames;
+}
+
+/** Frames that enter the kernel's dispatch (syscalls, work items, timers, softirqs, faults): a stall's anchor. */
+const STALL_ANCHORS =
+  /^(?:process_one_work|do_syscall_\w+|do_fast_syscall_\w+|__do_fast_syscall_\w+|netif_receive_skb\w*|do_softirq|__do_softirq|handle_softirqs|call_timer_fn|\w*_run_timers|run_timer_softirq|run_ksoftirqd|smpboot_thread_fn|kthread|start_secondary|cpu_startup_entry|ret_from_fork\w*|vfs_write|vfs_read|vfs_iter_read|vfs_iter_write|do_iter_read|do_iter_write|vfs_ioctl|blkdev_ioctl|call_read_iter|call_write_iter|do_iter_readv_writev|call_mmap|mmap_region|do_mmap|do_dentry_open|vfs_open|sock_sendmsg|sock_recvmsg|__sock_release|sock_release|__sys_setsockopt|sock_common_setsockopt|__sys_listen|sk_common_release|sock_mmap|__sys_accept\w*|sock_do_ioctl|sock_ioctl|compat_sock_ioctl|nfnetlink_rcv_msg|(?:__x64_sys|__ia32_sys|__se_sys|__do_sys|SyS|SYSC|__sys|___sys)_(?:socketpair|connect|ioctl)|__do_fault|handle_mm_fault|do_page_fault|exc_page_fault|__fput|task_work_run|exit_to_user\w*|entry_SYSCALL_64\w*)$/;
+const SYSCALL_PREFIX = /^(?:__x64_sys_|__ia32_sys_|__se_sys_|__do_sys_|compat_SyS_|compat_SYSC_|SyS_|SYSC_|__arm64_sys_)/;
+
+function stallFrame(frames: readonly Frame[]): Frame | null {
+  // The interrupt that caught the CPU comes first; the interrupted code starts after it.
+  const irq = frames.findIndex((f) => /apic_timer_interrupt/.test(f.symbol));
+  const interrupted = irq === -1 ? frames : frames.slice(irq + 1);
+  const anchor = interrupted.findIndex((f) => STALL_ANCHORS.test(f.symbol));
+  const above = anchor > 0 ? interrupted[anchor - 1] : undefined;
+  if (!above) return null;
+  return { ...above, symbol: above.symbol.replace(SYSCALL_PREFIX, "") };
+}
+
+const HUNG_ANCHORS: readonly [RegExp, string | null][] = [
+  [/^rtnl_lock/, null],
+  [/^synchronize_(?:rcu|srcu|net|sched)/, "synchronize_rcu"],
+];
+const HUNG_SKIP = /sched|_lock|_slowlock|down|completion|kthread|wait|synchronize|context_switch|__switch_to|cancel_delayed_work|^io_schedule|freezer|^sleep|msleep|nanosleep|^__mutex|^mutex/;
+
+function hungFrame(frames: readonly Frame[]): Frame | null {
+  for (const frame of frames) {
+    for (const [anchor, replacement] of HUNG_ANCHORS) {
+      if (anchor.test(frame.symbol)) return replacement ? { ...frame, symbol: replacement } : frame;
+    }
+  }
+  return frames.find((f) => !HUNG_SKIP.test(f.symbol) && !isGenericFrame(f.symbol)) ?? null;
+}
+
+/** The culprit frame of a report's lines (header excluded, prefixes stripped), or null when none qualifies. */
+export function culpritFrame(lines: readonly string[], rule: CulpritRule): Frame | null {
+  for (const source of rule.from) {
+    const frames = framesFrom(lines, source);
+    if (rule.extractor === "stall") {
+      const found = stallFrame(frames);
+      if (found) return found;
+    }
+    if (rule.extractor === "hung") {
+      const found = hungFrame(frames);
+      if (found) return found;
+      continue;
+    }
+    const found = frames.find((f) => !isGenericFrame(f.symbol, rule.skip));
+    if (found) return found;
+  }
+  return null;
+}
