@@ -67,6 +67,17 @@ const ANSI_SEQUENCE = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?
 /** A kernel timestamp inside a line: where a printk glued to an agent line begins. */
 const GLUED_TIMESTAMP = /\[\s*\d{1,9}\.\d{6}\]/;
 const AGENT_LINE_START = /^(?:READY|HB|FIRED|INJECT-FAILED|CHILD|PONG|ERROR|BENCH-RESULT) /;
+/** A kernel timestamp at the start of a line (after an optional syslog level). */
+const LEADING_STAMP = /^(?:<\d{1,2}>)?\[\s*\d{1,9}\.\d{1,9}\]/;
+
+/** Where a second printk glued into a kernel or agent line begins (its timestamp), or -1. */
+function gluedAt(line: string): number {
+  const first = LEADING_STAMP.exec(line);
+  if (!first && !AGENT_LINE_START.test(line)) return -1;
+  const from = first ? first[0].length : 0;
+  const m = GLUED_TIMESTAMP.exec(line.slice(from));
+  return m ? from + m.index : -1;
+}
 const PROOF_LINE = /^ezone-fault: (\S+) nonce=(\S+) firing context=(\S+)/;
 /** The kernel's OOM killer at work (a whole-guest or a memory cgroup OOM): evidence, not a crash. */
 const OOM_KILL_LINE = /^(?:Memory cgroup )?[Oo]ut of memory: Killed process (\d+) \(([^)]*)\)/;
@@ -290,14 +301,14 @@ export class ConsoleParser {
     const cleaned = escapeControl(
       decodeUtf8Visible(raw.subarray(first, last)).replace(ANSI_SEQUENCE, ""),
     ).trimEnd();
-    // A printk can land right after an agent line before its newline: split it off at its timestamp.
-    const glued = AGENT_LINE_START.test(cleaned) ? GLUED_TIMESTAMP.exec(cleaned) : null;
-    if (glued && glued.index > 0) {
-      this.#accept(cleaned.slice(0, glued.index).trimEnd(), atMs, false, batch);
-      this.#accept(cleaned.slice(glued.index), atMs, truncated, batch);
-    } else {
-      this.#accept(cleaned, atMs, truncated, batch);
+    // A printk can land right after an agent line, or inside another printk's line (two CPUs printing at
+    // once), before its newline: split it off at its timestamp.
+    let rest = cleaned;
+    for (let at = gluedAt(rest); at > 0; at = gluedAt(rest)) {
+      this.#accept(rest.slice(0, at).trimEnd(), atMs, false, batch);
+      rest = rest.slice(at);
     }
+    this.#accept(rest, atMs, truncated, batch);
   }
 
   #accept(display: string, atMs: number, truncated: boolean, batch: Batch): void {
@@ -308,6 +319,7 @@ export class ConsoleParser {
     const event = line.kernelTime === null ? agentEvent(text) : null;
     const proof = event ?? kernelEvent(text);
     if (proof) batch.events.push(proof);
+    if (event) this.#report?.agentAlive();
     this.#observeCrash(text, display, index);
     this.#window.push({ line, display });
     // Trim in batches so a push stays O(1) amortised.
@@ -336,8 +348,9 @@ export class ConsoleParser {
 }
 
 /**
- * The first report in a log wins, with one exception: a report the kernel survives (a WARNING, a stall)
- * gives way to a fatal oops that follows before any panic, which is what took the guest down.
+ * The first report in a log wins, with one exception: a report the kernel survived (a WARNING, a stall)
+ * and visibly ended gives way to a fatal oops that follows before any panic: that is what took the guest
+ * down. A report still in progress (a KASAN report whose access then faults) keeps the title.
  */
 function supersedes(current: ReportBuilder, next: OopsPattern): boolean {
   return (
@@ -345,6 +358,7 @@ function supersedes(current: ReportBuilder, next: OopsPattern): boolean {
     next.needsTrace !== true &&
     next.survivable !== true &&
     current.pattern.survivable === true &&
+    current.ended &&
     !current.panicked
   );
 }

@@ -37,6 +37,9 @@ const REPORT_LINE_CHARS = 512;
 /** Lines within which a `needsTrace` header must see its stack trace, or it was ordinary text. */
 export const CONFIRM_SPAN = 30;
 
+/** The line that closes a WARN or oops report. */
+const END_TRACE = /---\[ end trace [0-9a-f]* ?\]---/;
+
 /** An oops-table entry that matched a line, with the header's named groups. */
 export interface OopsMatch {
   pattern: OopsPattern;
@@ -45,8 +48,11 @@ export interface OopsMatch {
 
 /** The first oops-table entry whose header matches a line's kernel text. */
 export function matchOops(text: string): OopsMatch | null {
+  // Some reports indent their header by a space (KCSAN on some kernels); frames are indented too, but
+  // no header pattern matches a frame.
+  const head = text.trimStart();
   for (const pattern of OOPS_PATTERNS) {
-    const m = pattern.header.exec(text);
+    const m = pattern.header.exec(head);
     if (m) return { pattern, groups: { ...m.groups } };
   }
   return null;
@@ -81,6 +87,7 @@ export class ReportBuilder {
   #omitted = 0;
   #panicReason: string | null = null;
   #confirmed: boolean;
+  #ended = false;
   #cached: CrashReport | null = null;
 
   constructor(match: OopsMatch, text: string, display: string, lineIndex: number, before: string[]) {
@@ -102,6 +109,19 @@ export class ReportBuilder {
     return this.#confirmed;
   }
 
+  /**
+   * The kernel showed it carried on after this report: its `---[ end trace` line, or the guest agent
+   * printing again.
+   */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The guest agent printed after the report: the kernel carried on. */
+  agentAlive(): void {
+    this.#ended = true;
+  }
+
   /** Lines seen after the header (to give up on an unconfirmed one). */
   get linesSeen(): number {
     return this.#lines.length;
@@ -118,6 +138,7 @@ export class ReportBuilder {
     const line = text.slice(0, REPORT_LINE_CHARS);
     this.#lines.push(line);
     if (!this.#confirmed && opensStack(line)) this.#confirmed = true;
+    if (END_TRACE.test(line)) this.#ended = true;
     const detail = this.pattern.detail?.exec(line.trim());
     if (detail && Object.keys(this.#detail).length === 0) this.#detail = { ...detail.groups };
   }

@@ -94,7 +94,7 @@ const IP_LINE =
 const STACK_START = /Call Trace:|^\s*Call trace:|(?:^|[^k] )backtrace:|^\s*<TASK>|^\s*<IRQ>|Backtrace:/;
 /** Lockdep names the culprit on the `at:` line after what the task was doing. */
 const LOCKDEP_TRIGGER =
-  /is trying to acquire|just changed the state of lock|\btakes:|is trying to release lock|leaving the kernel with locks still held|is freeing memory|is exiting with locks still held|still has locks held|there are no more locks to release/;
+  /is trying to acquire|is trying to lock:|just changed the state of lock|\btakes:|is trying to release lock|leaving the kernel with locks still held|is freeing memory|is exiting with locks still held|still has locks held|there are no more locks to release/;
 const AT_FRAME = /\bat:\s*(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?/;
 
 /** A goroutine dump: how a Go runtime crash shows its stacks. */

@@ -73,6 +73,10 @@ export const FRAME_SOURCE = String.raw`[\w.$]+\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[\w
 const FUNC = String.raw`(?<func>[A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[(?<mod>[\w-]+)\])?`;
 /** The `[#1]` die counter that follows every x86 trap header. */
 const DIE = String.raw`[0-9a-f]{4} \[#\d+\]`;
+/** A WARN's "at": `WARNING: CPU: 0 PID: 1 at file.c:12 func+0x1/0x2` (older kernels). */
+const WARN_AT = String.raw`^WARNING: (?:CPU: \d+ PID: \d+ )?at `;
+/** Newest kernels put the file first: `WARNING: [cond] file.c:12 at func+0x1/0x2, CPU#0: comm/1`. */
+const WARN_FILE = String.raw`^WARNING: (?:\[.*?\] )?`;
 /** Old lockdep printed its headers as `[ INFO: ... ]`. */
 const LOCKDEP = String.raw`^\[?\s*(?:WARNING|INFO): `;
 
@@ -109,7 +113,7 @@ function lockdepCheck(what: string, title: string, culprit: CulpritRule, example
 /** A `WARNING:` raised from a known file: named after what that file checks, its helpers skipped. */
 function warningFrom(file: string, title: string, skip: RegExp | undefined, example: string): OopsPattern {
   return {
-    header: new RegExp(String.raw`^WARNING: (?:CPU: \d+ PID: \d+ )?at ${file}`),
+    header: new RegExp(`(?:${WARN_AT}|${WARN_FILE})${file}`),
     crashClass: "warning",
     title,
     culprit: { ...WARN, ...(skip ? { skip } : {}) },
@@ -195,7 +199,7 @@ const SANITIZERS: OopsPattern[] = [
     example: "BUG: KMSAN: uninit-value in __perf_event_task_sched_in+0x2b6/0xca0",
   },
   {
-    header: new RegExp(`^BUG: KFENCE: (?<kind>[a-z-]+(?: (?:read|write))?) in ${FUNC}`),
+    header: new RegExp(`^BUG: KFENCE: (?<kind>[a-z-]+(?: [a-z-]+)?) in ${FUNC}`),
     crashClass: "kfence",
     title: "KFENCE: {kind}",
     culprit: TRACE,
@@ -329,7 +333,7 @@ const TRAPS: OopsPattern[] = [
     example: "divide error: 0000 [#1] PREEMPT SMP NOPTI",
   },
   {
-    header: /^general protection fault(?:, probably for non-canonical address 0x[0-9a-f]+)?(?:, maybe for address 0x[0-9a-f]+)?: /,
+    header: /^(?:segment-related )?general protection fault(?:,? (?:probably |maybe )?for (?:non-canonical )?address 0x[0-9a-f]+)*: [0-9a-f]{4}\b/,
     crashClass: "gpf",
     title: "general protection fault",
     culprit: RIP_THEN_TRACE,
@@ -437,7 +441,7 @@ const STALLS: OopsPattern[] = [
     example: "BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 32s!",
   },
   {
-    header: /^INFO: task \S.*:\d+ blocked for more than \d+ seconds/,
+    header: /^INFO: task \S.*:\d+ blocked (?:in I\/O wait )?for more than \d+ seconds/,
     crashClass: "hang",
     title: "INFO: task hung",
     culprit: HUNG,
@@ -490,6 +494,14 @@ const LOCKING: OopsPattern[] = [
     culprit: LOCK_CHAIN,
     survivable: true,
     example: "WARNING: inconsistent lock state",
+  },
+  {
+    header: new RegExp(`${LOCKDEP.replace("WARNING|INFO", "BUG|WARNING")}Invalid wait context`),
+    crashClass: "lockdep",
+    title: "BUG: invalid wait context",
+    culprit: LOCK_CHAIN,
+    survivable: true,
+    example: "[ BUG: Invalid wait context ]",
   },
   {
     header: /^INFO: trying to register non-static key/,
@@ -587,7 +599,7 @@ const WARNINGS: OopsPattern[] = [
     "WARNING: CPU: 1 PID: 4 at mm/slab_common.c:996 kmalloc_slab+0x56/0x70",
   ),
   {
-    header: /^WARNING: kernel stack regs at [0-9a-f]+ in \S+ has bad '(?<reg>[^']+)' value/,
+    header: /^WARNING: kernel stack regs at\s+(?:[0-9a-f]+|\(ptrval\)) in \S+ has bad '(?<reg>[^']+)' value/,
     crashClass: "warning",
     title: "WARNING: kernel stack regs has bad '{reg}' value",
     culprit: null,
@@ -595,7 +607,7 @@ const WARNINGS: OopsPattern[] = [
     example: "WARNING: kernel stack regs at ffff8801a9f8fb30 in syz-executor:5126 has bad 'bp' value 0000000000000000",
   },
   {
-    header: /^WARNING: kernel stack frame pointer at [0-9a-f]+ in \S+ has bad value/,
+    header: /^WARNING: kernel stack frame pointer at\s+(?:[0-9a-f]+|\(ptrval\)) in \S+ has bad value/,
     crashClass: "warning",
     title: "WARNING: kernel stack frame pointer has bad value",
     culprit: null,
@@ -603,12 +615,20 @@ const WARNINGS: OopsPattern[] = [
     example: "WARNING: kernel stack frame pointer at ffff88019e9a7a30 in syz-executor:7390 has bad value ffff8",
   },
   {
-    header: new RegExp(String.raw`^WARNING: (?:CPU: \d+ PID: \d+ )?at \S+ ?(?:${FUNC})?`),
+    header: new RegExp(String.raw`${WARN_AT}\S+ ?(?:${FUNC})?`),
     crashClass: "warning",
     title: "WARNING",
     culprit: WARN,
     survivable: true,
     example: "WARNING: CPU: 0 PID: 1 at /tmp/ezone-build/kerncrash.c:71 kerncrash_warn+0x15/0x30 [kerncrash]",
+  },
+  {
+    header: new RegExp(String.raw`${WARN_FILE}\S+:\d+ at (?:${FUNC})?`),
+    crashClass: "warning",
+    title: "WARNING",
+    culprit: WARN,
+    survivable: true,
+    example: "WARNING: [time_after(jiffies, timeout)] io_uring/io_uring.c:3026 at io_ring_exit_work+0x44c/0xbc0, CPU#0: a/1",
   },
   {
     header: /^WARNING: (?<what>[^\s:][^:]*?)\s*$/,
@@ -655,6 +675,14 @@ const OTHER_BUGS: OopsPattern[] = [
     example: "BUG: Bad rss-counter state mm:ffff8801ce1b8000 idx:0 val:1",
   },
   {
+    header: /^BUG: Bad page (?<what>state|map) in process /,
+    crashClass: "bug",
+    title: "BUG: Bad page {what}",
+    culprit: TRACE,
+    survivable: true,
+    example: "BUG: Bad page state in process syz-executor9  pfn:199e00",
+  },
+  {
     header: /^BUG: Dentry .* still in use/,
     crashClass: "bug",
     title: "BUG: Dentry still in use",
@@ -664,12 +692,11 @@ const OTHER_BUGS: OopsPattern[] = [
   },
   {
     // SLUB debugging: "BUG kmalloc-64 (Tainted: G B): Object already free".
-    header: /^BUG [\w-]+(?:\([^)]*\))? \([^)]*\): (?<what>[A-Za-z][\w ]*\w)/,
+    header: /^BUG [\w-]+(?:\([^)]*\))? \((?:Not tainted|Tainted: [^)]*)\): (?<what>[A-Z][\w ]*\w)/,
     crashClass: "bug",
     title: "BUG: {what}",
     culprit: TRACE,
     survivable: true,
-    needsTrace: true,
     example: "BUG kmalloc-64 (Tainted: G    B          ): Object already free",
   },
   {
