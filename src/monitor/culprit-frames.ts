@@ -177,12 +177,22 @@ function framesFrom(lines: readonly string[], source: FrameSource): Frame[] {
 /** Frames that enter the kernel's dispatch (syscalls, work items, timers, softirqs, faults): a stall's anchor. */
 const STALL_ANCHORS =
   /^(?:process_one_work|do_syscall_\w+|do_fast_syscall_\w+|__do_fast_syscall_\w+|netif_receive_skb\w*|do_softirq|__do_softirq|handle_softirqs|call_timer_fn|\w*_run_timers|run_timer_softirq|run_ksoftirqd|smpboot_thread_fn|kthread|start_secondary|cpu_startup_entry|ret_from_fork\w*|vfs_write|vfs_read|vfs_iter_read|vfs_iter_write|do_iter_read|do_iter_write|vfs_ioctl|blkdev_ioctl|call_read_iter|call_write_iter|do_iter_readv_writev|call_mmap|mmap_region|do_mmap|do_dentry_open|vfs_open|sock_sendmsg|sock_recvmsg|__sock_release|sock_release|__sys_setsockopt|sock_common_setsockopt|__sys_listen|sk_common_release|sock_mmap|__sys_accept\w*|sock_do_ioctl|sock_ioctl|compat_sock_ioctl|nfnetlink_rcv_msg|(?:__x64_sys|__ia32_sys|__se_sys|__do_sys|SyS|SYSC|__sys|___sys)_(?:socketpair|connect|ioctl)|__do_fault|handle_mm_fault|do_page_fault|exc_page_fault|__fput|task_work_run|exit_to_user\w*|entry_SYSCALL_64\w*)$/;
-const SYSCALL_PREFIX = /^(?:__x64_sys_|__ia32_sys_|__se_sys_|__do_sys_|compat_SyS_|compat_SYSC_|SyS_|SYSC_|__arm64_sys_)/;
+/** Entry wrappers stripped from a syscall frame so one syscall has one name across kernel versions. */
+const SYSCALL_PREFIX = /^(?:__x64_|__ia32_|__arm64_|compat_SyS_|compat_SYSC_|SyS_|SYSC_)/;
+const APIC_TIMER = /apic_timer_interrupt/;
+
+/** A loaded module's own function (a fault module, a driver): the suspect before any kernel dispatch frame. */
+function moduleFrame(frames: readonly Frame[]): Frame | undefined {
+  return frames.find((f) => f.module !== null && !isGenericFrame(f.symbol));
+}
 
 function stallFrame(frames: readonly Frame[]): Frame | null {
   // The interrupt that caught the CPU comes first; the interrupted code starts after it.
-  const irq = frames.findIndex((f) => /apic_timer_interrupt/.test(f.symbol));
+  let irq = frames.findIndex((f) => APIC_TIMER.test(f.symbol));
+  while (irq !== -1 && frames[irq + 1] && APIC_TIMER.test(frames[irq + 1]?.symbol ?? "")) irq++;
   const interrupted = irq === -1 ? frames : frames.slice(irq + 1);
+  const inModule = moduleFrame(interrupted);
+  if (inModule) return inModule;
   const anchor = interrupted.findIndex((f) => STALL_ANCHORS.test(f.symbol));
   const above = anchor > 0 ? interrupted[anchor - 1] : undefined;
   if (!above) return null;
@@ -196,6 +206,8 @@ const HUNG_ANCHORS: readonly [RegExp, string | null][] = [
 const HUNG_SKIP = /sched|_lock|_slowlock|down|completion|kthread|wait|synchronize|context_switch|__switch_to|cancel_delayed_work|^io_schedule|freezer|^sleep|msleep|nanosleep|^__mutex|^mutex/;
 
 function hungFrame(frames: readonly Frame[]): Frame | null {
+  const inModule = moduleFrame(frames);
+  if (inModule) return inModule;
   for (const frame of frames) {
     for (const [anchor, replacement] of HUNG_ANCHORS) {
       if (anchor.test(frame.symbol)) return replacement ? { ...frame, symbol: replacement } : frame;
