@@ -174,9 +174,30 @@ function framesFrom(lines: readonly string[], source: FrameSource): Frame[] {
   return frames;
 }
 
-/** Frames that enter the kernel's dispatch (syscalls, work items, timers, softirqs, faults): a stall's anchor. */
-const STALL_ANCHORS =
-  /^(?:process_one_work|do_syscall_\w+|do_fast_syscall_\w+|__do_fast_syscall_\w+|netif_receive_skb\w*|do_softirq|__do_softirq|handle_softirqs|call_timer_fn|\w*_run_timers|run_timer_softirq|run_ksoftirqd|smpboot_thread_fn|kthread|start_secondary|cpu_startup_entry|ret_from_fork\w*|vfs_write|vfs_read|vfs_iter_read|vfs_iter_write|do_iter_read|do_iter_write|vfs_ioctl|blkdev_ioctl|call_read_iter|call_write_iter|do_iter_readv_writev|call_mmap|mmap_region|do_mmap|do_dentry_open|vfs_open|sock_sendmsg|sock_recvmsg|__sock_release|sock_release|__sys_setsockopt|sock_common_setsockopt|__sys_listen|sk_common_release|sock_mmap|__sys_accept\w*|sock_do_ioctl|sock_ioctl|compat_sock_ioctl|nfnetlink_rcv_msg|(?:__x64_sys|__ia32_sys|__se_sys|__do_sys|SyS|SYSC|__sys|___sys)_(?:socketpair|connect|ioctl)|__do_fault|handle_mm_fault|do_page_fault|exc_page_fault|__fput|task_work_run|exit_to_user\w*|entry_SYSCALL_64\w*)$/;
+/**
+ * Frames through which the kernel dispatches work (syscall entry, file and socket operations, work
+ * items, timers, packet receive, page faults): a stall is named after the frame just above the first of
+ * these, which says which syscall, device or protocol was spinning. Matched anywhere in the symbol.
+ */
+const STALL_ANCHORS = new RegExp(
+  [
+    // Generic dispatch and entry points.
+    "process_one_work|do_syscall_|do_fast_syscall_|sysenter_dispatch|el0_svc_handler|invoke_syscall|ret_fast_syscall",
+    "netif_receive_skb|do_softirq|call_timer_fn|_run_timers|run_timer_softirq|hrtimer_run|run_ksoftirqd",
+    "smpboot_thread_fn|^kthread$|start_secondary|cpu_startup_entry|ret_from_fork",
+    // File operations: the frame above names the file system or device.
+    "vfs_write|vfs_read|vfs_iter_read|vfs_iter_write|do_iter_read|do_iter_write|call_read_iter|call_write_iter",
+    "new_sync_read|new_sync_write|vfs_ioctl|ksys_ioctl|compat_ioctl|compat_sys_ioctl|blkdev_driver_ioctl",
+    "blkdev_ioctl|do_iter_readv_writev|^call_mmap|mmap_region|do_mmap|do_dentry_open|vfs_open",
+    // Socket operations: the frame above names the protocol.
+    "^sock_sendmsg|^sock_recvmsg|^sock_release|^__sock_release|__sys_setsockopt|kernel_setsockopt",
+    "sock_common_setsockopt|__sys_listen|kernel_listen|sk_common_release|^sock_mmap|__sys_accept|kernel_accept",
+    "^sock_do_ioctl|^sock_ioctl|^compat_sock_ioctl|^nfnetlink_rcv_msg|^rtnetlink_rcv_msg|^netlink_dump",
+    "^(?:compat_)?(?:SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys)_(?:socketpair|connect|ioctl)",
+    // Page faults and the return to user space.
+    "__do_fault|handle_mm_fault|do_page_fault|^page_fault$|^exc_page_fault$|__fput|task_work_run|exit_to_user",
+  ].join("|"),
+);
 /** Entry wrappers stripped from a syscall frame so one syscall has one name across kernel versions. */
 const SYSCALL_PREFIX = /^(?:__x64_|__ia32_|__arm64_|compat_SyS_|compat_SYSC_|SyS_|SYSC_)/;
 const APIC_TIMER = /apic_timer_interrupt/;
@@ -186,17 +207,21 @@ function moduleFrame(frames: readonly Frame[]): Frame | undefined {
   return frames.find((f) => f.module !== null && !isGenericFrame(f.symbol));
 }
 
-function stallFrame(frames: readonly Frame[]): Frame | null {
+function stallFrame(frames: readonly Frame[], skip: RegExp | undefined): Frame | null {
   // The interrupt that caught the CPU comes first; the interrupted code starts after it.
   let irq = frames.findIndex((f) => APIC_TIMER.test(f.symbol));
-  while (irq !== -1 && frames[irq + 1] && APIC_TIMER.test(frames[irq + 1]?.symbol ?? "")) irq++;
+  while (irq !== -1 && APIC_TIMER.test(frames[irq + 1]?.symbol ?? "")) irq++;
   const interrupted = irq === -1 ? frames : frames.slice(irq + 1);
   const inModule = moduleFrame(interrupted);
   if (inModule) return inModule;
-  const anchor = interrupted.findIndex((f) => STALL_ANCHORS.test(f.symbol));
-  const above = anchor > 0 ? interrupted[anchor - 1] : undefined;
-  if (!above) return null;
-  return { ...above, symbol: above.symbol.replace(SYSCALL_PREFIX, "") };
+  let above: Frame | null = null;
+  for (const frame of interrupted) {
+    if (STALL_ANCHORS.test(frame.symbol)) {
+      return above && { ...above, symbol: above.symbol.replace(SYSCALL_PREFIX, "") };
+    }
+    if (!isGenericFrame(frame.symbol, skip)) above = frame;
+  }
+  return null;
 }
 
 const HUNG_ANCHORS: readonly [RegExp, string | null][] = [
@@ -221,7 +246,7 @@ export function culpritFrame(lines: readonly string[], rule: CulpritRule): Frame
   for (const source of rule.from) {
     const frames = framesFrom(lines, source);
     if (rule.extractor === "stall") {
-      const found = stallFrame(frames);
+      const found = stallFrame(frames, rule.skip);
       if (found) return found;
     }
     if (rule.extractor === "hung") {
