@@ -312,7 +312,7 @@ export class ConsoleParser {
   }
 
   #accept(display: string, atMs: number, truncated: boolean, batch: Batch): void {
-    const { text, kernelTime } = this.#prefix.split(display);
+    const { text, kernelTime, caller } = this.#prefix.split(display);
     const line: ConsoleLine = { text, kernelTime, atMs, truncated };
     const index = this.#lineCount++;
     batch.lines.push(line);
@@ -320,14 +320,15 @@ export class ConsoleParser {
     const proof = event ?? kernelEvent(text);
     if (proof) batch.events.push(proof);
     if (event) this.#report?.agentAlive();
-    this.#observeCrash(text, display, index);
+    this.#observeCrash({ text, display, caller }, index);
     this.#window.push({ line, display });
     // Trim in batches so a push stays O(1) amortised.
     if (this.#window.length > 2 * this.#windowLines)
       this.#window.splice(0, this.#window.length - this.#windowLines);
   }
 
-  #observeCrash(text: string, display: string, index: number): void {
+  #observeCrash(line: { text: string; display: string; caller: string | null }, index: number): void {
+    const { text, display, caller } = line;
     const found = matchOops(text);
     const current = this.#report;
     if (found?.pattern.panic && current && !current.panicked) {
@@ -338,10 +339,10 @@ export class ConsoleParser {
       current?.close();
     if (found && (current === null || !current.confirmed || supersedes(current, found.pattern))) {
       const before = this.#window.slice(-EXCERPT_BEFORE).map((held) => held.display);
-      this.#report = new ReportBuilder(found, text, display, index, before);
+      this.#report = new ReportBuilder(found, line, index, before);
       return;
     }
-    current?.feed(text, display);
+    current?.feed(text, display, caller);
     // A header that needs a stack trace and saw none in time was ordinary text, not a report.
     if (current && !current.confirmed && current.linesSeen >= CONFIRM_SPAN) this.#report = null;
   }

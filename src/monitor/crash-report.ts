@@ -88,9 +88,20 @@ export class ReportBuilder {
   #panicReason: string | null = null;
   #confirmed: boolean;
   #ended = false;
+  /** The header's printk caller id: with PRINTK_CALLER, other tasks' lines interleave with the report. */
+  readonly #caller: string | null;
+  /** All CPUs were asked for backtraces ("Sending NMI from CPU"): CPU-context lines belong to the report. */
+  #cpuBacktraces = false;
   #cached: CrashReport | null = null;
 
-  constructor(match: OopsMatch, text: string, display: string, lineIndex: number, before: string[]) {
+  constructor(
+    match: OopsMatch,
+    line: { text: string; display: string; caller: string | null },
+    lineIndex: number,
+    before: string[],
+  ) {
+    const { text, display } = line;
+    this.#caller = line.caller;
     this.pattern = match.pattern;
     this.#match = match;
     this.#header = text;
@@ -128,12 +139,13 @@ export class ReportBuilder {
   }
 
   /** A line after the header: extends the excerpt (until the panic) and the lines searched for the culprit. */
-  feed(text: string, display: string): void {
+  feed(text: string, display: string, caller: string | null = null): void {
     if (!this.panicked) {
       if (this.#excerpt.length < EXCERPT_MAX_LINES - 2) this.#excerpt.push(display);
       else this.#omitted++;
     }
-    if (this.#closed || this.#lines.length >= REPORT_SPAN) return;
+    if (this.#closed || this.#lines.length >= REPORT_SPAN || !this.#sameContext(caller)) return;
+    if (text.includes("Sending NMI from CPU")) this.#cpuBacktraces = true;
     this.#cached = null;
     const line = text.slice(0, REPORT_LINE_CHARS);
     this.#lines.push(line);
@@ -141,6 +153,11 @@ export class ReportBuilder {
     if (END_TRACE.test(line)) this.#ended = true;
     const detail = this.pattern.detail?.exec(line.trim());
     if (detail && Object.keys(this.#detail).length === 0) this.#detail = { ...detail.groups };
+  }
+
+  #sameContext(caller: string | null): boolean {
+    if (this.#caller === null || caller === null || caller === this.#caller) return true;
+    return this.#cpuBacktraces && caller.startsWith("C");
   }
 
   /** Another report started: its frames are not this report's. */

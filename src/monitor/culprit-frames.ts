@@ -36,7 +36,7 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "printing",
     why: "printk and stack dumping print the report; they are where the report is, not the bug",
     frames:
-      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_unlock|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
+      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_unlock|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
   },
   {
     name: "panic-bug",
@@ -66,7 +66,25 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "interrupt-entry",
     why: "interrupt, exception and syscall entry code is the way in, shared by every report",
     frames:
-      /^asm_|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^syscall_exit|^exit_to_user|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
+      /^asm_|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^syscall_exit|^exit_to_user|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
+  },
+  {
+    name: "waiting",
+    why: "sleeping and waiting primitives are where a blocked or woken task is, not who made it wait",
+    frames:
+      /^__?schedule\w*|^schedule\w*|^io_schedule\w*|^wait_for_\w+|^__wait_for_common|^do_wait_for_common|^finish_wait|^prepare_to_wait\w*|^wait_woken|^msleep\w*|^usleep_range\w*|^__wait_event\w*|^autoremove_wake_function/,
+  },
+  {
+    name: "library",
+    why: "generic data structures and helpers from lib/ (rbtree, bit ops, atomics, checksums) serve every subsystem; the caller's data is bad",
+    frames:
+      /^_?_?rb_(?:erase|insert|next|prev|first|last|replace)\w*|^__rb_\w+|^timerqueue_\w+|^crc\w*|^test_and_(?:set|clear|change)_bit|^_?_?(?:set|clear|change)_bit$|^find_(?:next|first)_\w*bit|^_?atomic\w*|^arch_atomic\w*|^_atomic_dec_and_\w+|^atomic_dec_and_\w+|^refcount_dec_and_\w+|^__?xa_\w+|^xas_\w+|^radix_tree_\w+|^idr_\w+|^sort$|^bsearch$/,
+  },
+  {
+    name: "device-teardown",
+    why: "driver-core and USB teardown helpers (kobject, sysfs, device_del, killing URBs) are reached from every driver's remove path; the driver is the suspect",
+    frames:
+      /^kobject_(?:del|put|release|cleanup|uevent\w*)|^add_uevent_var|^get_device_parent|^device_(?:add|del|unregister|destroy|release|for_each_child|remove_file\w*)|^__device_release_driver|^device_release_driver\w*|^bus_remove_device|^sysfs_remove\w*|^hwrng_unregister|^i2c_del_adapter|^__unregister_client|^tty_unregister_device|^rollback_registered\w*|^unregister_netdev\w*|^usb_kill_urb|^usb_kill_anchored_urbs|^usb_poison_urb|^usb_hcd_submit_urb|^usb_submit_urb|^usb_start_wait_urb|^usb_(?:control|bulk|interrupt)_msg|^dummy_urb_enqueue|^kref_put|^put_device|^release_nodes|^devres_release_all/,
   },
 ];
 
@@ -89,7 +107,7 @@ const FRAME_LINE =
   /^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2}(?:\d+:)?(\?\s+)?([A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?|\s+\S+\.[chS]:\d+(?::\d+)?\s+\[inline\])/;
 /** A line naming the faulting instruction: x86 `RIP: 0010:func+0x1/0x2`, `IP: [<..>] func`, arm `PC is at func`, arm64 `pc : func`. */
 const IP_LINE =
-  /^\s*(?:R|E|N)?IP:\s*(?:\d{4}:)?(?:\[<[0-9a-f]+>\]\s*)?(?:\d+:)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?|^\s*PC is at ([A-Za-z_$][\w.$]*)\+0x|^\s*pc\s*:\s*(?:\[<[0-9a-f]+>\]\s*)?([A-Za-z_$][\w.$]*)\+0x/;
+  /^\s*(?:R|E|N)?IP:\s*(?:\d{4}:)?(?:\[<[0-9a-f]+>\]\s*){0,2}(?:\d+:)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?|^\s*PC is at ([A-Za-z_$][\w.$]*)\+0x|^\s*pc\s*:\s*(?:\[<[0-9a-f]+>\]\s*)?([A-Za-z_$][\w.$]*)\+0x/;
 /** Where a stack trace starts. */
 const STACK_START = /Call Trace:|^\s*Call trace:|(?:^|[^k] )backtrace:|^\s*<TASK>|^\s*<IRQ>|Backtrace:/;
 /** Lockdep names the culprit on the `at:` line after what the task was doing. */

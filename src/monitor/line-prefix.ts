@@ -50,7 +50,7 @@ export const PREFIX_KINDS: readonly PrefixKind[] = [
 ];
 
 /** `[    1.234567] `, optionally after a syslog level `<4>` and before a caller id `[    T1]`. */
-const KERNEL_STAMP = /^(?:<\d{1,2}>)?\[\s*(\d{1,9}\.\d{1,9})\](?:\[\s*[CT]\d+\])? ?/;
+const KERNEL_STAMP = /^(?:<\d{1,2}>)?\[\s*(\d{1,9}\.\d{1,9})\](?:\[\s*([CT]\d+)\])? ?/;
 /** The same stamp anywhere in a line's head: whatever comes before it is a prefix to learn. */
 const STAMP_INSIDE = /(?:<\d{1,2}>)?\[\s*\d{1,9}\.\d{3,9}\](?:\[\s*[CT]\d+\])? ?/;
 /** How far into a line a prefix may reach. */
@@ -64,6 +64,8 @@ export interface SplitLine {
   text: string;
   /** Seconds since boot from the kernel timestamp; null for lines without one. */
   kernelTime: number | null;
+  /** The printk caller id (`T123` a task, `C1` a CPU) of kernels built with PRINTK_CALLER, else null. */
+  caller: string | null;
 }
 
 function stripKnown(line: string): number {
@@ -106,7 +108,7 @@ export class LinePrefix {
       }
     }
     if (stamp) at += stamp[0].length;
-    return { text: line.slice(at), kernelTime: stamp?.[1] ? Number(stamp[1]) : null };
+    return { text: line.slice(at), kernelTime: stamp?.[1] ? Number(stamp[1]) : null, caller: stamp?.[2] ?? null };
   }
 }
 
