@@ -337,7 +337,9 @@ export class ConsoleParser {
     }
     if (found && !found.pattern.panic && !found.pattern.inReport && found.pattern.needsTrace !== true)
       current?.close();
-    if (found && (current === null || !current.confirmed || supersedes(current, found.pattern))) {
+    // A die line ("Internal error", "Oops") inside a report that waited for its stack confirms it.
+    if (found?.pattern.inReport && current && !current.confirmed) current.confirm();
+    else if (found && (current === null || !current.confirmed || supersedes(current, found.pattern))) {
       const before = this.#window.slice(-EXCERPT_BEFORE).map((held) => held.display);
       this.#report = new ReportBuilder(found, line, index, before);
       return;

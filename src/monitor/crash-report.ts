@@ -3,7 +3,7 @@
  * (bounded), and the title and culprit frame computed from them. Pure apart from its own bounded state;
  * the console parser feeds it lines and asks for snapshots.
  */
-import { CLONE_SUFFIX, culpritFrame, type Frame, isGenericFrame, opensStack } from "./culprit-frames.js";
+import { culpritFrame, type Frame, isGenericFrame, normalSymbol, opensStack } from "./culprit-frames.js";
 import { type CrashClass, OOPS_PATTERNS, type OopsPattern } from "./oops-patterns.js";
 
 /** A kernel crash seen on the console; refined while more lines of the same report arrive. */
@@ -68,7 +68,8 @@ function fillTitle(template: string, groups: Record<string, string | undefined>)
 /** The header's own function (`func`, else `alt`), unless it is generic machinery. */
 function headerFrame(match: OopsMatch): Frame | null {
   for (const name of ["func", "alt"]) {
-    const symbol = match.groups[name]?.replace(CLONE_SUFFIX, "");
+    const raw = match.groups[name];
+    const symbol = raw === undefined ? undefined : normalSymbol(raw);
     if (symbol && !isGenericFrame(symbol, match.pattern.culprit?.skip))
       return { symbol, module: (name === "func" && match.groups.mod) || null, questionable: false };
   }
@@ -126,6 +127,11 @@ export class ReportBuilder {
    */
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** A line that only ever appears inside a kernel report followed the header. */
+  confirm(): void {
+    this.#confirmed = true;
   }
 
   /** The guest agent printed after the report: the kernel carried on. */

@@ -19,7 +19,7 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "locking",
     why: "every lock user passes through the lock and lockdep code; the caller took the lock",
     frames:
-      /lockdep|lock_acquire|lock_release|lock_class|held_locks|^(?:_raw_|__raw_|do_raw_)?(?:spin|read|write|mutex)_(?:un)?(?:try)?lock|^_?raw_(?:spin|read|write)|^__?mutex_|^mutex_|^(?:__)?(?:down|up)(?:_read|_write)?(?:_trylock|_killable|_interruptible)?$|^rwsem_|^osq_|^queued_(?:spin|read|write)|^native_queued_spin|^__pv_queued|^percpu_(?:down|up)_|^rt_mutex|^ww_mutex|^lock_(?:sock|timer_base)|^release_sock$|^__lock_sock/,
+      /lockdep|lock_acquire|lock_release|lock_class|held_locks|^(?:_raw_|__raw_|do_raw_)?(?:spin|read|write|mutex)_(?:un)?(?:try)?lock|^_?raw_(?:spin|read|write)|^__?mutex_|^mutex_|^(?:__)?(?:down|up)(?:_read|_write)?(?:_trylock|_killable|_interruptible)?$|^rwsem_|^osq_|^queued_(?:spin|read|write)|^native_queued_spin|^__pv_queued|^percpu_(?:down|up)_|^rt_mutex|^ww_mutex|^lock_(?:sock|timer_base)|^release_sock$|^__lock_sock|^spin_dump$|^spin_bug$|^rwlock_bug|^mark_lock|^mark_usage|^mark_held_locks|^validate_chain|^check_prev_add|^check_noncircular|^debug_spin_\w+|^debug_rwlock\w*/,
   },
   {
     name: "list-debug",
@@ -30,43 +30,43 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "sanitizers",
     why: "sanitizer and coverage hooks run inside every instrumented access",
     frames:
-      /kasan|kmsan|kcsan|kfence|ubsan|^__asan|^__msan|^__tsan|^__hwasan|^__sanitizer|^__ubsan|check_memory_region|^write_comp_data$|^__sanitizer_cov|^check_(?:object_size|heap_object|stack_object)|^__check_object_size|^usercopy_|^report_(?:bug|overflow)|read_word_at_a_time/,
+      /kasan|kmsan|kcsan|kfence|ubsan|^__asan|^__msan|^__tsan|^__hwasan|^__sanitizer|^__ubsan|check_memory_region|^write_comp_data$|^__sanitizer_cov|^check_(?:object_size|heap_object|stack_object)|^_?_?check_(?:object_size|heap_object|stack_object|object)|^usercopy_|^report_(?:bug|overflow)|read_word_at_a_time/,
   },
   {
     name: "printing",
     why: "printk and stack dumping print the report; they are where the report is, not the bug",
     frames:
-      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_unlock|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
+      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_\w+|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
   },
   {
     name: "panic-bug",
     why: "panic, BUG and WARN helpers are how a report is raised, not where it went wrong",
     frames:
-      /panic|^__warn|^warn_|_warn$|^report_bug|^fixup_bug|^handle_bug|^do_error_trap|^do_trap|^do_invalid_op|^invalid_op$|^exc_\w+|^die$|^__die|^oops_(?:end|begin)|^do_int3|_trap$|^__stack_chk_fail|^(?:__)?bug_handler|^assertfail|^__assert_fail|^__?bug$|^refcount_(?:warn|error|add|sub|inc|dec|set|read)|^__refcount_|^might_(?:fault|sleep)|^__might_(?:fault|sleep|resched)|^___might_sleep|^__cant_sleep/,
+      /panic|^__warn|^warn_|_warn$|^report_bug|^fixup_bug|^handle_bug|^do_error_trap|^do_trap|^do_invalid_op|^invalid_op$|^exc_\w+|^die$|^__die|^oops_(?:end|begin)|^do_int3|_trap$|^__stack_chk_fail|^(?:__)?bug_handler|^assertfail|^__assert_fail|^__?bug$|^refcount_(?:warn|error|add|sub|inc|dec|set|read)|^__refcount_|^might_(?:fault|sleep)|^__might_(?:fault|sleep|resched)|^___might_sleep|^__cant_sleep|^__?fortify_\w+|^__seqprop_assert|^ref_tracker_\w+|^__virt_to_phys|^__phys_addr|^skb_(?:over_|under_)?panic$|^skb_put$|^skb_push$|^bad_page$/,
   },
   {
     name: "allocation",
     why: "allocator wrappers are called from everywhere; the caller owns the bad object",
     frames:
-      /^(?:__)?k[mzc]?alloc|^kmem_cache|^__kmem_cache|^krealloc|^kvmalloc|^kvzalloc|^__?vmalloc|^vzalloc|^kfree|^kvfree|^vfree|^__free_pages|^free_pages|^slab_|^__slab|^slab$|^___slab|^__?alloc_pages|^alloc_pages|^kmemdup|^kstrdup|^kstrndup|^memdup|^__kmalloc|^kmalloc_|^should_fail|^fail_dump|^create_object|^kmemleak|^mempool_|^__do_kmalloc/,
+      /^(?:__)?k[mzc]?alloc|^kmem_cache|^__kmem_cache|^krealloc|^kvmalloc|^kvzalloc|^__?vmalloc|^vzalloc|^kfree|^kvfree|^vfree|^__free_pages|^free_pages|^slab_|^__slab|^slab$|^___slab|^__?alloc_pages|^alloc_pages|^kmemdup|^kstrdup|^kstrndup|^memdup|^__kmalloc|^kmalloc_|^should_fail|^fail_dump|^create_object|^kmemleak|^mempool_|^__do_kmalloc|^__?alloc_\w*pages?\w*|^alloc_page\w*|^free_large_kmalloc|_noprof$|^__?free_\w*pages?\w*|^free_unref_\w+|^__?folio_put|^put_page|^__put_page|^release_pages|^free_pcp_prepare/,
   },
   {
     name: "string-memory",
     why: "memory and string helpers do the access; the caller passed the bad pointer or length",
     frames:
-      /^(?:__)?mem(?:cpy|set|move|cmp|chr|scan)(?:_\w+)?$|^str(?:n?cmp|n?cpy|lcpy|scpy|n?len|n?chr|nstr|cat)$|^(?:__|_)?copy_(?:to|from)_user|^copy_user_|^(?:__)?(?:put|get)_user|^__arch_copy|^_copy_(?:to|from)_iter|^copyin$|^copyout$|_indirect_thunk_/,
+      /^(?:__)?mem(?:cpy|set|move|cmp|chr|scan)(?:_\w+)?$|^str(?:n?cmp|n?cpy|lcpy|scpy|n?len|n?chr|r?chr|nstr|str|cat)$|^(?:__|_)?copy_(?:to|from)_user|^copy_user_|^(?:__)?(?:put|get)_user|^__arch_copy|^_copy_(?:to|from)_iter|^copyin$|^copyout$|_indirect_thunk_/,
   },
   {
     name: "rcu-timer-softirq-workqueue",
     why: "deferred-work plumbing (RCU, timers, softirqs, workqueues) runs the real callback",
     frames:
-      /^rcu_|^__rcu|^call_rcu|^rcu$|^synchronize_rcu_expedited|^(?:__)?run_timers?|^call_timer_fn|^run_timer_softirq|^expire_timers|^__hrtimer_run_queues|^hrtimer_(?:interrupt|run_queues|wakeup)|^tick_|^update_process_times|^__?do_softirq|^handle_softirqs|^do_softirq|^run_ksoftirqd|^invoke_softirq|^__local_bh_enable|^local_bh_enable|^process_one_work|^process_scheduled_works|^worker_thread|^kthread$|^smpboot_thread_fn|^ret_from_fork|^flush_work|^__flush_work|^flush_workqueue|^__flush_workqueue|^drain_workqueue|^destroy_workqueue|^__cancel_work|^cancel_work_sync|^cancel_delayed_work|^try_to_grab_pending|^del_timer|^timer_delete|^kthread_stop|^watchdog_timer_fn|^__wake_up|^wake_up/,
+      /^rcu_|^__rcu|^call_rcu|^rcu$|^s?rcu_\w+|^__srcu\w*|^cleanup_srcu_struct|^synchronize_rcu_expedited|^(?:__)?run_timers?|^call_timer_fn|^run_timer_softirq|^expire_timers|^__hrtimer_run_queues|^hrtimer_(?:interrupt|run_queues|wakeup)|^tick_|^update_process_times|^__?do_softirq|^handle_softirqs|^do_softirq|^run_ksoftirqd|^invoke_softirq|^__local_bh_enable|^local_bh_enable|^process_one_work|^process_scheduled_works|^worker_thread|^kthread$|^smpboot_thread_fn|^ret_from_fork|^flush_work|^__flush_work|^flush_workqueue|^__flush_workqueue|^drain_workqueue|^destroy_workqueue|^__cancel_work|^cancel_work_sync|^cancel_delayed_work|^try_to_grab_pending|^del_timer|^timer_delete|^kthread_stop|^watchdog_timer_fn|^__wake_up|^wake_up/,
   },
   {
     name: "interrupt-entry",
     why: "interrupt, exception and syscall entry code is the way in, shared by every report",
     frames:
-      /^asm_|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^syscall_exit|^exit_to_user|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
+      /^asm_|^exiting_irq|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^syscall_exit|^exit_to_user|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
   },
   {
     name: "waiting",
@@ -105,6 +105,17 @@ export const CLONE_SUFFIX = /(?:\.(?:cold|isra|constprop|part|lto_priv|llvm|clon
  */
 const FRAME_LINE =
   /^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2}(?:\d+:)?(\?\s+)?([A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?|\s+\S+\.[chS]:\d+(?::\d+)?\s+\[inline\])/;
+/** arm's unwinder: `[<80b10c70>] (memset) from [<8062eec8>] (n_tty_set_termios+0x154/0x3c4)`. */
+const ARM_FRAME_LINE = /^\s*\[<[0-9a-f]+>\]\s*\(([A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?(?: \[([\w-]+)\])?\) from /;
+/** The work function a workqueue report names on its own line. */
+const LAST_FUNCTION = /last function: ([A-Za-z_$][\w.$]*)/;
+/** Syscall entry wrappers, stripped so one syscall has one name across kernel versions and arches. */
+const SYSCALL_WRAPPER = /^(?:__(?:x64|ia32|arm64|riscv|s390x)_(?=sys_)|__se_sys_|__do_sys_|SyS_|SYSC_|compat_SyS_|compat_SYSC_)/;
+
+/** A symbol as titles name it: compiler clone suffixes and syscall wrappers removed. */
+export function normalSymbol(symbol: string): string {
+  return symbol.replace(CLONE_SUFFIX, "").replace(SYSCALL_WRAPPER, "");
+}
 /** A line naming the faulting instruction: x86 `RIP: 0010:func+0x1/0x2`, `IP: [<..>] func`, arm `PC is at func`, arm64 `pc : func`. */
 const IP_LINE =
   /^\s*(?:R|E|N)?IP:\s*(?:\d{4}:)?(?:\[<[0-9a-f]+>\]\s*){0,2}(?:\d+:)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?|^\s*PC is at ([A-Za-z_$][\w.$]*)\+0x|^\s*pc\s*:\s*(?:\[<[0-9a-f]+>\]\s*)?([A-Za-z_$][\w.$]*)\+0x/;
@@ -126,8 +137,9 @@ export function opensStack(line: string): boolean {
 /** Parse one stack frame line, or null. */
 export function parseFrame(line: string): Frame | null {
   const m = FRAME_LINE.exec(line);
-  if (!m?.[2]) return null;
-  return { symbol: m[2].replace(CLONE_SUFFIX, ""), module: m[3] ?? null, questionable: m[1] !== undefined };
+  if (m?.[2]) return { symbol: normalSymbol(m[2]), module: m[3] ?? null, questionable: m[1] !== undefined };
+  const arm = ARM_FRAME_LINE.exec(line);
+  return arm?.[1] ? { symbol: normalSymbol(arm[1]), module: arm[2] ?? null, questionable: false } : null;
 }
 
 /** The function a RIP/IP/PC line names, or null. */
@@ -135,12 +147,16 @@ export function parseIpLine(line: string): Frame | null {
   const m = IP_LINE.exec(line);
   const symbol = m?.[1] ?? m?.[3] ?? m?.[4];
   if (!symbol) return null;
-  return { symbol: symbol.replace(CLONE_SUFFIX, ""), module: m?.[2] ?? null, questionable: false };
+  return { symbol: normalSymbol(symbol), module: m?.[2] ?? null, questionable: false };
 }
 
-/** Whether a symbol is generic machinery (any `CULPRIT_SKIP` group) or matches the report's own skips. */
-export function isGenericFrame(symbol: string, extra?: RegExp): boolean {
-  return CULPRIT_SKIP.some((g) => g.frames.test(symbol)) || (extra?.test(symbol) ?? false);
+/**
+ * Whether a symbol is generic machinery or matches the report's own skips. `groups` limits the check to
+ * some `CULPRIT_SKIP` groups (all by default).
+ */
+export function isGenericFrame(symbol: string, extra?: RegExp, groups?: readonly string[]): boolean {
+  const table = groups ? CULPRIT_SKIP.filter((g) => groups.includes(g.name)) : CULPRIT_SKIP;
+  return table.some((g) => g.frames.test(symbol)) || (extra?.test(symbol) ?? false);
 }
 
 /**
@@ -157,6 +173,11 @@ export interface CulpritRule {
   from: readonly FrameSource[];
   /** Frames never the culprit for this kind of report, on top of `CULPRIT_SKIP`. */
   skip?: RegExp;
+  /**
+   * Only these `CULPRIT_SKIP` groups apply (by name). Lockdep names the lock's user on its `at:` line,
+   * which may well be workqueue or console code: only the lock functions themselves are generic there.
+   */
+  groups?: readonly string[];
   /**
    * `stall`: a spinning CPU is caught at a random point of a loop: name the frame just above the first
    * entry point (syscall, work item, timer) instead. `hung`: a blocked task sleeps in generic waits:
@@ -178,8 +199,11 @@ function framesFrom(lines: readonly string[], source: FrameSource): Frame[] {
       if (LOCKDEP_TRIGGER.test(line)) started = true;
       else if (started) {
         const at = AT_FRAME.exec(line);
-        const frame = at?.[1] ? { symbol: at[1].replace(CLONE_SUFFIX, ""), module: at[2] ?? null, questionable: false } : parseFrame(line);
+        const frame = at?.[1] ? { symbol: normalSymbol(at[1]), module: at[2] ?? null, questionable: false } : parseFrame(line);
         if (frame) frames.push(frame);
+      } else {
+        const named = LAST_FUNCTION.exec(line);
+        if (named?.[1]) frames.push({ symbol: normalSymbol(named[1]), module: null, questionable: false });
       }
       continue;
     }
@@ -272,7 +296,7 @@ export function culpritFrame(lines: readonly string[], rule: CulpritRule): Frame
       if (found) return found;
       continue;
     }
-    const found = frames.find((f) => !isGenericFrame(f.symbol, rule.skip));
+    const found = frames.find((f) => !isGenericFrame(f.symbol, rule.skip, rule.groups));
     if (found) return found;
   }
   return null;

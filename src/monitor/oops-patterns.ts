@@ -83,7 +83,7 @@ const LOCKDEP = String.raw`^\[?\s*(?:WARNING|INFO): `;
 const RIP_THEN_TRACE: CulpritRule = { from: ["rip", "trace"] };
 const TRACE: CulpritRule = { from: ["trace"] };
 const TRACE_THEN_RIP: CulpritRule = { from: ["trace", "rip"] };
-const LOCK_CHAIN: CulpritRule = { from: ["lockdep", "trace"] };
+const LOCK_CHAIN: CulpritRule = { from: ["lockdep", "trace"], groups: ["locking"] };
 const STALL: CulpritRule = { from: ["any"], extractor: "stall" };
 const HUNG: CulpritRule = { from: ["trace"], extractor: "hung" };
 const WARN: CulpritRule = { from: ["rip", "trace"] };
@@ -194,7 +194,8 @@ const SANITIZERS: OopsPattern[] = [
     header: new RegExp(`^BUG: KMSAN: (?<kind>[a-z-]+)(?: in ${FUNC})?`),
     crashClass: "kmsan",
     title: "KMSAN: {kind}",
-    culprit: { from: ["trace"], skip: /^usb_(?:submit_urb|start_wait_urb|bulk_msg|interrupt_msg|control_msg)$/ },
+    // KMSAN prints the stack right after its header, without "Call Trace:".
+    culprit: { from: ["any"] },
     survivable: true,
     example: "BUG: KMSAN: uninit-value in __perf_event_task_sched_in+0x2b6/0xca0",
   },
@@ -223,17 +224,21 @@ const SANITIZERS: OopsPattern[] = [
     survivable: true,
     example: "UBSAN: shift-out-of-bounds in /tmp/ezone-build/kerncrash.c:80:12",
   },
-  {
-    header: /^BUG: memory leak|^unreferenced object 0x[0-9a-f]+ \(size \d+\):/,
-    crashClass: "memory-leak",
-    title: "memory leak",
-    culprit: {
-      from: ["trace"],
-      skip: /kmemleak|alloc|kmem|slab|create_object|idr_get|list_lru_init|kasprintf|kvasprintf|pcpu_create|strdup|strndup|memdup|mmap/,
-    },
-    survivable: true,
-    example: "unreferenced object 0xffff880039a55260 (size 64):",
-  },
+  ...[/^BUG: memory leak/, /^unreferenced object 0x[0-9a-f]+ \(size \d+\):/].map(
+    (header, i): OopsPattern => ({
+      header,
+      crashClass: "memory-leak",
+      title: "memory leak",
+      culprit: {
+        from: ["trace"],
+        skip: /kmemleak|alloc|kmem|slab|create_object|idr_get|list_lru_init|kasprintf|kvasprintf|pcpu_create|strdup|strndup|memdup|mmap/,
+      },
+      survivable: true,
+      // kmemleak's "BUG: memory leak" line is followed by one "unreferenced object" block per leak.
+      ...(i === 1 ? { inReport: true as const } : {}),
+      example: i === 0 ? "BUG: memory leak" : "unreferenced object 0xffff880039a55260 (size 64):",
+    }),
+  ),
 ];
 
 const TRAPS: OopsPattern[] = [
