@@ -335,8 +335,7 @@ export class ConsoleParser {
       current.panic(found.groups.reason ?? "", display);
       return;
     }
-    if (found && !found.pattern.panic && !found.pattern.inReport && found.pattern.needsTrace !== true)
-      current?.close();
+    if (current && found && endsReport(found.pattern, current.pattern)) current.close();
     // A die line ("Internal error", "Oops") inside a report that waited for its stack confirms it.
     if (found?.pattern.inReport && current && !current.confirmed) current.confirm();
     else if (found && (current === null || !current.confirmed || supersedes(current, found.pattern))) {
@@ -348,6 +347,15 @@ export class ConsoleParser {
     // A header that needs a stack trace and saw none in time was ordinary text, not a report.
     if (current && !current.confirmed && current.linesSeen >= CONFIRM_SPAN) this.#report = null;
   }
+}
+
+/**
+ * Whether a header starts a report of its own, so that the lines after it are no longer the current
+ * report's. A panic, a die line, a weak header or the same kind of header again (the second half of a
+ * report printed in two parts) continue it.
+ */
+function endsReport(next: OopsPattern, current: OopsPattern): boolean {
+  return !next.panic && !next.inReport && next.needsTrace !== true && next.title !== current.title;
 }
 
 /**

@@ -36,7 +36,7 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "printing",
     why: "printk and stack dumping print the report; they are where the report is, not the bug",
     frames:
-      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_\w+|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
+      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_(?:unlock|lock|trylock|flush_all|emit_next_record)$|^dev_vprintk_emit|^va_format|^format_decode|^walk_stackframe|^trace_hardirqs_\w+|^__read_once_word_nocheck|^_stext$|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
   },
   {
     name: "panic-bug",
@@ -66,7 +66,7 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "interrupt-entry",
     why: "interrupt, exception and syscall entry code is the way in, shared by every report",
     frames:
-      /^asm_|^exiting_irq|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^syscall_exit|^exit_to_user|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
+      /^asm_|^exiting_irq|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
   },
   {
     name: "waiting",
@@ -123,7 +123,7 @@ const IP_LINE =
 const STACK_START = /Call Trace:|^\s*Call trace:|(?:^|[^k] )backtrace:|^\s*<TASK>|^\s*<IRQ>|Backtrace:/;
 /** Lockdep names the culprit on the `at:` line after what the task was doing. */
 const LOCKDEP_TRIGGER =
-  /is trying to acquire|is trying to lock:|just changed the state of lock|\btakes:|is trying to release lock|leaving the kernel with locks still held|is freeing memory|is exiting with locks still held|still has locks held|there are no more locks to release/;
+  /is trying to acquire|is trying to lock:|\d+ locks? held by|just changed the state of lock|\btakes:|is trying to release lock|leaving the kernel with locks still held|is freeing memory|is exiting with locks still held|still has locks held|there are no more locks to release/;
 const AT_FRAME = /\bat:\s*(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?/;
 
 /** A goroutine dump: how a Go runtime crash shows its stacks. */
@@ -174,8 +174,8 @@ export interface CulpritRule {
   /** Frames never the culprit for this kind of report, on top of `CULPRIT_SKIP`. */
   skip?: RegExp;
   /**
-   * Only these `CULPRIT_SKIP` groups apply (by name). Lockdep names the lock's user on its `at:` line,
-   * which may well be workqueue or console code: only the lock functions themselves are generic there.
+   * Only these `CULPRIT_SKIP` groups apply (by name) to lockdep's `at:` lines, which name the lock's
+   * user: workqueue or console code may well be it; the lock functions themselves never are.
    */
   groups?: readonly string[];
   /**
@@ -249,11 +249,20 @@ function moduleFrame(frames: readonly Frame[]): Frame | undefined {
   return frames.find((f) => f.module !== null && !isGenericFrame(f.symbol));
 }
 
+/**
+ * Waits a CPU can spin in for a long time on behalf of others (cross-CPU function calls): the wait
+ * itself names the stall, whoever called it.
+ */
+const STALL_WAITS: readonly [RegExp, string][] = [[/^smp_call_function/, "smp_call_function"]];
+
 function stallFrame(frames: readonly Frame[], skip: RegExp | undefined): Frame | null {
   // The interrupt that caught the CPU comes first; the interrupted code starts after it.
   let irq = frames.findIndex((f) => APIC_TIMER.test(f.symbol));
   while (irq !== -1 && APIC_TIMER.test(frames[irq + 1]?.symbol ?? "")) irq++;
   const interrupted = irq === -1 ? frames : frames.slice(irq + 1);
+  for (const frame of interrupted.slice(0, 2)) {
+    for (const [wait, name] of STALL_WAITS) if (wait.test(frame.symbol)) return { ...frame, symbol: name };
+  }
   const inModule = moduleFrame(interrupted);
   if (inModule) return inModule;
   let above: Frame | null = null;
@@ -296,7 +305,8 @@ export function culpritFrame(lines: readonly string[], rule: CulpritRule): Frame
       if (found) return found;
       continue;
     }
-    const found = frames.find((f) => !isGenericFrame(f.symbol, rule.skip, rule.groups));
+    const groups = source === "lockdep" ? rule.groups : undefined;
+    const found = frames.find((f) => !isGenericFrame(f.symbol, rule.skip, groups));
     if (found) return found;
   }
   return null;

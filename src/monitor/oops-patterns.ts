@@ -83,7 +83,7 @@ const LOCKDEP = String.raw`^\[?\s*(?:WARNING|INFO): `;
 const RIP_THEN_TRACE: CulpritRule = { from: ["rip", "trace"] };
 const TRACE: CulpritRule = { from: ["trace"] };
 const TRACE_THEN_RIP: CulpritRule = { from: ["trace", "rip"] };
-const LOCK_CHAIN: CulpritRule = { from: ["lockdep", "trace"], groups: ["locking"] };
+const LOCK_CHAIN: CulpritRule = { from: ["lockdep", "trace"], groups: ["locking", "panic-bug"] };
 const STALL: CulpritRule = { from: ["any"], extractor: "stall" };
 const HUNG: CulpritRule = { from: ["trace"], extractor: "hung" };
 const WARN: CulpritRule = { from: ["rip", "trace"] };
@@ -203,7 +203,7 @@ const SANITIZERS: OopsPattern[] = [
     header: new RegExp(`^BUG: KFENCE: (?<kind>[a-z-]+(?: [a-z-]+)?) in ${FUNC}`),
     crashClass: "kfence",
     title: "KFENCE: {kind}",
-    culprit: TRACE,
+    culprit: { from: ["any"] },
     survivable: true,
     example: "BUG: KFENCE: out-of-bounds read in test_out_of_bounds_read+0xa6/0x234",
   },
@@ -357,6 +357,8 @@ const TRAPS: OopsPattern[] = [
     crashClass: "panic",
     title: "PANIC: double fault",
     culprit: { from: ["rip"] },
+    // A double fault can strike while the kernel handles another fault, in the middle of its report.
+    inReport: true,
     example: "PANIC: double fault, error_code: 0x0",
   },
   {
