@@ -19,7 +19,7 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "locking",
     why: "every lock user passes through the lock and lockdep code; the caller took the lock",
     frames:
-      /lockdep|lock_acquire|lock_release|lock_class|held_locks|^(?:_raw_|__raw_|do_raw_)?(?:spin|read|write|mutex)_(?:un)?(?:try)?lock|^_?raw_(?:spin|read|write)|^__?mutex_|^mutex_|^(?:__)?(?:down|up)(?:_read|_write)?(?:_trylock|_killable|_interruptible)?$|^rwsem_|^osq_|^queued_(?:spin|read|write)|^native_queued_spin|^__pv_queued|^percpu_(?:down|up)_|^rt_mutex|^ww_mutex|^lock_(?:sock|timer_base)|^release_sock$|^__lock_sock|^spin_dump$|^spin_bug$|^rwlock_bug|^mark_lock|^mark_usage|^mark_held_locks|^validate_chain|^check_prev_add|^check_noncircular|^debug_spin_\w+|^debug_rwlock\w*/,
+      /lockdep|lock_acquire|lock_release|lock_class|held_locks|^(?:_raw_|__raw_|do_raw_)?(?:spin|read|write|mutex)_(?:un)?(?:try)?lock|^_?raw_(?:spin|read|write)|^__?mutex_|^mutex_|^(?:__)?(?:down|up)(?:_read|_write)?(?:_trylock|_killable|_interruptible)?$|^rwsem_|^osq_|^queued_(?:spin|read|write)|^native_queued_spin|^__pv_queued|^percpu_(?:down|up)_|^rt_mutex|^ww_mutex|^lock_(?:sock|timer_base)|^release_sock$|^__lock_sock|^spin_dump$|^__?task_rq_lock|^raw_spin_rq_lock\w*|^rq_lock\w*|^spin_bug$|^rwlock_bug|^mark_lock|^mark_usage|^mark_held_locks|^validate_chain|^check_prev_add|^check_noncircular|^debug_spin_\w+|^debug_rwlock\w*/,
   },
   {
     name: "list-debug",
@@ -30,13 +30,13 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "sanitizers",
     why: "sanitizer and coverage hooks run inside every instrumented access",
     frames:
-      /kasan|kmsan|kcsan|kfence|ubsan|^__asan|^__msan|^__tsan|^__hwasan|^__sanitizer|^__ubsan|check_memory_region|^write_comp_data$|^__sanitizer_cov|^check_(?:object_size|heap_object|stack_object)|^_?_?check_(?:object_size|heap_object|stack_object|object)|^usercopy_|^report_(?:bug|overflow)|read_word_at_a_time/,
+      /kasan|kmsan|kcsan|kfence|ubsan|^__asan|^__msan|^__tsan|^__hwasan|^__sanitizer|^__ubsan|check_memory_region|^write_comp_data$|^__sanitizer_cov|^check_(?:object_size|heap_object|stack_object)|^_?_?check_(?:object_size|heap_object|stack_object|object)|^handle_(?:overflow|shift_out_of_bounds|out_of_bounds|null_ptr_deref|load_invalid_value)|^usercopy_|^report_(?:bug|overflow)|read_word_at_a_time/,
   },
   {
     name: "printing",
     why: "printk and stack dumping print the report; they are where the report is, not the bug",
     frames:
-      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_(?:unlock|lock|trylock|flush_all|emit_next_record)$|^dev_vprintk_emit|^va_format|^format_decode|^walk_stackframe|^trace_hardirqs_\w+|^__read_once_word_nocheck|^_stext$|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
+      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^_?dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^sched_show_task|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_(?:unlock|lock|trylock|flush_all|emit_next_record)$|^dev_vprintk_emit|^va_format|^format_decode|^walk_stackframe|^trace_hardirqs_\w+|^__read_once_word_nocheck|^_stext$|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
   },
   {
     name: "panic-bug",
@@ -48,43 +48,43 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "allocation",
     why: "allocator wrappers are called from everywhere; the caller owns the bad object",
     frames:
-      /^(?:__)?k[mzc]?alloc|^kmem_cache|^__kmem_cache|^krealloc|^kvmalloc|^kvzalloc|^__?vmalloc|^vzalloc|^kfree|^kvfree|^vfree|^__free_pages|^free_pages|^slab_|^__slab|^slab$|^___slab|^__?alloc_pages|^alloc_pages|^kmemdup|^kstrdup|^kstrndup|^memdup|^__kmalloc|^kmalloc_|^should_fail|^fail_dump|^create_object|^kmemleak|^mempool_|^__do_kmalloc|^__?alloc_\w*pages?\w*|^alloc_page\w*|^free_large_kmalloc|_noprof$|^__?free_\w*pages?\w*|^free_unref_\w+|^__?folio_put|^put_page|^__put_page|^release_pages|^free_pcp_prepare/,
+      /^_*k[mzc]?alloc|^kmem_cache|^__kmem_cache|^krealloc|^kvmalloc|^kvzalloc|^__?vmalloc|^vzalloc|^kfree|^kvfree|^vfree|^__free_pages|^free_pages|^slab_|^__slab|^slab$|^___slab|^__?alloc_pages|^alloc_pages|^kmemdup|^kstrdup|^kstrndup|^memdup|^__kmalloc|^kmalloc_|^should_fail|^fail_dump|^create_object|^kmemleak|^mempool_|^__do_kmalloc|^__?alloc_\w*pages?\w*|^alloc_page\w*|^free_large_kmalloc|_noprof$|^__?free_\w*pages?\w*|^free_unref_\w+|^__?folio_put|^put_page|^__put_page|^release_pages|^free_pcp_prepare|^page_frag_free|^skb_free_head|^skb_release_(?:data|all)|^__?kfree_skb\w*|^consume_skb/,
   },
   {
     name: "string-memory",
     why: "memory and string helpers do the access; the caller passed the bad pointer or length",
     frames:
-      /^(?:__)?mem(?:cpy|set|move|cmp|chr|scan)(?:_\w+)?$|^str(?:n?cmp|n?cpy|lcpy|scpy|n?len|n?chr|r?chr|nstr|str|cat)$|^(?:__|_)?copy_(?:to|from)_user|^copy_user_|^(?:__)?(?:put|get)_user|^__arch_copy|^_copy_(?:to|from)_iter|^copyin$|^copyout$|_indirect_thunk_/,
+      /^(?:__)?mem(?:cpy|set|move|cmp|chr|scan)(?:_\w+)?$|^str(?:n?cmp|n?cpy|lcpy|scpy|n?len|n?chr|r?chr|nstr|str|cat)$|^(?:__|_)?copy_(?:to|from)_user|^copy_user_|^(?:__)?(?:put|get)_user|^__arch_copy|^_copy_(?:to|from)_iter|^copyin$|^copyout$|^(?:_|simple_)?copy_(?:page_)?(?:to|from)_iter|_indirect_thunk_/,
   },
   {
     name: "rcu-timer-softirq-workqueue",
     why: "deferred-work plumbing (RCU, timers, softirqs, workqueues) runs the real callback",
     frames:
-      /^rcu_|^__rcu|^call_rcu|^rcu$|^s?rcu_\w+|^__srcu\w*|^cleanup_srcu_struct|^synchronize_rcu_expedited|^(?:__)?run_timers?|^call_timer_fn|^run_timer_softirq|^expire_timers|^__hrtimer_run_queues|^hrtimer_(?:interrupt|run_queues|wakeup)|^tick_|^update_process_times|^__?do_softirq|^handle_softirqs|^do_softirq|^run_ksoftirqd|^invoke_softirq|^__local_bh_enable|^local_bh_enable|^process_one_work|^process_scheduled_works|^worker_thread|^kthread$|^smpboot_thread_fn|^ret_from_fork|^flush_work|^__flush_work|^flush_workqueue|^__flush_workqueue|^drain_workqueue|^destroy_workqueue|^__cancel_work|^cancel_work_sync|^cancel_delayed_work|^try_to_grab_pending|^del_timer|^timer_delete|^kthread_stop|^watchdog_timer_fn|^__wake_up|^wake_up/,
+      /^rcu_|^__rcu|^call_rcu|^rcu$|^s?rcu_\w+|^__srcu\w*|^cleanup_srcu_struct|^synchronize_rcu_expedited|^(?:__)?run_timers?|^call_timer_fn|^run_timer_softirq|^expire_timers|^__hrtimer_run_queues|^hrtimer_(?:interrupt|run_queues|wakeup)|^tick_|^update_process_times|^__?do_softirq|^handle_softirqs|^do_softirq|^run_ksoftirqd|^invoke_softirq|^__local_bh_enable|^local_bh_enable|^process_one_work|^process_scheduled_works|^worker_thread|^kthread$|^smpboot_thread_fn|^ret_from_fork|^flush_work|^__flush_work|^flush_workqueue|^__flush_workqueue|^drain_workqueue|^destroy_workqueue|^__cancel_work|^cancel_work_sync|^cancel_delayed_work|^try_to_grab_pending|^del_timer|^timer_delete|^kthread_stop|^watchdog_timer_fn|^__?queue_work\w*|^insert_work|^__wake_up|^wake_up/,
   },
   {
     name: "interrupt-entry",
     why: "interrupt, exception and syscall entry code is the way in, shared by every report",
     frames:
-      /^asm_|^exiting_irq|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
+      /^asm_|^exiting_irq|^__?handle_domain_irq|^gic_handle_irq|^generic_handle_\w+|^arch_timer_handler\w*|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
   },
   {
     name: "waiting",
     why: "sleeping and waiting primitives are where a blocked or woken task is, not who made it wait",
     frames:
-      /^__?schedule\w*|^schedule\w*|^io_schedule\w*|^wait_for_\w+|^__wait_for_common|^do_wait_for_common|^finish_wait|^prepare_to_wait\w*|^wait_woken|^msleep\w*|^usleep_range\w*|^__wait_event\w*|^autoremove_wake_function/,
+      /^__switch_to\w*|^context_switch|^__?schedule\w*|^schedule\w*|^io_schedule\w*|^wait_for_\w+|^__wait_for_common|^do_wait_for_common|^finish_wait|^prepare_to_wait\w*|^wait_woken|^msleep\w*|^usleep_range\w*|^__wait_event\w*|^autoremove_wake_function/,
   },
   {
     name: "library",
     why: "generic data structures and helpers from lib/ (rbtree, bit ops, atomics, checksums) serve every subsystem; the caller's data is bad",
     frames:
-      /^_?_?rb_(?:erase|insert|next|prev|first|last|replace)\w*|^__rb_\w+|^timerqueue_\w+|^crc\w*|^test_and_(?:set|clear|change)_bit|^_?_?(?:set|clear|change)_bit$|^find_(?:next|first)_\w*bit|^_?atomic\w*|^arch_atomic\w*|^_atomic_dec_and_\w+|^atomic_dec_and_\w+|^refcount_dec_and_\w+|^__?xa_\w+|^xas_\w+|^radix_tree_\w+|^idr_\w+|^sort$|^bsearch$/,
+      /^_?_?rb_(?:erase|insert|next|prev|first|last|replace)\w*|^__rb_\w+|^crc\w*|^aes_\w+|^test_and_(?:set|clear|change)_bit|^_?_?(?:set|clear|change)_bit$|^find_(?:next|first)_\w*bit|^_?atomic\w*|^arch_atomic\w*|^_atomic_dec_and_\w+|^atomic_dec_and_\w+|^refcount_dec_and_\w+|^__?xa_\w+|^xas_\w+|^radix_tree_\w+|^idr_\w+|^sort$|^bsearch$/,
   },
   {
     name: "device-teardown",
     why: "driver-core and USB teardown helpers (kobject, sysfs, device_del, killing URBs) are reached from every driver's remove path; the driver is the suspect",
     frames:
-      /^kobject_(?:del|put|release|cleanup|uevent\w*)|^add_uevent_var|^get_device_parent|^device_(?:add|del|unregister|destroy|release|for_each_child|remove_file\w*)|^__device_release_driver|^device_release_driver\w*|^bus_remove_device|^sysfs_remove\w*|^hwrng_unregister|^i2c_del_adapter|^__unregister_client|^tty_unregister_device|^rollback_registered\w*|^unregister_netdev\w*|^usb_kill_urb|^usb_kill_anchored_urbs|^usb_poison_urb|^usb_hcd_submit_urb|^usb_submit_urb|^usb_start_wait_urb|^usb_(?:control|bulk|interrupt)_msg|^dummy_urb_enqueue|^kref_put|^put_device|^release_nodes|^devres_release_all/,
+      /^_*kobject_\w+|^dpm_sysfs_remove|^device_pm_remove|^add_uevent_var|^get_device_parent|^device_(?:add|del|unregister|destroy|release|for_each_child|remove_file\w*)|^__device_release_driver|^device_release_driver\w*|^bus_remove_device|^sysfs_remove\w*|^hwrng_unregister|^i2c_del_adapter|^__unregister_client|^tty_unregister_device|^rollback_registered\w*|^unregister_netdev\w*|^usb_kill_urb|^usb_kill_anchored_urbs|^usb_poison_urb|^usb_hcd_submit_urb|^usb_submit_urb|^usb_start_wait_urb|^usb_(?:control|bulk|interrupt)_msg|^dummy_urb_enqueue|^kref_put|^put_device|^release_nodes|^devres_release_all/,
   },
 ];
 
@@ -110,7 +110,7 @@ const ARM_FRAME_LINE = /^\s*\[<[0-9a-f]+>\]\s*\(([A-Za-z_$][\w.$]*)(?:\+0x[0-9a-
 /** The work function a workqueue report names on its own line. */
 const LAST_FUNCTION = /last function: ([A-Za-z_$][\w.$]*)/;
 /** Syscall entry wrappers, stripped so one syscall has one name across kernel versions and arches. */
-const SYSCALL_WRAPPER = /^(?:__(?:x64|ia32|arm64|riscv|s390x)_(?=sys_)|__se_sys_|__do_sys_|SyS_|SYSC_|compat_SyS_|compat_SYSC_)/;
+const SYSCALL_WRAPPER = /^(?:__(?:x64|ia32|arm64|riscv|s390x)_(?=sys_)|__se_sys_|__do_sys_|ksys_|SyS_|SYSC_|compat_SyS_|compat_SYSC_)/;
 
 /** A symbol as titles name it: compiler clone suffixes and syscall wrappers removed. */
 export function normalSymbol(symbol: string): string {
@@ -235,7 +235,7 @@ const STALL_ANCHORS = new RegExp(
     "^sock_sendmsg|^sock_recvmsg|^sock_release|^__sock_release|__sys_setsockopt|kernel_setsockopt",
     "sock_common_setsockopt|__sys_listen|kernel_listen|sk_common_release|^sock_mmap|__sys_accept|kernel_accept",
     "^sock_do_ioctl|^sock_ioctl|^compat_sock_ioctl|^nfnetlink_rcv_msg|^rtnetlink_rcv_msg|^netlink_dump",
-    "^(?:compat_)?(?:SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys)_(?:socketpair|connect|ioctl)",
+    "^(?:compat_)?(?:SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys|sys)_(?:socketpair|connect|ioctl)|^(?:socketpair|connect|ioctl)$",
     // Page faults and the return to user space.
     "__do_fault|handle_mm_fault|do_page_fault|^page_fault$|^exc_page_fault$|__fput|task_work_run|exit_to_user",
   ].join("|"),
@@ -260,7 +260,7 @@ function stallFrame(frames: readonly Frame[], skip: RegExp | undefined): Frame |
   let irq = frames.findIndex((f) => APIC_TIMER.test(f.symbol));
   while (irq !== -1 && APIC_TIMER.test(frames[irq + 1]?.symbol ?? "")) irq++;
   const interrupted = irq === -1 ? frames : frames.slice(irq + 1);
-  for (const frame of interrupted.slice(0, 2)) {
+  for (const frame of [...frames.slice(0, 2), ...interrupted.slice(0, 2)]) {
     for (const [wait, name] of STALL_WAITS) if (wait.test(frame.symbol)) return { ...frame, symbol: name };
   }
   const inModule = moduleFrame(interrupted);
@@ -277,7 +277,7 @@ function stallFrame(frames: readonly Frame[], skip: RegExp | undefined): Frame |
 
 const HUNG_ANCHORS: readonly [RegExp, string | null][] = [
   [/^rtnl_lock/, null],
-  [/^synchronize_(?:rcu|srcu|net|sched)/, "synchronize_rcu"],
+  [/^_*synchronize_(?:rcu|srcu|net|sched)/, "synchronize_rcu"],
 ];
 const HUNG_SKIP = /sched|_lock|_slowlock|down|completion|kthread|wait|synchronize|context_switch|__switch_to|cancel_delayed_work|^io_schedule|freezer|^sleep|msleep|nanosleep|^__mutex|^mutex/;
 

@@ -83,7 +83,11 @@ const LOCKDEP = String.raw`^\[?\s*(?:WARNING|INFO): `;
 const RIP_THEN_TRACE: CulpritRule = { from: ["rip", "trace"] };
 const TRACE: CulpritRule = { from: ["trace"] };
 const TRACE_THEN_RIP: CulpritRule = { from: ["trace", "rip"] };
-const LOCK_CHAIN: CulpritRule = { from: ["lockdep", "trace"], groups: ["locking", "panic-bug"] };
+/** Lockdep's `at:` lines name the lock's user: deferred-work and entry code may be it, helpers never. */
+const LOCK_CHAIN: CulpritRule = {
+  from: ["lockdep", "trace"],
+  groups: ["locking", "panic-bug", "printing", "allocation", "library", "sanitizers", "string-memory", "waiting"],
+};
 const STALL: CulpritRule = { from: ["any"], extractor: "stall" };
 const HUNG: CulpritRule = { from: ["trace"], extractor: "hung" };
 const WARN: CulpritRule = { from: ["rip", "trace"] };
