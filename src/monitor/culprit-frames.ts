@@ -19,12 +19,12 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "locking",
     why: "every lock user passes through the lock and lockdep code; the caller took the lock",
     frames:
-      /lockdep|lock_acquire|lock_release|lock_class|held_locks|^(?:_raw_|__raw_|do_raw_)?(?:spin|read|write|mutex)_(?:un)?(?:try)?lock|^_?raw_(?:spin|read|write)|^__?mutex_|^mutex_|^(?:__)?(?:down|up)(?:_read|_write)?(?:_trylock|_killable|_interruptible)?$|^rwsem_|^osq_|^queued_(?:spin|read|write)|^native_queued_spin|^__pv_queued|^percpu_(?:down|up)_|^rt_mutex|^ww_mutex|^lock_(?:sock|timer_base)|^release_sock$|^__lock_sock|^spin_dump$|^__?task_rq_lock|^raw_spin_rq_lock\w*|^rq_lock\w*|^spin_bug$|^rwlock_bug|^mark_lock|^mark_usage|^mark_held_locks|^validate_chain|^check_prev_add|^check_noncircular|^debug_spin_\w+|^debug_rwlock\w*/,
+      /lockdep|lock_acquire|lock_release|lock_class|held_locks|^(?:_raw_|__raw_|do_raw_)?(?:spin|read|write|mutex)_(?:un)?(?:try)?lock|^_?raw_(?:spin|read|write)|^(?:__)?mutex_|^mutex_|^(?:__)?(?:down|up)(?:_read|_write)?(?:_trylock|_killable|_interruptible)?$|^rwsem_|^osq_|^queued_(?:spin|read|write)|^native_queued_spin|^__pv_queued|^percpu_(?:down|up)_|^rt_mutex|^ww_mutex|^lock_(?:sock|timer_base)|^release_sock$|^__lock_sock|^spin_dump$|^(?:__)?task_rq_lock|^raw_spin_rq_lock\w*|^rq_lock\w*|^spin_bug$|^rwlock_bug|^mark_lock|^mark_usage|^mark_held_locks|^validate_chain|^check_prev_add|^check_noncircular|^debug_spin_\w+|^debug_rwlock\w*/,
   },
   {
     name: "list-debug",
     why: "list and debug-object checks report the corruption they find, not who caused it",
-    frames: /^__?list_(?:add|del|replace|move|splice)|^list_(?:add|del|replace|move|splice)|debug_object|debug_check|^__debug_|^__list_\w+_valid|_is_static_object$/,
+    frames: /^(?:__)?list_(?:add|del|replace|move|splice)|^list_(?:add|del|replace|move|splice)|debug_object|debug_check|^__debug_|^__list_\w+_valid|_is_static_object$/,
   },
   {
     name: "sanitizers",
@@ -36,19 +36,19 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "printing",
     why: "printk and stack dumping print the report; they are where the report is, not the bug",
     frames:
-      /dump_stack|show_stack|show_trace|show_regs|^__?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^_?dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^sched_show_task|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_(?:unlock|lock|trylock|flush_all|emit_next_record)$|^dev_vprintk_emit|^va_format|^format_decode|^walk_stackframe|^trace_hardirqs_\w+|^__read_once_word_nocheck|^_stext$|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
+      /dump_stack|show_stack|show_trace|show_regs|^(?:__)?printk|^vprintk|printk$|^_printk|^print_|^dump_backtrace|^v?sc?n?printf$|^\w*_string$|^hex_dump\w*|^perf_trace_|^trace_event_raw_event_|^__bpf_trace_|^__traceiter_|^stack_trace_\w+|^arch_stack_walk|^unwind_\w+|^__unwind_start|^_?dev_(?:info|notice|warn|err|alert|crit|emerg|printk)|^_?sched_show_task|^dump_cpu_task|^__dev_printk|^snprintf|^vsnprintf|^scnprintf|^kv?asprintf|^string$|^pointer$|^console_(?:unlock|lock|trylock|flush_all|emit_next_record)$|^dev_vprintk_emit|^va_format|^format_decode|^walk_stackframe|^trace_hardirqs_\w+|^__read_once_word_nocheck|^_stext$|^serial8250_console|^nmi_(?:cpu|trigger)_backtrace|^\w+_trigger_cpumask_backtrace|^trigger_\w*backtrace/,
   },
   {
     name: "panic-bug",
     why: "panic, BUG and WARN helpers are how a report is raised, not where it went wrong",
     frames:
-      /panic|^__warn|^warn_|_warn$|^report_bug|^fixup_bug|^handle_bug|^do_error_trap|^do_trap|^do_invalid_op|^invalid_op$|^exc_\w+|^die$|^__die|^oops_(?:end|begin)|^do_int3|_trap$|^__stack_chk_fail|^(?:__)?bug_handler|^assertfail|^__assert_fail|^__?bug$|^refcount_(?:warn|error|add|sub|inc|dec|set|read)|^__refcount_|^might_(?:fault|sleep)|^__might_(?:fault|sleep|resched)|^___might_sleep|^__cant_sleep|^__?fortify_\w+|^__seqprop_assert|^ref_tracker_\w+|^__virt_to_phys|^__phys_addr|^skb_(?:over_|under_)?panic$|^skb_put$|^skb_push$|^bad_page$/,
+      /panic|^__warn|^warn_|_warn$|^report_bug|^fixup_bug|^handle_bug|^do_error_trap|^do_trap|^do_invalid_op|^invalid_op$|^exc_\w+|^die$|^__die|^oops_(?:end|begin)|^do_int3|_trap$|^__stack_chk_fail|^(?:__)?bug_handler|^assertfail|^__assert_fail|^(?:__)?bug$|^refcount_(?:warn|error|add|sub|inc|dec|set|read)|^__refcount_|^might_(?:fault|sleep)|^__might_(?:fault|sleep|resched)|^___might_sleep|^__cant_sleep|^(?:__)?fortify_\w+|^__seqprop_assert|^ref_tracker_\w+|^__virt_to_phys|^__phys_addr|^skb_(?:over_|under_)?panic$|^skb_put$|^skb_push$|^bad_page$/,
   },
   {
     name: "allocation",
     why: "allocator wrappers are called from everywhere; the caller owns the bad object",
     frames:
-      /^_*k[mzc]?alloc|^kmem_cache|^__kmem_cache|^krealloc|^kvmalloc|^kvzalloc|^__?vmalloc|^vzalloc|^kfree|^kvfree|^vfree|^__free_pages|^free_pages|^slab_|^__slab|^slab$|^___slab|^__?alloc_pages|^alloc_pages|^kmemdup|^kstrdup|^kstrndup|^memdup|^__kmalloc|^kmalloc_|^should_fail|^fail_dump|^create_object|^kmemleak|^mempool_|^__do_kmalloc|^__?alloc_\w*pages?\w*|^alloc_page\w*|^free_large_kmalloc|_noprof$|^__?free_\w*pages?\w*|^free_unref_\w+|^__?folio_put|^put_page|^__put_page|^release_pages|^free_pcp_prepare|^page_frag_free|^skb_free_head|^skb_release_(?:data|all)|^__?kfree_skb\w*|^consume_skb/,
+      /^_*k[mzc]?alloc|^kmem_cache|^__kmem_cache|^krealloc|^kvmalloc|^kvzalloc|^(?:__)?vmalloc|^vzalloc|^kfree|^kvfree|^vfree|^__free_pages|^free_pages|^slab_|^__slab|^slab$|^___slab|^(?:__)?alloc_pages|^alloc_pages|^kmemdup|^kstrdup|^kstrndup|^memdup|^__kmalloc|^kmalloc_|^should_fail|^fail_dump|^create_object|^kmemleak|^mempool_|^__do_kmalloc|^(?:__)?alloc_\w*pages?\w*|^alloc_page\w*|^free_large_kmalloc|_noprof$|^(?:__)?free_\w*pages?\w*|^free_unref_\w+|^(?:__)?folio_put|^put_page|^__put_page|^release_pages|^free_pcp_prepare|^page_frag_free|^skb_free_head/,
   },
   {
     name: "string-memory",
@@ -60,25 +60,25 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "rcu-timer-softirq-workqueue",
     why: "deferred-work plumbing (RCU, timers, softirqs, workqueues) runs the real callback",
     frames:
-      /^rcu_|^__rcu|^call_rcu|^rcu$|^s?rcu_\w+|^__srcu\w*|^cleanup_srcu_struct|^synchronize_rcu_expedited|^(?:__)?run_timers?|^call_timer_fn|^run_timer_softirq|^expire_timers|^__hrtimer_run_queues|^hrtimer_(?:interrupt|run_queues|wakeup)|^tick_|^update_process_times|^__?do_softirq|^handle_softirqs|^do_softirq|^run_ksoftirqd|^invoke_softirq|^__local_bh_enable|^local_bh_enable|^process_one_work|^process_scheduled_works|^worker_thread|^kthread$|^smpboot_thread_fn|^ret_from_fork|^flush_work|^__flush_work|^flush_workqueue|^__flush_workqueue|^drain_workqueue|^destroy_workqueue|^__cancel_work|^cancel_work_sync|^cancel_delayed_work|^try_to_grab_pending|^del_timer|^timer_delete|^kthread_stop|^watchdog_timer_fn|^__?queue_work\w*|^insert_work|^__wake_up|^wake_up/,
+      /^rcu_|^__rcu|^call_rcu|^rcu$|^s?rcu_\w+|^__srcu\w*|^cleanup_srcu_struct|^synchronize_rcu_expedited|^(?:__)?run_timers?|^call_timer_fn|^run_timer_softirq|^expire_timers|^__hrtimer_run_queues|^hrtimer_(?:interrupt|run_queues|wakeup)|^tick_|^update_process_times|^(?:__)?do_softirq|^handle_softirqs|^do_softirq|^run_ksoftirqd|^invoke_softirq|^__local_bh_enable|^local_bh_enable|^process_one_work|^process_scheduled_works|^worker_thread|^kthread$|^smpboot_thread_fn|^ret_from_fork|^flush_work|^__flush_work|^flush_workqueue|^__flush_workqueue|^drain_workqueue|^destroy_workqueue|^__cancel_work|^cancel_work_sync|^cancel_delayed_work|^try_to_grab_pending|^del_timer|^timer_delete|^kthread_stop|^watchdog_timer_fn|^(?:__)?queue_work\w*|^insert_work|^__wake_up|^wake_up/,
   },
   {
     name: "interrupt-entry",
     why: "interrupt, exception and syscall entry code is the way in, shared by every report",
     frames:
-      /^asm_|^exiting_irq|^__?handle_domain_irq|^gic_handle_irq|^generic_handle_\w+|^arch_timer_handler\w*|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^__?sysvec_|^sysvec_|^apic_timer_interrupt|^smp_apic_timer_interrupt|^__?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
+      /^asm_|^exiting_irq|^(?:__)?handle_domain_irq|^gic_handle_irq|^generic_handle_\w+|^arch_timer_handler\w*|^do_tag_check_fault|^do_tag_recovery|^do_bad_area|^el1_abort|^el1_da|^native_safe_halt|^default_idle|^arch_cpu_idle|^cpuidle_enter|^do_idle|^(?:__)?sysvec_|^sysvec_|apic_timer_interrupt|^(?:__)?irq_exit|^irq_exit|^common_interrupt|^do_IRQ|^handle_irq|^__handle_irq|^handle_\w+_irq$|^entry_SYSCALL|^do_syscall_|^do_fast_syscall|^irqentry_|^error_entry|^ret_from_intr|^retint_|^el[01]_|^el1h_|^__dabt_svc|^__irq_svc|^__und_svc|^do_DataAbort|^do_PrefetchAbort|^do_mem_abort|^do_translation_fault|^__do_kernel_fault|^do_page_fault|^__do_page_fault|^page_fault$|^exc_page_fault|^handle_page_fault|^do_user_addr_fault|^bad_area|^__bad_area|^no_context|^do_sea|^do_el0|^do_el1/,
   },
   {
     name: "waiting",
     why: "sleeping and waiting primitives are where a blocked or woken task is, not who made it wait",
     frames:
-      /^__switch_to\w*|^context_switch|^__?schedule\w*|^schedule\w*|^io_schedule\w*|^wait_for_\w+|^__wait_for_common|^do_wait_for_common|^finish_wait|^prepare_to_wait\w*|^wait_woken|^msleep\w*|^usleep_range\w*|^__wait_event\w*|^autoremove_wake_function/,
+      /^__switch_to\w*|^context_switch|^(?:__)?schedule\w*|^schedule\w*|^io_schedule\w*|^wait_for_\w+|^__wait_for_common|^do_wait_for_common|^finish_wait|^prepare_to_wait\w*|^wait_woken|^msleep\w*|^usleep_range\w*|^__wait_event\w*|^autoremove_wake_function/,
   },
   {
     name: "library",
     why: "generic data structures and helpers from lib/ (rbtree, bit ops, atomics, checksums) serve every subsystem; the caller's data is bad",
     frames:
-      /^_?_?rb_(?:erase|insert|next|prev|first|last|replace)\w*|^__rb_\w+|^crc\w*|^aes_\w+|^test_and_(?:set|clear|change)_bit|^_?_?(?:set|clear|change)_bit$|^find_(?:next|first)_\w*bit|^_?atomic\w*|^arch_atomic\w*|^_atomic_dec_and_\w+|^atomic_dec_and_\w+|^refcount_dec_and_\w+|^__?xa_\w+|^xas_\w+|^radix_tree_\w+|^idr_\w+|^sort$|^bsearch$/,
+      /^_?_?rb_(?:erase|insert|next|prev|first|last|replace)\w*|^__rb_\w+|^crc\w*|^aes\w*|^test_and_(?:set|clear|change)_bit|^_?_?(?:set|clear|change)_bit$|^find_(?:next|first)_\w*bit|^_?atomic\w*|^arch_atomic\w*|^_atomic_dec_and_\w+|^atomic_dec_and_\w+|^refcount_dec_and_\w+|^(?:__)?xa_\w+|^xas_\w+|^radix_tree_\w+|^idr_\w+|^sort$|^bsearch$/,
   },
   {
     name: "device-teardown",
@@ -236,13 +236,15 @@ const STALL_ANCHORS = new RegExp(
     "sock_common_setsockopt|__sys_listen|kernel_listen|sk_common_release|^sock_mmap|__sys_accept|kernel_accept",
     "^sock_do_ioctl|^sock_ioctl|^compat_sock_ioctl|^nfnetlink_rcv_msg|^rtnetlink_rcv_msg|^netlink_dump",
     "^(?:compat_)?(?:SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys|sys)_(?:socketpair|connect|ioctl)|^(?:socketpair|connect|ioctl)$",
-    // Page faults and the return to user space.
-    "__do_fault|handle_mm_fault|do_page_fault|^page_fault$|^exc_page_fault$|__fput|task_work_run|exit_to_user",
+    // The return to user space. (A page fault is no anchor: it usually happens inside a syscall's copy,
+    // and the syscall is what names the stall.)
+    "__fput|task_work_run|exit_to_user",
   ].join("|"),
 );
 /** Entry wrappers stripped from a syscall frame so one syscall has one name across kernel versions. */
 const SYSCALL_PREFIX = /^(?:__x64_|__ia32_|__arm64_|compat_SyS_|compat_SYSC_|SyS_|SYSC_)/;
-const APIC_TIMER = /apic_timer_interrupt/;
+/** Frames of the timer interrupt in which the watchdog or RCU noticed the stall (x86, arm64). */
+const TIMER_INTERRUPT = /apic_timer_interrupt|^hrtimer_interrupt$|^arch_timer_handler/;
 
 /** A loaded module's own function (a fault module, a driver): the suspect before any kernel dispatch frame. */
 function moduleFrame(frames: readonly Frame[]): Frame | undefined {
@@ -256,11 +258,12 @@ function moduleFrame(frames: readonly Frame[]): Frame | undefined {
 const STALL_WAITS: readonly [RegExp, string][] = [[/^smp_call_function/, "smp_call_function"]];
 
 function stallFrame(frames: readonly Frame[], skip: RegExp | undefined): Frame | null {
-  // The interrupt that caught the CPU comes first; the interrupted code starts after it.
-  let irq = frames.findIndex((f) => APIC_TIMER.test(f.symbol));
-  while (irq !== -1 && APIC_TIMER.test(frames[irq + 1]?.symbol ?? "")) irq++;
+  // The timer interrupt that caught the CPU comes first (after other tasks' stacks the report may dump);
+  // the interrupted code starts at the first specific frame after its entry frames.
+  let irq = frames.findIndex((f) => TIMER_INTERRUPT.test(f.symbol));
+  while (irq !== -1 && irq + 1 < frames.length && isGenericFrame(frames[irq + 1]?.symbol ?? "")) irq++;
   const interrupted = irq === -1 ? frames : frames.slice(irq + 1);
-  for (const frame of [...frames.slice(0, 2), ...interrupted.slice(0, 2)]) {
+  for (const frame of [...frames.slice(0, 2), ...interrupted.slice(0, 3)]) {
     for (const [wait, name] of STALL_WAITS) if (wait.test(frame.symbol)) return { ...frame, symbol: name };
   }
   const inModule = moduleFrame(interrupted);
