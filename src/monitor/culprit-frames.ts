@@ -78,7 +78,7 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
     name: "library",
     why: "generic data structures and helpers from lib/ (rbtree, bit ops, atomics, checksums) serve every subsystem; the caller's data is bad",
     frames:
-      /^_?_?rb_(?:erase|insert|next|prev|first|last|replace)\w*|^__rb_\w+|^crc\w*|^aes\w*|^test_and_(?:set|clear|change)_bit|^_?_?(?:set|clear|change)_bit$|^find_(?:next|first)_\w*bit|^_?atomic\w*|^arch_atomic\w*|^_atomic_dec_and_\w+|^atomic_dec_and_\w+|^refcount_dec_and_\w+|^(?:__)?xa_\w+|^xas_\w+|^radix_tree_\w+|^idr_\w+|^sort$|^bsearch$/,
+      /^_?_?rb_(?:erase|insert|next|prev|first|last|replace)\w*|^__rb_\w+|^crc\w*|^aes\w*|^test_and_(?:set|clear|change)_bit|^_?_?(?:set|clear|change)_bit$|^find_(?:next|first)_\w*bit|^_?atomic\w*|^arch_atomic\w*|^_atomic_dec_and_\w+|^fast_dput$|^dput$|^iput$|^atomic_dec_and_\w+|^refcount_dec_and_\w+|^(?:__)?xa_\w+|^xas_\w+|^radix_tree_\w+|^idr_\w+|^sort$|^bsearch$/,
   },
   {
     name: "device-teardown",
@@ -295,8 +295,27 @@ function hungFrame(frames: readonly Frame[]): Frame | null {
   return frames.find((f) => !HUNG_SKIP.test(f.symbol) && !isGenericFrame(f.symbol)) ?? null;
 }
 
-/** The culprit frame of a report's lines (header excluded, prefixes stripped), or null when none qualifies. */
+/** Groups that are the report's own machinery: never named, even when every other frame is generic too. */
+const REPORTING_GROUPS: readonly string[] = ["printing", "panic-bug"];
+
+/**
+ * The culprit frame of a report's lines (header excluded, prefixes stripped). When every frame is
+ * generic (a fault in entry code, a sanitizer hook), the first one that is not reporting machinery is
+ * named rather than none; null when there is no frame at all.
+ */
 export function culpritFrame(lines: readonly string[], rule: CulpritRule): Frame | null {
+  return specificFrame(lines, rule) ?? firstFrame(lines, rule);
+}
+
+function firstFrame(lines: readonly string[], rule: CulpritRule): Frame | null {
+  for (const source of rule.from) {
+    const found = framesFrom(lines, source).find((f) => !isGenericFrame(f.symbol, rule.skip, REPORTING_GROUPS));
+    if (found) return found;
+  }
+  return null;
+}
+
+function specificFrame(lines: readonly string[], rule: CulpritRule): Frame | null {
   for (const source of rule.from) {
     const frames = framesFrom(lines, source);
     if (rule.extractor === "stall") {
