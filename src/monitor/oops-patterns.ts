@@ -642,7 +642,7 @@ const WARNINGS: OopsPattern[] = [
     example: "WARNING: [time_after(jiffies, timeout)] io_uring/io_uring.c:3026 at io_ring_exit_work+0x44c/0xbc0, CPU#0: a/1",
   },
   {
-    header: /^WARNING: (?<what>[^\s:][^:]*?)\s*$/,
+    header: /^WARNING: (?<what>[^\s:](?:(?! in )[^:])*?)(?: in [^:]*)?\s*$/,
     crashClass: "warning",
     title: "WARNING: {what}",
     culprit: WARN,

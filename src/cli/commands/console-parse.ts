@@ -1,4 +1,4 @@
-import { access, readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { type CrashReport, parseConsoleLog } from "../../monitor/console-parser.js";
 import { ExitError, UsageError } from "../../util/errors.js";
 import { escapeControl } from "../../util/escape.js";
@@ -81,9 +81,10 @@ function describe(r: ConsoleParseResult): string {
  */
 export async function run(files: string[], opts: ConsoleParseOptions): Promise<void> {
   for (const file of files) {
-    await access(file).catch((e: NodeJS.ErrnoException) => {
+    const info = await stat(file).catch((e: NodeJS.ErrnoException) => {
       throw unreadable(file, e);
     });
+    if (info.isDirectory()) throw unreadable(file, Object.assign(new Error("EISDIR"), { code: "EISDIR" }));
   }
   let crashes = 0;
   for (const file of files) {
