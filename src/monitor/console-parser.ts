@@ -7,8 +7,8 @@
 import { Buffer } from "node:buffer";
 import { decodeUtf8Visible, escapeControl } from "../util/escape.js";
 import { CONFIRM_SPAN, type CrashReport, matchOops, ReportBuilder } from "./crash-report.js";
-import type { OopsPattern } from "./oops-patterns.js";
 import { LinePrefix } from "./line-prefix.js";
+import type { OopsPattern } from "./oops-patterns.js";
 
 export type { CrashReport } from "./crash-report.js";
 export { EXCERPT_MAX_LINES } from "./crash-report.js";

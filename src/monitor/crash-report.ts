@@ -60,7 +60,10 @@ export function matchOops(text: string): OopsMatch | null {
 
 function fillTitle(template: string, groups: Record<string, string | undefined>): string {
   return template
-    .replace(/\{(\w+)(?:\|([^}]*))?\}/g, (_, name: string, fallback?: string) => groups[name] ?? fallback ?? "?")
+    .replace(
+      /\{(\w+)(?:\|([^}]*))?\}/g,
+      (_, name: string, fallback?: string) => groups[name] ?? fallback ?? "?",
+    )
     .replace(/\s+/g, " ")
     .trim();
 }

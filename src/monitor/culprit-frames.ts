@@ -24,7 +24,8 @@ export const CULPRIT_SKIP: readonly SkipGroup[] = [
   {
     name: "list-debug",
     why: "list and debug-object checks report the corruption they find, not who caused it",
-    frames: /^(?:__)?list_(?:add|del|replace|move|splice)|^list_(?:add|del|replace|move|splice)|debug_object|debug_check|^__debug_|^__list_\w+_valid|_is_static_object$/,
+    frames:
+      /^(?:__)?list_(?:add|del|replace|move|splice)|^list_(?:add|del|replace|move|splice)|debug_object|debug_check|^__debug_|^__list_\w+_valid|_is_static_object$/,
   },
   {
     name: "sanitizers",
@@ -106,11 +107,13 @@ export const CLONE_SUFFIX = /(?:\.(?:cold|isra|constprop|part|lto_priv|llvm|clon
 const FRAME_LINE =
   /^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2}(?:\d+:)?(\?\s+)?([A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?|\s+\S+\.[chS]:\d+(?::\d+)?\s+\[inline\])/;
 /** arm's unwinder: `[<80b10c70>] (memset) from [<8062eec8>] (n_tty_set_termios+0x154/0x3c4)`. */
-const ARM_FRAME_LINE = /^\s*\[<[0-9a-f]+>\]\s*\(([A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?(?: \[([\w-]+)\])?\) from /;
+const ARM_FRAME_LINE =
+  /^\s*\[<[0-9a-f]+>\]\s*\(([A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+\/0x[0-9a-f]+)?(?: \[([\w-]+)\])?\) from /;
 /** The work function a workqueue report names on its own line. */
 const LAST_FUNCTION = /last function: ([A-Za-z_$][\w.$]*)/;
 /** Syscall entry wrappers, stripped so one syscall has one name across kernel versions and arches. */
-const SYSCALL_WRAPPER = /^(?:__(?:x64|ia32|arm64|riscv|s390x)_(?=sys_)|__se_sys_|__do_sys_|ksys_|SyS_|SYSC_|compat_SyS_|compat_SYSC_)/;
+const SYSCALL_WRAPPER =
+  /^(?:__(?:x64|ia32|arm64|riscv|s390x)_(?=sys_)|__se_sys_|__do_sys_|ksys_|SyS_|SYSC_|compat_SyS_|compat_SYSC_)/;
 
 /** A symbol as titles name it: compiler clone suffixes and syscall wrappers removed. */
 export function normalSymbol(symbol: string): string {
@@ -124,7 +127,8 @@ const STACK_START = /Call Trace:|^\s*Call trace:|(?:^|[^k] )backtrace:|^\s*<TASK
 /** Lockdep names the culprit on the `at:` line after what the task was doing. */
 const LOCKDEP_TRIGGER =
   /is trying to acquire|is trying to lock:|\d+ locks? held by|just changed the state of lock|\btakes:|is trying to release lock|leaving the kernel with locks still held|is freeing memory|is exiting with locks still held|still has locks held|there are no more locks to release/;
-const AT_FRAME = /\bat:\s*(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?/;
+const AT_FRAME =
+  /\bat:\s*(?:\[<[0-9a-f]+>\]\s*)?(?:[0-9a-f]{8,16}\s+)?([A-Za-z_$][\w.$]*)\+0x[0-9a-f]+\/0x[0-9a-f]+(?:\s+\[([\w-]+)\])?/;
 
 /** A goroutine dump: how a Go runtime crash shows its stacks. */
 const GOROUTINE = /^goroutine \d+ \[/;
@@ -199,7 +203,9 @@ function framesFrom(lines: readonly string[], source: FrameSource): Frame[] {
       if (LOCKDEP_TRIGGER.test(line)) started = true;
       else if (started) {
         const at = AT_FRAME.exec(line);
-        const frame = at?.[1] ? { symbol: normalSymbol(at[1]), module: at[2] ?? null, questionable: false } : parseFrame(line);
+        const frame = at?.[1]
+          ? { symbol: normalSymbol(at[1]), module: at[2] ?? null, questionable: false }
+          : parseFrame(line);
         if (frame) frames.push(frame);
       } else {
         const named = LAST_FUNCTION.exec(line);
@@ -282,7 +288,8 @@ const HUNG_ANCHORS: readonly [RegExp, string | null][] = [
   [/^rtnl_lock/, null],
   [/^_*synchronize_(?:rcu|srcu|net|sched)/, "synchronize_rcu"],
 ];
-const HUNG_SKIP = /sched|_lock|_slowlock|down|completion|kthread|wait|synchronize|context_switch|__switch_to|cancel_delayed_work|^io_schedule|freezer|^sleep|msleep|nanosleep|^__mutex|^mutex/;
+const HUNG_SKIP =
+  /sched|_lock|_slowlock|down|completion|kthread|wait|synchronize|context_switch|__switch_to|cancel_delayed_work|^io_schedule|freezer|^sleep|msleep|nanosleep|^__mutex|^mutex/;
 
 function hungFrame(frames: readonly Frame[]): Frame | null {
   const inModule = moduleFrame(frames);
@@ -309,7 +316,9 @@ export function culpritFrame(lines: readonly string[], rule: CulpritRule): Frame
 
 function firstFrame(lines: readonly string[], rule: CulpritRule): Frame | null {
   for (const source of rule.from) {
-    const found = framesFrom(lines, source).find((f) => !isGenericFrame(f.symbol, rule.skip, REPORTING_GROUPS));
+    const found = framesFrom(lines, source).find(
+      (f) => !isGenericFrame(f.symbol, rule.skip, REPORTING_GROUPS),
+    );
     if (found) return found;
   }
   return null;

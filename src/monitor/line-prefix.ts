@@ -108,7 +108,11 @@ export class LinePrefix {
       }
     }
     if (stamp) at += stamp[0].length;
-    return { text: line.slice(at), kernelTime: stamp?.[1] ? Number(stamp[1]) : null, caller: stamp?.[2] ?? null };
+    return {
+      text: line.slice(at),
+      kernelTime: stamp?.[1] ? Number(stamp[1]) : null,
+      caller: stamp?.[2] ?? null,
+    };
   }
 }
 

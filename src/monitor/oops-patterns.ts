@@ -86,7 +86,16 @@ const TRACE_THEN_RIP: CulpritRule = { from: ["trace", "rip"] };
 /** Lockdep's `at:` lines name the lock's user: deferred-work and entry code may be it, helpers never. */
 const LOCK_CHAIN: CulpritRule = {
   from: ["lockdep", "trace"],
-  groups: ["locking", "panic-bug", "printing", "allocation", "library", "sanitizers", "string-memory", "waiting"],
+  groups: [
+    "locking",
+    "panic-bug",
+    "printing",
+    "allocation",
+    "library",
+    "sanitizers",
+    "string-memory",
+    "waiting",
+  ],
 };
 const STALL: CulpritRule = { from: ["any"], extractor: "stall" };
 const HUNG: CulpritRule = { from: ["trace"], extractor: "hung" };
@@ -149,7 +158,8 @@ const PANICS: OopsPattern[] = [
   {
     // After an oops, a WARNING with panic_on_warn, a hung task with hung_task_panic: as the first line of
     // a report, the report it ends was lost.
-    header: /^Kernel panic - not syncing: (?<reason>(?:Fatal exception|panic_on_warn set|hung_task: blocked tasks).*)$/,
+    header:
+      /^Kernel panic - not syncing: (?<reason>(?:Fatal exception|panic_on_warn set|hung_task: blocked tasks).*)$/,
     crashClass: "panic",
     title: "kernel panic: {reason}",
     culprit: null,
@@ -310,7 +320,8 @@ const TRAPS: OopsPattern[] = [
     crashClass: "bug",
     title: "BUG: bad usercopy",
     culprit: { from: ["trace"], skip: /usercopy|__check/ },
-    example: "usercopy: Kernel memory exposure attempt detected from SLAB object 'kmalloc-64' (offset 0, size 65)!",
+    example:
+      "usercopy: Kernel memory exposure attempt detected from SLAB object 'kmalloc-64' (offset 0, size 65)!",
   },
   {
     header: /^kernel BUG at \S*lib\/list_debug\.c/,
@@ -342,7 +353,8 @@ const TRAPS: OopsPattern[] = [
     example: "divide error: 0000 [#1] PREEMPT SMP NOPTI",
   },
   {
-    header: /^(?:segment-related )?general protection fault(?:,? (?:probably |maybe )?for (?:non-canonical )?address 0x[0-9a-f]+)*: [0-9a-f]{4}\b/,
+    header:
+      /^(?:segment-related )?general protection fault(?:,? (?:probably |maybe )?for (?:non-canonical )?address 0x[0-9a-f]+)*: [0-9a-f]{4}\b/,
     crashClass: "gpf",
     title: "general protection fault",
     culprit: RIP_THEN_TRACE,
@@ -538,16 +550,31 @@ const LOCKING: OopsPattern[] = [
     survivable: true,
     example: "WARNING: suspicious RCU usage",
   },
-  ...lockdepCheck("bad unlock balance detected!", "bad unlock balance", LOCK_CHAIN, "bad unlock balance detected!"),
+  ...lockdepCheck(
+    "bad unlock balance detected!",
+    "bad unlock balance",
+    LOCK_CHAIN,
+    "bad unlock balance detected!",
+  ),
   ...lockdepCheck("held lock freed!", "held lock freed", LOCK_CHAIN, "held lock freed!"),
-  ...lockdepCheck(".*still has locks held!", "still has locks held", LOCK_CHAIN, "syz-executor/7 still has locks held!"),
+  ...lockdepCheck(
+    ".*still has locks held!",
+    "still has locks held",
+    LOCK_CHAIN,
+    "syz-executor/7 still has locks held!",
+  ),
   ...lockdepCheck(
     "lock held when returning to user space",
     "lock held when returning to user space",
     LOCK_CHAIN,
     "lock held when returning to user space!",
   ),
-  ...lockdepCheck("nested lock was not taken", "nested lock was not taken", LOCK_CHAIN, "nested lock was not taken"),
+  ...lockdepCheck(
+    "nested lock was not taken",
+    "nested lock was not taken",
+    LOCK_CHAIN,
+    "nested lock was not taken",
+  ),
   {
     header: /^BUG: spinlock (?<what>already unlocked|recursion|bad magic|wrong owner|wrong CPU)/,
     crashClass: "bug",
@@ -557,7 +584,8 @@ const LOCKING: OopsPattern[] = [
     example: "BUG: spinlock recursion on CPU#0, syz-executor/4500",
   },
   {
-    header: /^BUG: rwlock (?<what>already unlocked|recursion|bad magic|wrong owner|wrong CPU|lockup suspected)/,
+    header:
+      /^BUG: rwlock (?<what>already unlocked|recursion|bad magic|wrong owner|wrong CPU|lockup suspected)/,
     crashClass: "bug",
     title: "BUG: rwlock {what}",
     culprit: TRACE,
@@ -615,7 +643,8 @@ const WARNINGS: OopsPattern[] = [
     title: "WARNING: kernel stack regs has bad '{reg}' value",
     culprit: null,
     survivable: true,
-    example: "WARNING: kernel stack regs at ffff8801a9f8fb30 in syz-executor:5126 has bad 'bp' value 0000000000000000",
+    example:
+      "WARNING: kernel stack regs at ffff8801a9f8fb30 in syz-executor:5126 has bad 'bp' value 0000000000000000",
   },
   {
     header: /^WARNING: kernel stack frame pointer at\s+(?:[0-9a-f]+|\(ptrval\)) in \S+ has bad value/,
@@ -623,7 +652,8 @@ const WARNINGS: OopsPattern[] = [
     title: "WARNING: kernel stack frame pointer has bad value",
     culprit: null,
     survivable: true,
-    example: "WARNING: kernel stack frame pointer at ffff88019e9a7a30 in syz-executor:7390 has bad value ffff8",
+    example:
+      "WARNING: kernel stack frame pointer at ffff88019e9a7a30 in syz-executor:7390 has bad value ffff8",
   },
   {
     header: new RegExp(String.raw`${WARN_AT}\S+ ?(?:${FUNC})?`),
@@ -639,7 +669,8 @@ const WARNINGS: OopsPattern[] = [
     title: "WARNING",
     culprit: WARN,
     survivable: true,
-    example: "WARNING: [time_after(jiffies, timeout)] io_uring/io_uring.c:3026 at io_ring_exit_work+0x44c/0xbc0, CPU#0: a/1",
+    example:
+      "WARNING: [time_after(jiffies, timeout)] io_uring/io_uring.c:3026 at io_ring_exit_work+0x44c/0xbc0, CPU#0: a/1",
   },
   {
     header: /^WARNING: (?<what>[^\s:](?:(?! in )[^:])*?)(?: in [^:]*)?\s*$/,
@@ -678,7 +709,8 @@ const OTHER_BUGS: OopsPattern[] = [
     example: "BUG: workqueue leaked lock or atomic: kworker/0:1/0x00000000/7",
   },
   {
-    header: /^BUG: (?<what>Bad rss-counter state|non-zero nr_\w+ on freeing mm|MAX_STACK_TRACE_ENTRIES too low!)/,
+    header:
+      /^BUG: (?<what>Bad rss-counter state|non-zero nr_\w+ on freeing mm|MAX_STACK_TRACE_ENTRIES too low!)/,
     crashClass: "bug",
     title: "BUG: {what}",
     culprit: null,

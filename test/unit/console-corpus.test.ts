@@ -24,7 +24,7 @@ const missing = [MANIFEST, SCORER].filter((f) => !existsSync(f));
 const reason = missing.length ? `corpus not found: ${missing.join(", ")} (set EZONE_CORPUS_DIR)` : "";
 
 /** Scores results (one JSON object per line, with `expected` rows) with score.py's own mapping rules. */
-const DRIVER = String.raw`
+const DRIVER = `
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import score
@@ -91,7 +91,10 @@ describe("labelled console corpus", () => {
       }
       const results = path.join(dir, "results.jsonl");
       writeFileSync(results, `${lines.join("\n")}\n`);
-      const out = execFileSync("python3", ["-c", DRIVER, CORPUS, results], { encoding: "utf8", timeout: 60_000 });
+      const out = execFileSync("python3", ["-c", DRIVER, CORPUS, results], {
+        encoding: "utf8",
+        timeout: 60_000,
+      });
       const got = JSON.parse(out) as typeof GOALS & { n: number };
       expect(got.n).toBe(rows.length);
       expect(got.detect).toBeGreaterThanOrEqual(GOALS.detect);

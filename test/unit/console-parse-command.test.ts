@@ -12,7 +12,11 @@ const CLEAN = path.join(ROOT, "qemu-tcg/segfault.log");
 
 function allFixtures(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? allFixtures(path.join(dir, e.name)) : e.name.endsWith(".log") ? [path.join(dir, e.name)] : [],
+    e.isDirectory()
+      ? allFixtures(path.join(dir, e.name))
+      : e.name.endsWith(".log")
+        ? [path.join(dir, e.name)]
+        : [],
   );
 }
 
@@ -41,7 +45,14 @@ describe("ezone console parse", () => {
     });
     expect(crash?.crash?.excerpt.length).toBeGreaterThan(0);
     expect(typeof crash?.heartbeats).toBe("number");
-    expect(clean).toMatchObject({ file: CLEAN, crashed: false, title: null, class: null, frame: null, module: null });
+    expect(clean).toMatchObject({
+      file: CLEAN,
+      crashed: false,
+      title: null,
+      class: null,
+      frame: null,
+      module: null,
+    });
   });
 
   it("names at most one function in every fixture's title and frame", async () => {
@@ -59,7 +70,9 @@ describe("ezone console parse", () => {
     const missing = path.join(ROOT, "no-such.log");
     const failure = run([CRASH, missing], { json: true });
     await expect(failure).rejects.toBeInstanceOf(UsageError);
-    await expect(failure).rejects.toThrow(`console parse: cannot read the console log ${missing}: no such file`);
+    await expect(failure).rejects.toThrow(
+      `console parse: cannot read the console log ${missing}: no such file`,
+    );
     await expect(run([ROOT], {})).rejects.toThrow("is a directory, not a log file");
     expect(printed()).toBe("");
   });
