@@ -35,7 +35,8 @@ function unreadable(file: string, e: NodeJS.ErrnoException): UsageError {
     EACCES: "permission denied",
     EISDIR: "is a directory, not a log file",
   };
-  const reason = why[e.code ?? ""] ?? e.code ?? e.message;
+  const words = why[e.code ?? ""];
+  const reason = words && e.code ? `${words} (${e.code})` : (e.code ?? e.message);
   return new UsageError(`console parse: cannot read the console log ${file}: ${reason}`, { cause: e });
 }
 
