@@ -67,8 +67,6 @@ export interface OopsPattern {
   example: string;
 }
 
-/** `symbol+0xoff/0xsize [module]`, as the kernel prints a code address. */
-export const FRAME_SOURCE = String.raw`[\w.$]+\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[\w-]+\])?`;
 /** A function named in a header: a code address, or a bare symbol (older and symbolized reports). */
 const FUNC = String.raw`(?<func>[A-Za-z_$][\w.$]*)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: \[(?<mod>[\w-]+)\])?`;
 /** The `[#1]` die counter that follows every x86 trap header. */
@@ -534,22 +532,17 @@ const LOCKING: OopsPattern[] = [
     survivable: true,
     example: "INFO: trying to register non-static key.",
   },
-  {
-    header: /^\[?\s*INFO: suspicious RCU usage/,
-    crashClass: "lockdep",
-    title: "INFO: suspicious RCU usage",
-    culprit: { from: ["trace"], skip: /rcu|kmem|slab|kmalloc|vmalloc|kcalloc|kzalloc/ },
-    survivable: true,
-    example: "INFO: suspicious RCU usage.",
-  },
-  {
-    header: /^\[?\s*WARNING: suspicious RCU usage/,
-    crashClass: "warning",
-    title: "WARNING: suspicious RCU usage",
-    culprit: { from: ["trace"], skip: /rcu|kmem|slab|kmalloc|vmalloc|kcalloc|kzalloc/ },
-    survivable: true,
-    example: "WARNING: suspicious RCU usage",
-  },
+  // RCU-lockdep: older kernels say INFO (a lockdep report), newer ones WARNING.
+  ...(["INFO", "WARNING"] as const).map(
+    (level): OopsPattern => ({
+      header: new RegExp(`^\\[?\\s*${level}: suspicious RCU usage`),
+      crashClass: level === "INFO" ? "lockdep" : "warning",
+      title: `${level}: suspicious RCU usage`,
+      culprit: { from: ["trace"], skip: /rcu|kmem|slab|kmalloc|vmalloc|kcalloc|kzalloc/ },
+      survivable: true,
+      example: `${level}: suspicious RCU usage.`,
+    }),
+  ),
   ...lockdepCheck(
     "bad unlock balance detected!",
     "bad unlock balance",
