@@ -99,7 +99,7 @@ export interface Frame {
 }
 
 /** Compiler clone suffixes, removed so titles stay stable across builds. */
-export const CLONE_SUFFIX = /(?:\.(?:cold|isra|constprop|part|lto_priv|llvm|clone)(?:\.\d+)?)+$/;
+const CLONE_SUFFIX = /(?:\.(?:cold|isra|constprop|part|lto_priv|llvm|clone)(?:\.\d+)?)+$/;
 /**
  * A stack frame line: optional `[<addr>]` words, an optional `?`, then `func+0xoff/0xsize [module]` or
  * a symbolized inline frame `func file.c:12 [inline]`.
