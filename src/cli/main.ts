@@ -136,10 +136,11 @@ export function buildProgram(): Command {
     .command("console")
     .description("guest console logs")
     .command("parse")
-    .description("does a saved console log show a kernel crash? prints its title and class")
-    .argument("<log>")
-    .option("--json", "machine-readable output")
-    .action(async (file, o) => (await import("./commands/console-parse.js")).run(file, o));
+    .description("does each saved console log show a kernel crash? prints its title, class and culprit")
+    .argument("<log...>")
+    .option("--json", "one JSON object per log, one line each (see docs/console-parse.md)")
+    .option("--fail-on-crash", "exit 1 when a log shows a crash (default: 0 whenever the logs parsed)")
+    .action(async (files, o) => (await import("./commands/console-parse.js")).run(files, o));
 
   return program;
 }

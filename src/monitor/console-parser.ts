@@ -6,33 +6,13 @@
  */
 import { Buffer } from "node:buffer";
 import { decodeUtf8Visible, escapeControl } from "../util/escape.js";
-import {
-  type CrashClass,
-  FRAME_SOURCE,
-  INFRA_FRAMES,
-  OOPS_PATTERNS,
-  type OopsPattern,
-} from "./oops-patterns.js";
+import { CONFIRM_SPAN, type CrashReport, matchOops, ReportBuilder } from "./crash-report.js";
+import { LinePrefix } from "./line-prefix.js";
+import type { OopsPattern } from "./oops-patterns.js";
 
+export type { CrashReport } from "./crash-report.js";
+export { EXCERPT_MAX_LINES } from "./crash-report.js";
 export type { CrashClass } from "./oops-patterns.js";
-
-/** A kernel crash seen on the console; refined while more lines of the same report arrive. */
-export interface CrashReport {
-  /** e.g. `divide error in kerncrash_fire [kerncrash]`, or just `divide error` when no function was seen. */
-  title: string;
-  crashClass: CrashClass;
-  /** The header line that started the report (timestamp stripped). */
-  header: string;
-  /** Index of the header among all lines parsed, counting from 0. */
-  lineIndex: number;
-  /** A "Kernel panic - not syncing" line followed (or was) the report. */
-  panic: boolean;
-  panicReason: string | null;
-  /** The report lacks what its header promises (no RIP or frame named the function; a lost oops). */
-  corrupted: boolean;
-  /** A few lines before the header through the panic line, at most `EXCERPT_MAX_LINES`, as printed. */
-  excerpt: string[];
-}
 
 export type AgentEvent =
   | { kind: "ready"; version: string; hbMs: number }
@@ -60,7 +40,7 @@ export type AgentEvent =
 
 /** One console line, cleaned: no line ending, no ANSI sequences, other controls made visible. */
 export interface ConsoleLine {
-  /** The line without its kernel timestamp prefix. */
+  /** The line without its prefixes (syslog stamp, mux tag, ...) and kernel timestamp (line-prefix.ts). */
   text: string;
   /** Seconds since guest boot from the `[    1.234567] ` prefix; null for lines without one. */
   kernelTime: number | null;
@@ -81,27 +61,26 @@ const DEFAULT_MAX_LINE_BYTES = 4096;
 const DEFAULT_WINDOW_LINES = 2000;
 /** Lines of context kept before a crash header in the excerpt. */
 const EXCERPT_BEFORE = 4;
-/** Longest excerpt, including the context before the header and the panic line. */
-export const EXCERPT_MAX_LINES = 40;
-/** Lines after its header that may still name a report's function; a RIP further on belongs to something else. */
-const REPORT_SPAN = 120;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI sequences start with ESC
 const ANSI_SEQUENCE = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])/g;
-/** `[    1.234567] `, optionally after a syslog level `<4>` and before a caller id `[    T1]`. */
-const TIMESTAMP = /^(?:<\d{1,2}>)?\[\s*(\d{1,9}\.\d{1,9})\](?:\[\s*[CT]\d+\])? ?/;
 /** A kernel timestamp inside a line: where a printk glued to an agent line begins. */
 const GLUED_TIMESTAMP = /\[\s*\d{1,9}\.\d{6}\]/;
 const AGENT_LINE_START = /^(?:READY|HB|FIRED|INJECT-FAILED|CHILD|PONG|ERROR|BENCH-RESULT) /;
+/** A kernel timestamp at the start of a line (after an optional syslog level). */
+const LEADING_STAMP = /^(?:<\d{1,2}>)?\[\s*\d{1,9}\.\d{1,9}\]/;
+
+/** Where a second printk glued into a kernel or agent line begins (its timestamp), or -1. */
+function gluedAt(line: string): number {
+  const first = LEADING_STAMP.exec(line);
+  if (!first && !AGENT_LINE_START.test(line)) return -1;
+  const from = first ? first[0].length : 0;
+  const m = GLUED_TIMESTAMP.exec(line.slice(from));
+  return m ? from + m.index : -1;
+}
 const PROOF_LINE = /^ezone-fault: (\S+) nonce=(\S+) firing context=(\S+)/;
 /** The kernel's OOM killer at work (a whole-guest or a memory cgroup OOM): evidence, not a crash. */
 const OOM_KILL_LINE = /^(?:Memory cgroup )?[Oo]ut of memory: Killed process (\d+) \(([^)]*)\)/;
-const RIP_LINE = /^\s*RIP: 0010:(\S+(?: \[[\w-]+\])?)/;
-const CALL_TRACE = /^\s*Call Trace:/;
-const TRACE_FRAME = new RegExp(String.raw`^\s*(\? )?(${FRAME_SOURCE})\s*$`);
-const FRAME_PARTS = /^([\w.$]+)\+0x[0-9a-f]+\/0x[0-9a-f]+(?: \[([\w-]+)\])?$/;
-/** Compiler clone suffixes, removed so titles stay stable across builds. */
-const CLONE_SUFFIX = /(?:\.(?:cold|isra|constprop|part|lto_priv|llvm)(?:\.\d+)?)+$/;
 
 /** A number the agent printed, or null when it is not a safe non-negative integer. */
 function count(digits: string | undefined): number | null {
@@ -198,129 +177,6 @@ function kernelEvent(text: string): AgentEvent | null {
   return oom && pid !== null ? { kind: "oom-kill", pid, comm: oom[2] ?? "" } : null;
 }
 
-/** A code address as a title names it: `func [module]`, clone suffixes removed; null if not a symbol. */
-function frameTitle(address: string): { symbol: string; title: string } | null {
-  const m = FRAME_PARTS.exec(address.trim());
-  if (!m?.[1]) return null;
-  const symbol = m[1].replace(CLONE_SUFFIX, "");
-  return { symbol, title: m[2] ? `${symbol} [${m[2]}]` : symbol };
-}
-
-function matchOops(text: string): { pattern: OopsPattern; groups: Record<string, string> } | null {
-  for (const pattern of OOPS_PATTERNS) {
-    const m = pattern.header.exec(text);
-    if (m) return { pattern, groups: { ...m.groups } };
-  }
-  return null;
-}
-
-/** One crash report under construction. */
-class ReportBuilder {
-  readonly pattern: OopsPattern;
-  readonly #groups: Record<string, string>;
-  readonly #header: string;
-  readonly #lineIndex: number;
-  readonly #excerpt: string[];
-  #function: string | null = null;
-  #functionFrom: "header" | "rip" | "trace" | null = null;
-  #inTrace = false;
-  #linesSeen = 0;
-  #omitted = 0;
-  #panicReason: string | null = null;
-  /** The panic came before any line named the function: the panic's backtrace may. */
-  #nameFromPanic = false;
-
-  constructor(
-    found: { pattern: OopsPattern; groups: Record<string, string> },
-    text: string,
-    display: string,
-    lineIndex: number,
-    before: string[],
-  ) {
-    this.pattern = found.pattern;
-    this.#groups = found.groups;
-    this.#header = text;
-    this.#lineIndex = lineIndex;
-    this.#excerpt = [...before, display];
-    const named = found.pattern.titleFrom === "header" ? found.groups.func : undefined;
-    const fromHeader = named === undefined ? null : frameTitle(named);
-    if (fromHeader) {
-      this.#function = fromHeader.title;
-      this.#functionFrom = "header";
-    }
-    if (found.pattern.panic) this.#panicReason = found.groups.reason ?? "";
-  }
-
-  get panicked(): boolean {
-    return this.#panicReason !== null;
-  }
-
-  /** A line after the header: extends the excerpt and may name the culprit function. */
-  feed(text: string, display: string): void {
-    if (this.panicked) {
-      // A report its panic cut short (a `quiet` console hides show_regs: a soft lockup is its header, then
-      // the panic) is still named by the panic's own backtrace, which shows the interrupted RIP.
-      if (this.#nameFromPanic) this.#locate(text);
-      return;
-    }
-    if (this.#excerpt.length < EXCERPT_MAX_LINES - 2) this.#excerpt.push(display);
-    else this.#omitted++;
-    this.#locate(text);
-  }
-
-  /** Name the culprit function from a RIP line, else from the first reliable Call Trace frame. */
-  #locate(text: string): void {
-    this.#linesSeen++;
-    if (this.pattern.titleFrom === "none" || this.#linesSeen > REPORT_SPAN) return;
-    if (this.#functionFrom === "header" || this.#functionFrom === "rip") return;
-    const rip = RIP_LINE.exec(text);
-    if (rip?.[1]) {
-      // The first kernel RIP after the header is where the CPU faulted; it beats a guess from the trace.
-      const found = frameTitle(rip[1]);
-      if (found) {
-        this.#function = found.title;
-        this.#functionFrom = "rip";
-      }
-      return;
-    }
-    if (CALL_TRACE.test(text)) {
-      this.#inTrace = true;
-      return;
-    }
-    if (!this.#inTrace || this.#functionFrom !== null) return;
-    const frame = TRACE_FRAME.exec(text);
-    // "?" frames are stale stack words the unwinder is unsure of.
-    if (!frame?.[2] || frame[1]) return;
-    const found = frameTitle(frame[2]);
-    if (!found || INFRA_FRAMES.test(found.symbol) || this.pattern.skipFrames?.test(found.symbol)) return;
-    this.#function = found.title;
-    this.#functionFrom = "trace";
-  }
-
-  /** The "Kernel panic - not syncing" line: ends the report. */
-  panic(reason: string, display: string): void {
-    if (this.#omitted > 0) this.#excerpt.push(`[... ${this.#omitted} lines omitted ...]`);
-    this.#excerpt.push(display);
-    this.#panicReason = reason;
-    this.#nameFromPanic = this.#function === null;
-  }
-
-  snapshot(): CrashReport {
-    const short = this.pattern.title.replace(/\{(\w+)\}/g, (_, name: string) => this.#groups[name] ?? "?");
-    const wantsFunction = this.pattern.titleFrom !== "none";
-    return {
-      title: this.#function ? `${short} in ${this.#function}` : short,
-      crashClass: this.pattern.crashClass,
-      header: this.#header,
-      lineIndex: this.#lineIndex,
-      panic: this.panicked,
-      panicReason: this.#panicReason,
-      corrupted: wantsFunction ? this.#function === null : this.pattern.corrupted === true,
-      excerpt: [...this.#excerpt],
-    };
-  }
-}
-
 /** A line as printed (for excerpts) next to its parsed form. */
 interface HeldLine {
   line: ConsoleLine;
@@ -367,6 +223,7 @@ export class ConsoleParser {
   #lineCount = 0;
   #window: HeldLine[] = [];
   #report: ReportBuilder | null = null;
+  readonly #prefix = new LinePrefix();
 
   constructor(opts: ConsoleParserOptions = {}) {
     this.#maxLineBytes = positiveInteger("maxLineBytes", opts.maxLineBytes, DEFAULT_MAX_LINE_BYTES);
@@ -408,7 +265,7 @@ export class ConsoleParser {
 
   /** The current best crash report: the title refines as RIP/frame lines arrive, `panic` turns true on panic. */
   crash(): CrashReport | null {
-    return this.#report?.snapshot() ?? null;
+    return this.#report?.confirmed ? this.#report.snapshot() : null;
   }
 
   /** The most recent lines (at most `windowLines`), oldest first. */
@@ -444,53 +301,77 @@ export class ConsoleParser {
     const cleaned = escapeControl(
       decodeUtf8Visible(raw.subarray(first, last)).replace(ANSI_SEQUENCE, ""),
     ).trimEnd();
-    // A printk can land right after an agent line before its newline: split it off at its timestamp.
-    const glued = AGENT_LINE_START.test(cleaned) ? GLUED_TIMESTAMP.exec(cleaned) : null;
-    if (glued && glued.index > 0) {
-      this.#accept(cleaned.slice(0, glued.index).trimEnd(), atMs, false, batch);
-      this.#accept(cleaned.slice(glued.index), atMs, truncated, batch);
-    } else {
-      this.#accept(cleaned, atMs, truncated, batch);
+    // A printk can land right after an agent line, or inside another printk's line (two CPUs printing at
+    // once), before its newline: split it off at its timestamp.
+    let rest = cleaned;
+    for (let at = gluedAt(rest); at > 0; at = gluedAt(rest)) {
+      this.#accept(rest.slice(0, at).trimEnd(), atMs, false, batch);
+      rest = rest.slice(at);
     }
+    this.#accept(rest, atMs, truncated, batch);
   }
 
   #accept(display: string, atMs: number, truncated: boolean, batch: Batch): void {
-    const stamp = TIMESTAMP.exec(display);
-    const text = stamp ? display.slice(stamp[0].length) : display;
-    const line: ConsoleLine = { text, kernelTime: stamp?.[1] ? Number(stamp[1]) : null, atMs, truncated };
+    const { text, kernelTime, caller } = this.#prefix.split(display);
+    const line: ConsoleLine = { text, kernelTime, atMs, truncated };
     const index = this.#lineCount++;
     batch.lines.push(line);
     const event = line.kernelTime === null ? agentEvent(text) : null;
     const proof = event ?? kernelEvent(text);
     if (proof) batch.events.push(proof);
-    this.#observeCrash(text, display, index);
+    if (event) this.#report?.agentAlive();
+    this.#observeCrash({ text, display, caller }, index);
     this.#window.push({ line, display });
     // Trim in batches so a push stays O(1) amortised.
     if (this.#window.length > 2 * this.#windowLines)
       this.#window.splice(0, this.#window.length - this.#windowLines);
   }
 
-  #observeCrash(text: string, display: string, index: number): void {
+  #observeCrash(line: { text: string; display: string; caller: string | null }, index: number): void {
+    const { text, display, caller } = line;
     const found = matchOops(text);
     const current = this.#report;
     if (found?.pattern.panic && current && !current.panicked) {
       current.panic(found.groups.reason ?? "", display);
       return;
     }
-    const supersedes =
-      found !== null &&
-      !found.pattern.panic &&
-      current !== null &&
-      current.pattern.survivable === true &&
-      !current.panicked &&
-      found.pattern.survivable !== true;
-    if (found && (current === null || supersedes)) {
+    if (current && found && endsReport(found.pattern, current.pattern)) current.close();
+    // A die line ("Internal error", "Oops") inside a report that waited for its stack confirms it.
+    if (found?.pattern.inReport && current && !current.confirmed) current.confirm();
+    else if (found && (current === null || !current.confirmed || supersedes(current, found.pattern))) {
       const before = this.#window.slice(-EXCERPT_BEFORE).map((held) => held.display);
-      this.#report = new ReportBuilder(found, text, display, index, before);
+      this.#report = new ReportBuilder(found, line, index, before);
       return;
     }
-    current?.feed(text, display);
+    current?.feed(text, display, caller);
+    // A header that needs a stack trace and saw none in time was ordinary text, not a report.
+    if (current && !current.confirmed && current.linesSeen >= CONFIRM_SPAN) this.#report = null;
   }
+}
+
+/**
+ * Whether a header starts a report of its own, so that the lines after it are no longer the current
+ * report's. A panic, a die line, a weak header or the same kind of header again (the second half of a
+ * report printed in two parts) continue it.
+ */
+function endsReport(next: OopsPattern, current: OopsPattern): boolean {
+  return !next.panic && !next.inReport && next.needsTrace !== true && next.title !== current.title;
+}
+
+/**
+ * The first report in a log wins, with one exception: a report the kernel survived (a WARNING, a stall)
+ * and visibly ended gives way to a fatal oops that follows before any panic: that is what took the guest
+ * down. A report still in progress (a KASAN report whose access then faults) keeps the title.
+ */
+function supersedes(current: ReportBuilder, next: OopsPattern): boolean {
+  return (
+    !next.panic &&
+    next.needsTrace !== true &&
+    next.survivable !== true &&
+    current.pattern.survivable === true &&
+    current.ended &&
+    !current.panicked
+  );
 }
 
 /** Parse a whole console log at once (fixtures, stored artifacts). */

@@ -66,7 +66,9 @@ describe("oops pattern table", () => {
     "matches %s with its own entry first",
     (example, i) => {
       expect(OOPS_PATTERNS.findIndex((p) => p.header.test(example))).toBe(i);
-      const crash = parseConsoleLog(`[    5.000000] ${example}\n`).crash;
+      // A header that needs a stack to count gets one.
+      const stack = OOPS_PATTERNS[i]?.needsTrace ? "[    5.000001] Call Trace:\n" : "";
+      const crash = parseConsoleLog(`[    5.000000] ${example}\n${stack}`).crash;
       expect(crash?.crashClass).toBe(OOPS_PATTERNS[i]?.crashClass);
       expect(crash?.title).not.toMatch(/[{}?]/);
     },
@@ -264,7 +266,7 @@ describe("ConsoleParser crash reports", () => {
     });
   });
 
-  it("names the first reliable Call Trace frame when RIP is missing, and lets a later RIP win", () => {
+  it("names the first reliable, specific Call Trace frame when RIP is missing or generic; a specific RIP wins", () => {
     const header = "general protection fault: 0000 [#1] PREEMPT SMP NOPTI";
     const trace = [
       "Call Trace:",
@@ -276,8 +278,14 @@ describe("ConsoleParser crash reports", () => {
     expect(parseConsoleLog([header, ...trace, ""].join("\n")).crash?.title).toBe(
       "general protection fault in gpf_fire [gpf]",
     );
-    const withRip = [header, ...trace, "RIP: 0010:memcpy_orig+0x10/0x120", ""].join("\n");
-    expect(parseConsoleLog(withRip).crash?.title).toBe("general protection fault in memcpy_orig");
+    const genericRip = [header, ...trace, "RIP: 0010:memcpy_orig+0x10/0x120", ""].join("\n");
+    expect(parseConsoleLog(genericRip).crash?.title).toBe("general protection fault in gpf_fire [gpf]");
+    const withRip = [header, ...trace, "RIP: 0010:gpf_copy.isra.0+0x10/0x120 [gpf]", ""].join("\n");
+    expect(parseConsoleLog(withRip).crash).toMatchObject({
+      title: "general protection fault in gpf_copy [gpf]",
+      frame: "gpf_copy",
+      module: "gpf",
+    });
   });
 
   it("reports a panic without an oops as class panic", () => {
@@ -291,11 +299,14 @@ describe("ConsoleParser crash reports", () => {
     });
   });
 
-  it("lets a fatal oops replace an earlier survivable report, never the other way round", () => {
+  it("lets a fatal oops replace an earlier survivable report only once that ended, never the other way round", () => {
     const warning = "WARNING: CPU: 0 PID: 1 at fs/foo.c:1 foo_bar+0x1/0x2\n";
+    const ended = `${warning}---[ end trace 0000000000000000 ]---\n`;
     const oops = "divide error: 0000 [#1] SMP\nRIP: 0010:kerncrash_fire+0x22/0x39 [kerncrash]\n";
-    expect(parseConsoleLog(warning + oops).crash?.title).toBe(ORACLE);
-    expect(parseConsoleLog(oops + warning).crash?.title).toBe(ORACLE);
+    expect(parseConsoleLog(ended + oops).crash?.title).toBe(ORACLE);
+    expect(parseConsoleLog(`${warning}HB 3 2536\n${oops}`).crash?.title).toBe(ORACLE);
+    expect(parseConsoleLog(warning + oops).crash?.title).toBe("WARNING in foo_bar");
+    expect(parseConsoleLog(oops + ended).crash?.title).toBe(ORACLE);
     const panicked = `${warning}Kernel panic - not syncing: kernel: panic_on_warn set ...\n${oops}`;
     expect(parseConsoleLog(panicked).crash).toMatchObject({ title: "WARNING in foo_bar", panic: true });
   });
