@@ -11,6 +11,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
 import { processStartTicks } from "../campaign/lock.js";
+import { median } from "../model/stats.js";
 import { deadline as withDeadline } from "../util/deadline.js";
 
 /** One probe's answer: a value, or why there is none. */
@@ -213,7 +214,7 @@ const FORK_EXEC_SAMPLES = 3;
 async function measureForkExec(signal: AbortSignal): Promise<number> {
   const samples: number[] = [];
   for (let i = 0; i < FORK_EXEC_SAMPLES; i++) samples.push(await forkExecOnce(signal));
-  return median(samples);
+  return median(samples) as number;
 }
 
 function forkExecOnce(signal: AbortSignal): Promise<number> {
@@ -227,13 +228,6 @@ function forkExecOnce(signal: AbortSignal): Promise<number> {
       else reject(new Error(`/bin/true ended with ${code === null ? `signal ${sig}` : `exit code ${code}`}`));
     });
   });
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted[Math.floor(sorted.length / 2)];
-  if (middle === undefined) throw new Error("median of no samples");
-  return middle;
 }
 
 /** Reads a /proc file and extracts one non-negative number with `pattern`'s first group. */
@@ -266,7 +260,7 @@ async function sampleProcsRunning(signal: AbortSignal): Promise<number> {
     if (i > 0) await delay(3, undefined, { signal });
     samples.push(readProcStatRunning());
   }
-  return median(samples);
+  return median(samples) as number;
 }
 
 /**

@@ -42,7 +42,7 @@ export interface Provenance {
   hostname: string;
 }
 
-/** One captured artifact of a run, already capped by the caller (see `capConsole`). */
+/** One captured artifact of a run, already capped by the caller (the run monitor keeps the console's head and tail). */
 export interface RunArtifact {
   /** What it is: `console`, `qmp`, `probe-data`, ... */
   kind: string;
