@@ -1,4 +1,5 @@
 import type { Duplex } from "node:stream";
+import { LineSplitter } from "../../util/line-splitter.js";
 
 /** A QMP event as QEMU sends it. */
 export interface QmpEvent {
@@ -7,65 +8,107 @@ export interface QmpEvent {
   timestamp?: { seconds: number; microseconds: number };
 }
 
+/** How a wait ended when its deadline passed (or its signal aborted) first. */
+export type Deadline = "deadline";
+
+/** How an event wait ended when QEMU closed the connection first (it exited). */
+export type Closed = "closed";
+
 const MAX_LINE = 64 * 1024;
 
-/** Commands sent over QMP, answered in order of their ids. */
+/** Commands sent over QMP, answered in order of their ids, and the events QEMU sends. */
 export interface QmpClient {
-  /** Run a QMP command; rejects on a QMP error or when `signal` aborts. */
+  /** Run a QMP command; rejects on a QMP error, when the connection closes, or when `signal` aborts. */
   execute(command: string, args: Record<string, unknown> | undefined, signal: AbortSignal): Promise<unknown>;
+  /** Settles once QEMU has greeted and ezone has negotiated capabilities; never rejects. */
+  readonly greeted: Promise<void>;
+  /**
+   * The first `event` from now on whose data `match` accepts; `deadline` when `signal` aborts first,
+   * `closed` when the connection ends first. Register before the command that causes the event.
+   */
+  waitEvent(
+    event: string,
+    match: (data: unknown) => boolean,
+    signal: AbortSignal,
+  ): Promise<QmpEvent | Deadline | Closed>;
+}
+
+/**
+ * The first of `waits` to settle, or `deadline` when `signal` aborts before any does (at once when it
+ * already has). The abort listener goes when the race ends. Every wait of the QEMU backend goes through
+ * this one race.
+ */
+export async function raceDeadline<T>(signal: AbortSignal, waits: Promise<T>[]): Promise<T | Deadline> {
+  if (signal.aborted) return "deadline";
+  let onAbort = () => {};
+  const aborted = new Promise<Deadline>((resolve) => {
+    onAbort = () => resolve("deadline");
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([...waits, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+interface EventWaiter {
+  event: string;
+  match: (data: unknown) => boolean;
+  resolve: (outcome: QmpEvent | Closed) => void;
 }
 
 /**
  * Minimal QMP client over an already-connected stream (QEMU's `-chardev socket,fd=3`): negotiates
- * capabilities on the greeting, reports every event, and runs commands. Lines longer than 64 KiB are
- * dropped, not buffered.
+ * capabilities on the greeting, reports every event to `onEvent`, runs commands and waits for events.
+ * Lines longer than 64 KiB are dropped, not buffered.
  */
-export function attachQmp(
-  stream: Duplex,
-  onEvent: (ev: QmpEvent, at: number) => void,
-  onGreeting: () => void = () => {},
-): QmpClient {
-  let buf = "";
+export function attachQmp(stream: Duplex, onEvent: (ev: QmpEvent, at: number) => void): QmpClient {
   let nextId = 1;
+  let closed = false;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  stream.setEncoding("utf8");
-  stream.on("data", (chunk: string) => {
-    buf += chunk;
-    if (buf.length > MAX_LINE && !buf.includes("\n")) buf = "";
-    let nl = buf.indexOf("\n");
-    while (nl >= 0) {
-      const line = buf.slice(0, nl).trim();
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf("\n");
-      if (!line) continue;
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        continue;
+  const waiters = new Set<EventWaiter>();
+  let greet = () => {};
+  const greeted = new Promise<void>((resolve) => {
+    greet = resolve;
+  });
+  const splitter = new LineSplitter(MAX_LINE);
+  const onMessage = (msg: Record<string, unknown>, at: number) => {
+    if ("QMP" in msg) {
+      stream.write('{"execute":"qmp_capabilities"}\n');
+      greet();
+    } else if (typeof msg.event === "string") {
+      const ev = msg as unknown as QmpEvent;
+      onEvent(ev, at);
+      for (const w of waiters) {
+        if (w.event === ev.event && w.match(ev.data)) w.resolve(ev);
       }
-      if ("QMP" in msg) {
-        stream.write('{"execute":"qmp_capabilities"}\n');
-        onGreeting();
-      } else if (typeof msg.event === "string") {
-        onEvent(msg as unknown as QmpEvent, performance.now());
-      } else if (typeof msg.id === "number") {
-        const p = pending.get(msg.id);
-        pending.delete(msg.id);
-        const err = msg.error as { desc?: string } | undefined;
-        if (err) p?.reject(new Error(`QMP: ${err.desc ?? JSON.stringify(err)}`));
-        else p?.resolve(msg.return);
-      }
+    } else if (typeof msg.id === "number") {
+      const p = pending.get(msg.id);
+      pending.delete(msg.id);
+      const err = msg.error as { desc?: string } | undefined;
+      if (err) p?.reject(new Error(`QMP: ${err.desc ?? JSON.stringify(err)}`));
+      else p?.resolve(msg.return);
     }
+  };
+  stream.on("data", (chunk: Buffer) => {
+    const at = performance.now();
+    splitter.push(chunk, (line) => {
+      const msg = parseObject(line.toString("utf8"));
+      if (msg) onMessage(msg, at);
+    });
   });
   const failAll = () => {
+    closed = true;
     for (const p of pending.values()) p.reject(new Error("QMP connection closed"));
     pending.clear();
+    for (const w of waiters) w.resolve("closed");
   };
   stream.on("close", failAll);
   // QEMU closes the socket as it exits; that is not an error for us.
   stream.on("error", failAll);
   return {
+    greeted,
     execute(command, args, signal) {
       const id = nextId++;
       return new Promise((resolve, reject) => {
@@ -74,6 +117,7 @@ export function attachQmp(
           reject(new Error(`QMP ${command}: ${String(signal.reason)}`));
         };
         if (signal.aborted) return onAbort();
+        if (closed) return reject(new Error(`QMP ${command}: connection closed`));
         signal.addEventListener("abort", onAbort, { once: true });
         const done = () => signal.removeEventListener("abort", onAbort);
         pending.set(id, {
@@ -89,5 +133,28 @@ export function attachQmp(
         stream.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
       });
     },
+    async waitEvent(event, match, signal) {
+      if (closed) return "closed";
+      let waiter: EventWaiter | undefined;
+      const seen = new Promise<QmpEvent | Closed>((resolve) => {
+        waiter = { event, match, resolve };
+        waiters.add(waiter);
+      });
+      try {
+        return await raceDeadline(signal, [seen]);
+      } finally {
+        if (waiter) waiters.delete(waiter);
+      }
+    },
   };
+}
+
+/** A JSON object, or null for anything else (QEMU only sends objects; a torn line is skipped). */
+function parseObject(line: string): Record<string, unknown> | null {
+  try {
+    const v: unknown = JSON.parse(line);
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
