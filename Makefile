@@ -16,6 +16,7 @@ demo: image
 test: setup
 	npx biome check .
 	npx tsc -p tsconfig.check.json
+	npx tsc -p tsconfig.client.json --noEmit
 	npx vitest run
 
 lint:
