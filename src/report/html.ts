@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { OUTCOMES, type Outcome, type ProbeFinding, type Zone } from "../model/outcome-types.js";
 import type { PlotAssets } from "./assets.js";
+import type { PlotData, PlotPoint } from "./browser/plot-data.js";
 import { type CampaignSummary, pooledCell, type RunDetail } from "./collect.js";
 import type { ConsoleEvidence } from "./console-evidence.js";
 import { clientScript } from "./html-client.js";
@@ -57,19 +58,6 @@ const TONE_COLOR: Readonly<Record<CellTone, string>> = {
   bad: "#d62728",
   none: "#999999",
 };
-
-/** One point of the continuum plot: a backend's containment (in a zone or pooled) and its overhead. */
-interface PlotPoint {
-  backend: string;
-  zone: "all" | `${Zone}`;
-  x: number;
-  n: number;
-  rate: number;
-  lower95: number;
-  top: 1;
-  color: string;
-  overhead: { ratio: number; min: number; max: number } | null;
-}
 
 function plotPoints(s: CampaignSummary): { points: PlotPoint[]; notPlotted: string[] } {
   const points: PlotPoint[] = [];
@@ -335,7 +323,7 @@ function sha256Base64(s: string): string {
 /** The whole report page. */
 export function renderHtml(input: HtmlReportInput): string {
   const plots = input.summaries.map((s) => plotPoints(s));
-  const data = {
+  const data: PlotData = {
     campaigns: input.summaries.map((s, index) => ({
       index,
       campaign: s.campaign,

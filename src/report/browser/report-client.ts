@@ -4,41 +4,25 @@
  * through Plot (text via textContent) and never parses stored text as HTML: every run's evidence is
  * already escaped in the page by the server side.
  *
- * A classic script, not a module (no import or export): it is compiled on its own with the DOM library
- * (tsconfig.client.json) and inlined into the page after d3 and Plot, which define the globals.
+ * A classic script, not a module (no import or export statement; types come in as `import()` types): it
+ * is compiled with the DOM library (tsconfig.client.json) and inlined into the page after d3 and Plot,
+ * which define the globals.
  */
 declare const Plot: typeof import("@observablehq/plot");
 
-/** One point of a continuum plot, as `plotPoints` in html.ts embeds it. */
-interface PlotPoint {
-  backend: string;
-  zone: string;
-  x: number;
-  n: number;
-  rate: number;
-  lower95: number;
-  top: 1;
-  color: string;
-  overhead: { ratio: number; min: number; max: number } | null;
-}
+type PlotPoint = import("./plot-data.js").PlotPoint;
+type CampaignPlot = import("./plot-data.js").CampaignPlot;
+type PlotData = import("./plot-data.js").PlotData;
 
 interface MeasuredPoint extends PlotPoint {
   overhead: NonNullable<PlotPoint["overhead"]>;
-}
-
-interface CampaignPlot {
-  index: number;
-  campaign: string;
-  points: PlotPoint[];
 }
 
 // Everything in a function: nothing lands in the page's global scope (tsc emits "use strict" above it).
 (() => {
   /** The filters of the run list, named as the data attributes of each run's `<details>`. */
   const FILTER_KEYS = ["campaign", "backend", "zone", "outcome", "kind"] as const;
-  const data = JSON.parse(document.getElementById("ezone-data")?.textContent ?? "{}") as {
-    campaigns: CampaignPlot[];
-  };
+  const data = JSON.parse(document.getElementById("ezone-data")?.textContent ?? "{}") as PlotData;
 
   const pct = (p: number) => `${Math.round(p * 100)}%`;
   const describe = (p: PlotPoint) =>
