@@ -341,7 +341,8 @@ export function renderHtml(input: HtmlReportInput): string {
       k === "fault" ? "fault runs" : "control runs (fault none)",
     ),
   ];
-  const scripts = [input.assets.d3, input.assets.plot, clientScript()];
+  const client = clientScript();
+  const scripts = [input.assets.d3, input.assets.plot, client];
   // ezone's own policy, hashes and keywords only: raw keeps its quotes readable in the page source.
   const csp = [
     "default-src 'none'",
@@ -385,10 +386,9 @@ ${joinHtml(runs.map(runDetails), html`\n`)}
 </section>
 </main>
 <script type="application/json" id="ezone-data">${raw(jsonForScript(data))}</script>
-${joinHtml(
-  scripts.map((s) => html`<script>${raw(s)}</script>`),
-  html`\n`,
-)}
+<script>${raw(input.assets.d3)}</script>
+<script>${raw(input.assets.plot)}</script>
+<script type="module">${raw(client)}</script>
 </body>
 </html>
 `;

@@ -71,10 +71,13 @@ describe("renderHtml", () => {
   it("admits exactly its own scripts by hash and nothing from the network", () => {
     const html = page();
     const csp = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1] ?? "";
-    for (const js of [assets.d3, assets.plot, clientScript()]) {
+    const client = clientScript();
+    for (const js of [assets.d3, assets.plot, client]) {
       expect(csp).toContain(`'sha256-${createHash("sha256").update(js).digest("base64")}'`);
-      expect(html).toContain(`<script>${js}</script>`);
     }
+    expect(html).toContain(`<script>${assets.d3}</script>\n<script>${assets.plot}</script>`);
+    // A module: nothing it declares becomes a global of the page.
+    expect(html).toContain(`<script type="module">${client}</script>`);
     expect(csp).toContain("default-src 'none'");
     expect(csp).not.toMatch(/script-src[^;]*'unsafe-inline'/);
     expect(html.match(/<script[\s>]/g)).toHaveLength(4);
