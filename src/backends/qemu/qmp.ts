@@ -58,95 +58,114 @@ interface EventWaiter {
   resolve: (outcome: QmpEvent | Closed) => void;
 }
 
+/** A command in flight, by id. */
+interface PendingCommand {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+/** The client side of one QMP connection (see `attachQmp`). */
+class QmpConnection implements QmpClient {
+  readonly greeted: Promise<void>;
+  readonly #stream: Duplex;
+  readonly #onEvent: (ev: QmpEvent, at: number) => void;
+  readonly #pending = new Map<number, PendingCommand>();
+  readonly #waiters = new Set<EventWaiter>();
+  #greet = () => {};
+  #nextId = 1;
+  #closed = false;
+
+  constructor(stream: Duplex, onEvent: (ev: QmpEvent, at: number) => void) {
+    this.#stream = stream;
+    this.#onEvent = onEvent;
+    this.greeted = new Promise<void>((resolve) => {
+      this.#greet = resolve;
+    });
+    const splitter = new LineSplitter(MAX_LINE);
+    stream.on("data", (chunk: Buffer) => {
+      const at = performance.now();
+      splitter.push(chunk, (line) => {
+        const msg = parseObject(line.toString("utf8"));
+        if (msg) this.#message(msg, at);
+      });
+    });
+    stream.on("close", () => this.#close());
+    // QEMU closes the socket as it exits; that is not an error for us.
+    stream.on("error", () => this.#close());
+  }
+
+  execute(command: string, args: Record<string, unknown> | undefined, signal: AbortSignal): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.#pending.delete(id);
+        reject(new Error(`QMP ${command}: ${String(signal.reason)}`));
+      };
+      if (signal.aborted) return onAbort();
+      if (this.#closed) return reject(new Error(`QMP ${command}: connection closed`));
+      signal.addEventListener("abort", onAbort, { once: true });
+      const settled = <T>(settle: (v: T) => void) => {
+        return (v: T) => {
+          signal.removeEventListener("abort", onAbort);
+          settle(v);
+        };
+      };
+      this.#pending.set(id, { resolve: settled(resolve), reject: settled(reject) });
+      const request = { execute: command, ...(args ? { arguments: args } : {}), id };
+      this.#stream.write(`${JSON.stringify(request)}\n`);
+    });
+  }
+
+  async waitEvent(
+    event: string,
+    match: (data: unknown) => boolean,
+    signal: AbortSignal,
+  ): Promise<QmpEvent | Deadline | Closed> {
+    if (this.#closed) return "closed";
+    let waiter: EventWaiter | undefined;
+    const seen = new Promise<QmpEvent | Closed>((resolve) => {
+      waiter = { event, match, resolve };
+      this.#waiters.add(waiter);
+    });
+    try {
+      return await raceDeadline(signal, [seen]);
+    } finally {
+      if (waiter) this.#waiters.delete(waiter);
+    }
+  }
+
+  #message(msg: Record<string, unknown>, at: number): void {
+    if ("QMP" in msg) {
+      this.#stream.write('{"execute":"qmp_capabilities"}\n');
+      this.#greet();
+    } else if (typeof msg.event === "string") {
+      const ev = msg as unknown as QmpEvent;
+      this.#onEvent(ev, at);
+      for (const w of this.#waiters) if (w.event === ev.event && w.match(ev.data)) w.resolve(ev);
+    } else if (typeof msg.id === "number") {
+      const p = this.#pending.get(msg.id);
+      this.#pending.delete(msg.id);
+      const err = msg.error as { desc?: string } | undefined;
+      if (err) p?.reject(new Error(`QMP: ${err.desc ?? JSON.stringify(err)}`));
+      else p?.resolve(msg.return);
+    }
+  }
+
+  #close(): void {
+    this.#closed = true;
+    for (const p of this.#pending.values()) p.reject(new Error("QMP connection closed"));
+    this.#pending.clear();
+    for (const w of this.#waiters) w.resolve("closed");
+  }
+}
+
 /**
  * Minimal QMP client over an already-connected stream (QEMU's `-chardev socket,fd=3`): negotiates
  * capabilities on the greeting, reports every event to `onEvent`, runs commands and waits for events.
  * Lines longer than 64 KiB are dropped, not buffered.
  */
 export function attachQmp(stream: Duplex, onEvent: (ev: QmpEvent, at: number) => void): QmpClient {
-  let nextId = 1;
-  let closed = false;
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  const waiters = new Set<EventWaiter>();
-  let greet = () => {};
-  const greeted = new Promise<void>((resolve) => {
-    greet = resolve;
-  });
-  const splitter = new LineSplitter(MAX_LINE);
-  const onMessage = (msg: Record<string, unknown>, at: number) => {
-    if ("QMP" in msg) {
-      stream.write('{"execute":"qmp_capabilities"}\n');
-      greet();
-    } else if (typeof msg.event === "string") {
-      const ev = msg as unknown as QmpEvent;
-      onEvent(ev, at);
-      for (const w of waiters) {
-        if (w.event === ev.event && w.match(ev.data)) w.resolve(ev);
-      }
-    } else if (typeof msg.id === "number") {
-      const p = pending.get(msg.id);
-      pending.delete(msg.id);
-      const err = msg.error as { desc?: string } | undefined;
-      if (err) p?.reject(new Error(`QMP: ${err.desc ?? JSON.stringify(err)}`));
-      else p?.resolve(msg.return);
-    }
-  };
-  stream.on("data", (chunk: Buffer) => {
-    const at = performance.now();
-    splitter.push(chunk, (line) => {
-      const msg = parseObject(line.toString("utf8"));
-      if (msg) onMessage(msg, at);
-    });
-  });
-  const failAll = () => {
-    closed = true;
-    for (const p of pending.values()) p.reject(new Error("QMP connection closed"));
-    pending.clear();
-    for (const w of waiters) w.resolve("closed");
-  };
-  stream.on("close", failAll);
-  // QEMU closes the socket as it exits; that is not an error for us.
-  stream.on("error", failAll);
-  return {
-    greeted,
-    execute(command, args, signal) {
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        const onAbort = () => {
-          pending.delete(id);
-          reject(new Error(`QMP ${command}: ${String(signal.reason)}`));
-        };
-        if (signal.aborted) return onAbort();
-        if (closed) return reject(new Error(`QMP ${command}: connection closed`));
-        signal.addEventListener("abort", onAbort, { once: true });
-        const done = () => signal.removeEventListener("abort", onAbort);
-        pending.set(id, {
-          resolve: (v) => {
-            done();
-            resolve(v);
-          },
-          reject: (e) => {
-            done();
-            reject(e);
-          },
-        });
-        stream.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`);
-      });
-    },
-    async waitEvent(event, match, signal) {
-      if (closed) return "closed";
-      let waiter: EventWaiter | undefined;
-      const seen = new Promise<QmpEvent | Closed>((resolve) => {
-        waiter = { event, match, resolve };
-        waiters.add(waiter);
-      });
-      try {
-        return await raceDeadline(signal, [seen]);
-      } finally {
-        if (waiter) waiters.delete(waiter);
-      }
-    },
-  };
+  return new QmpConnection(stream, onEvent);
 }
 
 /** A JSON object, or null for anything else (QEMU only sends objects; a torn line is skipped). */
