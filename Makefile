@@ -18,6 +18,7 @@ test: setup
 	npx tsc -p tsconfig.check.json
 	npm run -s layers
 	node scripts/check-function-length.mjs
+	npx tsc -p tsconfig.client.json --noEmit
 	npx vitest run
 
 lint:

@@ -3,6 +3,7 @@ import { ProgressReporter } from "../campaign/progress.js";
 import { type CampaignSummary, runCampaign } from "../campaign/run-campaign.js";
 import { buildImage } from "../guest/image-builder.js";
 import { ExitError } from "../util/errors.js";
+import { handleInterrupts } from "./interrupt.js";
 
 export interface SessionOptions {
   jobs?: number;
@@ -19,28 +20,20 @@ export interface SessionOptions {
  * the exit handler taking every child process group with it). The handlers stay until ezone exits.
  */
 export async function runCampaignSession(loaded: LoadedCampaign, opts: SessionOptions): Promise<void> {
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
-      process.stderr.write("\nezone: killing now\n");
-      process.exit(130);
-    }
-    process.stderr.write(
-      `\nezone: ${sig}: no new runs; abandoning the running ones (not stored). Again to kill at once.\n`,
-    );
-    controller.abort(new Error(`interrupted (${sig})`));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  // Not disposed: a late second Ctrl-C while the tables print still kills at once.
+  const interrupt = handleInterrupts({
+    first: (sig) =>
+      `ezone: ${sig}: no new runs; abandoning the running ones (not stored). Again to kill at once.`,
+  });
   const progress = new ProgressReporter(process.stderr);
   try {
-    const image = await buildImage({ log: (l) => progress.log(`image: ${l}`), signal: controller.signal });
+    const image = await buildImage({ log: (l) => progress.log(`image: ${l}`), signal: interrupt.signal });
     progress.log(
       `campaign ${loaded.config.name}: image ${image.manifest.id}, results in ${loaded.resultsDir}`,
     );
     const summary = await runCampaign(loaded, {
       image,
-      signal: controller.signal,
+      signal: interrupt.signal,
       log: (l) => progress.log(l),
       progress,
       jobs: opts.jobs,
@@ -52,10 +45,10 @@ export async function runCampaignSession(loaded: LoadedCampaign, opts: SessionOp
       process.stderr.write(`ezone: campaign stopped: ${summary.stoppedBecause}\n`);
       throw new ExitError(3);
     }
-    if (controller.signal.aborted) throw new ExitError(130);
+    if (interrupt.signal.aborted) throw new ExitError(130);
     opts.check?.(summary);
   } catch (e) {
-    if (controller.signal.aborted && !(e instanceof ExitError)) throw new ExitError(130);
+    if (interrupt.signal.aborted && !(e instanceof ExitError)) throw new ExitError(130);
     throw e;
   } finally {
     progress.stop();

@@ -226,55 +226,69 @@ export function imageAt(dir: string, manifest: ImageManifest, cached: boolean): 
   };
 }
 
-/**
- * Build (or find in the cache) the guest image: kernel + BusyBox initramfs with ezone's init, agent and
- * fault modules. The image id hashes every input, so a second build with the same inputs is a no-op.
- */
-export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltImage> {
-  const started = performance.now();
-  const log = opts.log ?? (() => {});
-  const cacheDir = opts.cacheDir ?? defaultCacheDir();
-  const signal = opts.signal;
-  const busybox = await requirePackage("busybox-static", signal);
-  const gcc = (await tool(["gcc", "-dumpfullversion"], "image.tools", { signal })).trim();
+/** The kernel an image boots and what its modules build against. */
+interface KernelSource {
+  kernel: ImageManifest["kernel"];
+  /** The bzImage. */
+  vmlinuz: string;
+  /** The kernel build tree (headers) the fault modules compile against. */
+  buildDir: string;
+  /** Modules the guest loads at boot, in load order. */
+  bootModuleFiles: { name: string; path: string }[];
+}
 
-  let kernel: ImageManifest["kernel"];
-  let vmlinuz: string;
-  let buildDir: string;
-  let bootModuleFiles: { name: string; path: string }[];
-  if (opts.kernel) {
-    if (!opts.kernelBuildDir)
-      throw new InfraError("image.user-kernel", "--kernel needs --kernel-build-dir DIR");
-    vmlinuz = opts.kernel;
-    buildDir = opts.kernelBuildDir;
-    const release = (
-      await readFile(join(buildDir, "include", "config", "kernel.release"), "utf8").catch(() => "")
-    ).trim();
-    kernel = {
+function bootModule(root: string, module: string): { name: string; path: string } {
+  return { name: module.split("/").pop() as string, path: join(root, module) };
+}
+
+/** The user's kernel (`--kernel`), its build tree and the boot modules that exist for it. */
+async function userKernel(opts: ImageBuildOptions, vmlinuz: string): Promise<KernelSource> {
+  if (!opts.kernelBuildDir)
+    throw new InfraError("image.user-kernel", "--kernel needs --kernel-build-dir DIR");
+  const buildDir = opts.kernelBuildDir;
+  const release = (
+    await readFile(join(buildDir, "include", "config", "kernel.release"), "utf8").catch(() => "")
+  ).trim();
+  const modDir = opts.kernelModulesDir;
+  return {
+    kernel: {
       source: "user",
       package: null,
       version: await fileHash(vmlinuz),
       release: release || "unknown",
-    };
-    const modDir = opts.kernelModulesDir;
-    bootModuleFiles = modDir
-      ? BOOT_MODULES.map((m) => ({ name: m.split("/").pop() as string, path: join(modDir, m) })).filter((m) =>
-          existsSync(m.path),
-        )
-      : [];
-  } else {
-    const k = await resolveDebianKernel(signal);
-    kernel = { source: "debian", package: k.pkg, version: k.version, release: k.release };
-    const fetched = await fetchDebianKernel(cacheDir, k, log, signal);
-    vmlinuz = fetched.vmlinuz;
-    buildDir = await ensureHeaders(k.release, log, signal);
-    bootModuleFiles = BOOT_MODULES.map((m) => ({
-      name: m.split("/").pop() as string,
-      path: join(fetched.modulesRoot, m),
-    }));
-  }
+    },
+    vmlinuz,
+    buildDir,
+    bootModuleFiles: modDir
+      ? BOOT_MODULES.map((m) => bootModule(modDir, m)).filter((m) => existsSync(m.path))
+      : [],
+  };
+}
 
-  const inputs: Record<string, string> = {
+/** Debian's current kernel package, fetched into the cache, with its headers installed. */
+async function debianKernel(
+  cacheDir: string,
+  log: (line: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<KernelSource> {
+  const k = await resolveDebianKernel(signal);
+  const fetched = await fetchDebianKernel(cacheDir, k, log, signal);
+  return {
+    kernel: { source: "debian", package: k.pkg, version: k.version, release: k.release },
+    vmlinuz: fetched.vmlinuz,
+    buildDir: await ensureHeaders(k.release, log, signal),
+    bootModuleFiles: BOOT_MODULES.map((m) => bootModule(fetched.modulesRoot, m)),
+  };
+}
+
+/** Everything the image depends on; its hash is the image's id. */
+async function imageInputs(
+  source: KernelSource,
+  busybox: string,
+  gcc: string,
+): Promise<Record<string, string>> {
+  const { kernel, buildDir } = source;
+  return {
     ...(await sourceInputs()),
     kernel: `${kernel.source}:${kernel.package ?? ""}:${kernel.version}`,
     busybox,
@@ -286,6 +300,103 @@ export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltIma
         ? buildDir
         : await fileHash(join(buildDir, "Module.symvers")).catch(() => buildDir),
   };
+}
+
+/** The initramfs: BusyBox, ezone's init and agent, the fault modules and the boot modules. */
+async function initramfsEntries(
+  agent: Buffer,
+  modules: Map<string, Buffer>,
+  bootModuleFiles: KernelSource["bootModuleFiles"],
+): Promise<CpioEntry[]> {
+  return [
+    ...["bin", "sbin", "dev", "proc", "sys", "tmp", "lib", "lib/ezone", "lib/ezone/boot"].map(
+      (path): CpioEntry => ({ type: "dir", path }),
+    ),
+    { type: "chardev", path: "dev/console", major: 5, minor: 1 },
+    { type: "file", path: "bin/busybox", data: await readFile("/bin/busybox"), mode: 0o755 },
+    { type: "file", path: "init", data: await readFile(join(GUEST_SRC, "init.sh")), mode: 0o755 },
+    { type: "file", path: "sbin/ezone-agent", data: agent, mode: 0o755 },
+    ...[...modules].map(([name, data]): CpioEntry => ({ type: "file", path: `lib/ezone/${name}.ko`, data })),
+    // Numbered so the init's glob loads them in dependency order (pvpanic before pvpanic-mmio).
+    ...(await Promise.all(
+      bootModuleFiles.map(
+        async (m, i): Promise<CpioEntry> => ({
+          type: "file",
+          path: `lib/ezone/boot/${i}-${m.name}`,
+          data: await readFile(m.path),
+        }),
+      ),
+    )),
+  ];
+}
+
+/** What an image build knows before it starts: its id, inputs and the versions it records. */
+interface ImagePlan {
+  id: string;
+  inputs: Record<string, string>;
+  source: KernelSource;
+  busybox: string;
+  gcc: string;
+  started: number;
+}
+
+/** Build the image's files in `work/out` and its manifest; the caller moves `out` into the cache. */
+async function buildInto(
+  work: string,
+  plan: ImagePlan,
+  log: (line: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<{ out: string; manifest: ImageManifest }> {
+  const { source } = plan;
+  const [agent, modules] = await Promise.all([
+    buildAgent(work, signal),
+    buildModules(source.buildDir, work, signal),
+  ]);
+  const cpio = writeCpio(await initramfsEntries(agent, modules, source.bootModuleFiles));
+  await writeFile(join(work, "initramfs.cpio"), cpio);
+  await cp(source.vmlinuz, join(work, "vmlinuz"));
+  const pvh = await extractPvhKernel(join(work, "vmlinuz"), join(work, "vmlinux"), signal);
+  if (!pvh.ok) log(`no PVH kernel, QEMU boots the bzImage: ${pvh.reason}`);
+  const manifest: ImageManifest = {
+    id: plan.id,
+    kernel: source.kernel,
+    busybox: plan.busybox,
+    gcc: plan.gcc,
+    faultModules: [...modules.keys()],
+    bootModules: source.bootModuleFiles.map((m) => m.name),
+    inputs: plan.inputs,
+    files: {
+      vmlinuz: await fileHash(join(work, "vmlinuz")),
+      initramfs: sha256(cpio),
+      ...(pvh.ok ? { vmlinux: await fileHash(join(work, "vmlinux")) } : {}),
+    },
+    ...(pvh.ok ? {} : { noVmlinux: pvh.reason }),
+    builtAt: new Date().toISOString(),
+    buildMs: Math.round(performance.now() - plan.started),
+  };
+  const out = join(work, "out");
+  await mkdir(out);
+  for (const f of ["vmlinuz", "initramfs.cpio", ...(pvh.ok ? ["vmlinux"] : [])])
+    await rename(join(work, f), join(out, f));
+  await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  return { out, manifest };
+}
+
+/**
+ * Build (or find in the cache) the guest image: kernel + BusyBox initramfs with ezone's init, agent and
+ * fault modules. The image id hashes every input, so a second build with the same inputs is a no-op.
+ */
+export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltImage> {
+  const started = performance.now();
+  const log = opts.log ?? (() => {});
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const signal = opts.signal;
+  const busybox = await requirePackage("busybox-static", signal);
+  const gcc = (await tool(["gcc", "-dumpfullversion"], "image.tools", { signal })).trim();
+  const source = opts.kernel
+    ? await userKernel(opts, opts.kernel)
+    : await debianKernel(cacheDir, log, signal);
+  const inputs = await imageInputs(source, busybox, gcc);
   const id = sha256(JSON.stringify(inputs)).slice(0, 16);
   const dir = join(cacheDir, "images", id);
   const manifestPath = join(dir, "manifest.json");
@@ -297,59 +408,12 @@ export async function buildImage(opts: ImageBuildOptions = {}): Promise<BuiltIma
   await mkdir(join(cacheDir, "images"), { recursive: true });
   const work = await mkdtemp(join(cacheDir, "images", `.build-${id}-`));
   try {
-    const [agent, modules] = await Promise.all([
-      buildAgent(work, signal),
-      buildModules(buildDir, work, signal),
-    ]);
-    const entries: CpioEntry[] = [
-      ...["bin", "sbin", "dev", "proc", "sys", "tmp", "lib", "lib/ezone", "lib/ezone/boot"].map(
-        (path): CpioEntry => ({ type: "dir", path }),
-      ),
-      { type: "chardev", path: "dev/console", major: 5, minor: 1 },
-      { type: "file", path: "bin/busybox", data: await readFile("/bin/busybox"), mode: 0o755 },
-      { type: "file", path: "init", data: await readFile(join(GUEST_SRC, "init.sh")), mode: 0o755 },
-      { type: "file", path: "sbin/ezone-agent", data: agent, mode: 0o755 },
-      ...[...modules].map(
-        ([name, data]): CpioEntry => ({ type: "file", path: `lib/ezone/${name}.ko`, data }),
-      ),
-      // Numbered so the init's glob loads them in dependency order (pvpanic before pvpanic-mmio).
-      ...(await Promise.all(
-        bootModuleFiles.map(
-          async (m, i): Promise<CpioEntry> => ({
-            type: "file",
-            path: `lib/ezone/boot/${i}-${m.name}`,
-            data: await readFile(m.path),
-          }),
-        ),
-      )),
-    ];
-    const cpio = writeCpio(entries);
-    await writeFile(join(work, "initramfs.cpio"), cpio);
-    await cp(vmlinuz, join(work, "vmlinuz"));
-    const pvh = await extractPvhKernel(join(work, "vmlinuz"), join(work, "vmlinux"), signal);
-    if (!pvh.ok) log(`no PVH kernel, QEMU boots the bzImage: ${pvh.reason}`);
-    const manifest: ImageManifest = {
-      id,
-      kernel,
-      busybox,
-      gcc,
-      faultModules: [...modules.keys()],
-      bootModules: bootModuleFiles.map((m) => m.name),
-      inputs,
-      files: {
-        vmlinuz: await fileHash(join(work, "vmlinuz")),
-        initramfs: sha256(cpio),
-        ...(pvh.ok ? { vmlinux: await fileHash(join(work, "vmlinux")) } : {}),
-      },
-      ...(pvh.ok ? {} : { noVmlinux: pvh.reason }),
-      builtAt: new Date().toISOString(),
-      buildMs: Math.round(performance.now() - started),
-    };
-    const out = join(work, "out");
-    await mkdir(out);
-    for (const f of ["vmlinuz", "initramfs.cpio", ...(pvh.ok ? ["vmlinux"] : [])])
-      await rename(join(work, f), join(out, f));
-    await writeFile(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    const { out, manifest } = await buildInto(
+      work,
+      { id, inputs, source, busybox, gcc, started },
+      log,
+      signal,
+    );
     await rm(dir, { recursive: true, force: true });
     await rename(out, dir);
     return imageAt(dir, manifest, false);

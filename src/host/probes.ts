@@ -10,6 +10,7 @@ import { closeSync, constants, openSync, readFileSync, readSync } from "node:fs"
 import { readdir } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { setTimeout as delay } from "node:timers/promises";
+import { median } from "../model/stats.js";
 import { deadline as withDeadline } from "../util/deadline.js";
 import {
   processStartTicks,
@@ -219,7 +220,7 @@ const FORK_EXEC_SAMPLES = 3;
 async function measureForkExec(signal: AbortSignal): Promise<number> {
   const samples: number[] = [];
   for (let i = 0; i < FORK_EXEC_SAMPLES; i++) samples.push(await forkExecOnce(signal));
-  return median(samples);
+  return median(samples) as number;
 }
 
 function forkExecOnce(signal: AbortSignal): Promise<number> {
@@ -235,13 +236,6 @@ function forkExecOnce(signal: AbortSignal): Promise<number> {
   });
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted[Math.floor(sorted.length / 2)];
-  if (middle === undefined) throw new Error("median of no samples");
-  return middle;
-}
-
 function readLoadavg1(signal: AbortSignal): Promise<number> {
   return readProcNumber("/proc/loadavg", /^(\d+(?:\.\d+)?)\s/, signal);
 }
@@ -255,7 +249,7 @@ async function sampleProcsRunning(signal: AbortSignal): Promise<number> {
     if (i > 0) await delay(3, undefined, { signal });
     samples.push(readProcStatRunning());
   }
-  return median(samples);
+  return median(samples) as number;
 }
 
 /**

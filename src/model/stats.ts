@@ -1,38 +1,16 @@
 /** Binomial statistics for zone verdicts (pure). */
 
-function logChoose(n: number, k: number): number {
-  let s = 0;
-  for (let i = 1; i <= k; i++) s += Math.log((n - k + i) / i);
-  return s;
-}
-
-/** P(X <= x) for X ~ Binomial(n, p). */
-export function binomialCdf(x: number, n: number, p: number): number {
-  if (x < 0) return 0;
-  if (x >= n) return 1;
-  if (p <= 0) return 1;
-  if (p >= 1) return 0;
-  let sum = 0;
-  for (let k = 0; k <= x; k++) sum += Math.exp(logChoose(n, k) + k * Math.log(p) + (n - k) * Math.log1p(-p));
-  return Math.min(1, sum);
-}
+import { inverseIncompleteBeta } from "./beta.js";
 
 /**
  * One-sided Clopper–Pearson upper bound on a rate after `x` events in `n` trials: the largest p for which
- * seeing at most x events still has probability >= alpha. 0/5 at 95% gives 0.4507.
+ * seeing at most x events still has probability >= alpha. P(X <= x | p) = 1 - I_p(x + 1, n - x), so the
+ * bound is the `confidence` quantile of Beta(x + 1, n - x). 0/5 at 95% gives 0.4507.
  */
 export function clopperPearsonUpper(x: number, n: number, confidence = 0.95): number {
   if (n <= 0) return 1;
   if (x >= n) return 1;
-  const alpha = 1 - confidence;
-  let lo = x / n;
-  let hi = 1;
-  for (let i = 0; i < 100; i++) {
-    const mid = (lo + hi) / 2;
-    if (binomialCdf(x, n, mid) > alpha) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
+  return inverseIncompleteBeta(confidence, x + 1, n - x);
 }
 
 /**
@@ -50,7 +28,10 @@ export function runsForBound(bound: number, confidence = 0.95): number {
   return Math.ceil(Math.log(1 - confidence) / Math.log(1 - bound));
 }
 
-/** Median of the finite numbers given, or null when there are none. */
+/**
+ * Median of the finite numbers given, or null when there are none; with an even count, the mean of the
+ * two middle values.
+ */
 export function median(values: (number | null | undefined)[]): number | null {
   const v = values
     .filter((x): x is number => typeof x === "number" && Number.isFinite(x))

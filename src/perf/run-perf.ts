@@ -274,40 +274,31 @@ class PerfEnclave {
   }
 }
 
-/**
- * Run a perf session: probe every candidate, record the ones this host cannot run, then the rounds.
- * Throws InfraError when the reference (native) cannot run: without it there is no ratio.
- */
-export async function runPerfSession(plan: PerfPlan): Promise<PerfBlock[]> {
-  const base = {
-    session: plan.session,
-    campaign: plan.campaign,
-    warmup: plan.warmup,
-    imageHash: plan.image.manifest.id,
-    hostKernel: release(),
-    hostname: hostname(),
-  };
-  const blocks: PerfBlock[] = [];
-  const record = (block: PerfBlock, results: PerfResult[]) => {
-    plan.store.recordPerfBlock(block, results);
-    blocks.push(block);
-  };
-  const available = new Map<string, { backend: Backend; availability: Availability }>();
-  for (const backend of plan.backends) {
-    const availability = await backend.probe(plan.image, plan.signal);
-    plan.log(
-      `${backend.name}: ${availability.available ? "" : "not runnable here — "}${availability.reason}`,
-    );
-    if (availability.available) {
-      available.set(backend.name, { backend, availability });
-      continue;
-    }
+type Runnable = { backend: Backend; availability: Availability };
+
+/** A session's blocks as they are stored, in schedule order. */
+class SessionRecorder {
+  readonly blocks: PerfBlock[] = [];
+
+  constructor(
+    private readonly plan: PerfPlan,
+    /** What every block of the session shares. */
+    readonly base: Omit<BlockBase, "round" | "seq" | "backendVersion">,
+  ) {}
+
+  record(block: PerfBlock, results: PerfResult[]): void {
+    this.plan.store.recordPerfBlock(block, results);
+    this.blocks.push(block);
+  }
+
+  /** A backend the session cannot run, stored as a block without a round. */
+  unavailable(backend: Backend, availability: Availability): void {
     const now = new Date();
-    record(
+    this.record(
       {
-        ...base,
+        ...this.base,
         round: null,
-        seq: blocks.length,
+        seq: this.blocks.length,
         backend: backend.name,
         status: "unavailable",
         reason: availability.reason,
@@ -323,47 +314,85 @@ export async function runPerfSession(plan: PerfPlan): Promise<PerfBlock[]> {
       [],
     );
   }
+}
+
+/** Probe every backend once; the ones that cannot run here are stored as unavailable. */
+async function probeBackends(plan: PerfPlan, recorder: SessionRecorder): Promise<Map<string, Runnable>> {
+  const available = new Map<string, Runnable>();
+  for (const backend of plan.backends) {
+    const availability = await backend.probe(plan.image, plan.signal);
+    plan.log(
+      `${backend.name}: ${availability.available ? "" : "not runnable here — "}${availability.reason}`,
+    );
+    if (availability.available) available.set(backend.name, { backend, availability });
+    else recorder.unavailable(backend, availability);
+  }
   if (!available.has(REFERENCE)) {
     throw new InfraError("perf.reference", `the reference backend ${REFERENCE} cannot run here`);
   }
+  return available;
+}
+
+type Round = ReturnType<typeof perfSchedule>[number];
+
+/** Boot the round's enclaves one at a time, run its steps, stop them all, and store one block each. */
+async function runRound(
+  plan: PerfPlan,
+  round: Round,
+  available: Map<string, Runnable>,
+  recorder: SessionRecorder,
+): Promise<void> {
+  const t0 = performance.now();
+  const entries = round.backends.map((name) => available.get(name) as Runnable);
   const reps = plan.warmup + plan.samples;
+  const roundMs = entries.reduce(
+    (sum, { backend }) =>
+      sum + (BOOT_MS + plan.benchmarks.length * benchDeadlineMs(reps, plan.params, 1)) * backend.timeoutScale,
+    0,
+  );
+  const signal = deadline(plan.signal, roundMs);
+  const enclaves = new Map(
+    entries.map(({ backend }) => [
+      backend.name,
+      new PerfEnclave(plan, backend, `perf-${process.pid}-${round.round}-${backend.name}`, signal),
+    ]),
+  );
+  try {
+    // One boot at a time: a booting VM must not compete with another's boot, nor with a benchmark.
+    for (const e of enclaves.values()) await e.boot();
+    for (const step of round.steps) await enclaves.get(step.backend)?.run(step.benchmark as BenchmarkName);
+  } finally {
+    await Promise.all([...enclaves.values()].map((e) => e.stop()));
+  }
+  for (const e of enclaves.values()) {
+    const backendVersion = available.get(e.backend.name)?.availability.version ?? null;
+    const seq = recorder.blocks.length;
+    const block = e.block({ ...recorder.base, round: round.round, seq, backendVersion });
+    recorder.record(block, e.results);
+    plan.log(describeBlock(block, plan.rounds, e.results.length));
+  }
+  plan.log(`  round ${round.round}/${plan.rounds} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/**
+ * Run a perf session: probe every candidate, record the ones this host cannot run, then the rounds.
+ * Throws InfraError when the reference (native) cannot run: without it there is no ratio.
+ */
+export async function runPerfSession(plan: PerfPlan): Promise<PerfBlock[]> {
+  const recorder = new SessionRecorder(plan, {
+    session: plan.session,
+    campaign: plan.campaign,
+    warmup: plan.warmup,
+    imageHash: plan.image.manifest.id,
+    hostKernel: release(),
+    hostname: hostname(),
+  });
+  const available = await probeBackends(plan, recorder);
   for (const round of perfSchedule([...available.keys()], plan.benchmarks, plan.rounds, REFERENCE)) {
     if (plan.signal.aborted) break;
-    const t0 = performance.now();
-    const entries = round.backends.map(
-      (name) => available.get(name) as { backend: Backend; availability: Availability },
-    );
-    const roundMs = entries.reduce(
-      (sum, { backend }) =>
-        sum +
-        (BOOT_MS + plan.benchmarks.length * benchDeadlineMs(reps, plan.params, 1)) * backend.timeoutScale,
-      0,
-    );
-    const signal = deadline(plan.signal, roundMs);
-    const enclaves = new Map(
-      entries.map(({ backend }) => [
-        backend.name,
-        new PerfEnclave(plan, backend, `perf-${process.pid}-${round.round}-${backend.name}`, signal),
-      ]),
-    );
-    try {
-      // One boot at a time: a booting VM must not compete with another's boot, nor with a benchmark.
-      for (const e of enclaves.values()) await e.boot();
-      for (const step of round.steps) await enclaves.get(step.backend)?.run(step.benchmark as BenchmarkName);
-    } finally {
-      await Promise.all([...enclaves.values()].map((e) => e.stop()));
-    }
-    for (const e of enclaves.values()) {
-      const version = available.get(e.backend.name)?.availability.version ?? null;
-      const block = e.block({ ...base, round: round.round, seq: blocks.length, backendVersion: version });
-      record(block, e.results);
-      plan.log(describeBlock(block, plan.rounds, e.results.length));
-    }
-    plan.log(
-      `  round ${round.round}/${plan.rounds} done in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-    );
+    await runRound(plan, round, available, recorder);
   }
-  return blocks;
+  return recorder.blocks;
 }
 
 function describeBlock(b: PerfBlock, rounds: number, results: number): string {

@@ -4,6 +4,7 @@
  * sides of a pair alike); the ratios are log-normal-ish, so the interval is a Student t interval on the
  * logs of the paired ratios, mapped back with exp: a geometric mean with an asymmetric 95% interval.
  */
+import { incompleteBeta, inverseIncompleteBeta } from "../model/beta.js";
 import { median } from "../model/stats.js";
 
 /** One measured (not warm-up) repetition of a benchmark. `value` is a cost: lower is better. */
@@ -40,73 +41,22 @@ export interface BackendOverhead {
   benchmarks: BenchmarkOverhead[];
 }
 
-// Lanczos approximation (g = 7, n = 9): log Γ(x) to ~15 digits for x > 0.
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
-
-function logGamma(x: number): number {
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
-  const z = x - 1;
-  let a = LANCZOS[0] as number;
-  const t = z + 7.5;
-  for (let i = 1; i < 9; i++) a += (LANCZOS[i] as number) / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-/** Continued fraction of the regularized incomplete beta function (modified Lentz). */
-function betaContinuedFraction(x: number, a: number, b: number): number {
-  const tiny = 1e-300;
-  let c = 1;
-  let d = 1 - ((a + b) * x) / (a + 1);
-  d = Math.abs(d) < tiny ? 1 / tiny : 1 / d;
-  let h = d;
-  for (let m = 1; m <= 300; m++) {
-    for (const even of [true, false]) {
-      const num = even
-        ? (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m))
-        : (-(a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1));
-      d = 1 + num * d;
-      d = Math.abs(d) < tiny ? 1 / tiny : 1 / d;
-      c = 1 + num / c;
-      if (Math.abs(c) < tiny) c = tiny;
-      h *= c * d;
-      if (!even && Math.abs(c * d - 1) < 1e-15) return h;
-    }
-  }
-  return h;
-}
-
-/** Regularized incomplete beta I_x(a, b). */
-export function incompleteBeta(x: number, a: number, b: number): number {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const front = Math.exp(logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log1p(-x));
-  return x < (a + 1) / (a + b + 2)
-    ? (front * betaContinuedFraction(x, a, b)) / a
-    : 1 - (front * betaContinuedFraction(1 - x, b, a)) / b;
-}
-
 /** P(T <= t) for Student's t with `df` degrees of freedom. */
 export function studentTCdf(t: number, df: number): number {
   const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
   return t >= 0 ? 1 - tail : tail;
 }
 
-/** The `p` quantile of Student's t with `df` degrees of freedom (df >= 1), by bisection on the CDF. */
+/**
+ * The `p` quantile of Student's t with `df` degrees of freedom (df >= 1): the two-sided tail 2(1 - p) is
+ * I_x(df/2, 1/2) at x = df / (df + t²), so t comes from the inverse incomplete beta.
+ */
 export function studentTQuantile(p: number, df: number): number {
   if (!(p > 0 && p < 1) || !(df >= 1)) throw new RangeError(`studentTQuantile: p=${p}, df=${df}`);
   if (p < 0.5) return -studentTQuantile(1 - p, df);
-  let lo = 0;
-  let hi = 1;
-  while (studentTCdf(hi, df) < p) hi *= 2;
-  for (let i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
-    const mid = (lo + hi) / 2;
-    if (studentTCdf(mid, df) < p) lo = mid;
-    else hi = mid;
-  }
-  return (lo + hi) / 2;
+  if (p === 0.5) return 0;
+  const x = inverseIncompleteBeta(2 * (1 - p), df / 2, 0.5);
+  return Math.sqrt((df * (1 - x)) / x);
 }
 
 /**

@@ -35,82 +35,70 @@ function display(line: ConsoleLine): string {
   return line.kernelTime === null ? line.text : `[${line.kernelTime.toFixed(6).padStart(13)}] ${line.text}`;
 }
 
+type ParsedChunk = Omit<ReturnType<ConsoleParser["push"]>, "crash">;
+type AgentEvent = ParsedChunk["events"][number];
+
+/** A mark at the line's own time when it has one, else at the last heartbeat's (approximate). */
+function markAt(kind: TimelineMark["kind"], label: string, lineTime: number | null, lastHb: number | null) {
+  return { kind, atS: lineTime ?? lastHb, approximate: lineTime === null, label };
+}
+
+/** The timeline mark of an event, or null for events that make none (heartbeats are kept apart). */
+function eventMark(ev: AgentEvent, lineTime: number | null, lastHb: number | null): TimelineMark | null {
+  switch (ev.kind) {
+    case "ready":
+      return markAt("ready", `READY (agent ${ev.version})`, null, lastHb);
+    case "fired":
+      return markAt("fired", `FIRED ${ev.fault}`, null, lastHb);
+    case "inject-failed":
+      return markAt("inject-failed", `INJECT-FAILED ${ev.fault} errno=${ev.errno}`, null, lastHb);
+    case "proof":
+      return markAt("proof", `proof: ${ev.fault} (${ev.context})`, lineTime, lastHb);
+    default:
+      return null;
+  }
+}
+
+/** Heartbeats and marks collected line by line; the crash and the panic are marked once each. */
+class Timeline {
+  readonly heartbeats: { seq: number; atS: number }[] = [];
+  readonly marks: TimelineMark[] = [];
+  lines = 0;
+  #lastHb: number | null = null;
+
+  take(chunk: ParsedChunk, crash: CrashReport | null): void {
+    this.lines += chunk.lines.length;
+    const lineTime = chunk.lines.find((l) => l.kernelTime !== null)?.kernelTime ?? null;
+    for (const ev of chunk.events) {
+      if (ev.kind === "hb") {
+        this.#lastHb = ev.uptimeMs / 1000;
+        this.heartbeats.push({ seq: ev.seq, atS: this.#lastHb });
+      }
+      const mark = eventMark(ev, lineTime, this.#lastHb);
+      if (mark) this.marks.push(mark);
+    }
+    if (crash && !this.marks.some((m) => m.kind === "crash"))
+      this.marks.push(markAt("crash", crash.title, lineTime, this.#lastHb));
+    if (crash?.panic && !this.marks.some((m) => m.kind === "panic"))
+      this.marks.push(markAt("panic", "kernel panic", lineTime, this.#lastHb));
+  }
+}
+
 /** Parse a stored console log line by line, so every event can be placed at its line's time. */
 export function consoleEvidence(log: Buffer): ConsoleEvidence {
   const parser = new ConsoleParser();
-  const heartbeats: { seq: number; atS: number }[] = [];
-  const marks: TimelineMark[] = [];
-  let lastHb: number | null = null;
-  let lines = 0;
-  let crashSeen = false;
-  let panicSeen = false;
-
-  const take = (r: { lines: ConsoleLine[]; events: ReturnType<ConsoleParser["push"]>["events"] }) => {
-    lines += r.lines.length;
-    const lineTime = r.lines.find((l) => l.kernelTime !== null)?.kernelTime ?? null;
-    for (const ev of r.events) {
-      switch (ev.kind) {
-        case "hb":
-          lastHb = ev.uptimeMs / 1000;
-          heartbeats.push({ seq: ev.seq, atS: lastHb });
-          break;
-        case "ready":
-          marks.push({ kind: "ready", atS: lastHb, approximate: true, label: `READY (agent ${ev.version})` });
-          break;
-        case "fired":
-          marks.push({ kind: "fired", atS: lastHb, approximate: true, label: `FIRED ${ev.fault}` });
-          break;
-        case "inject-failed":
-          marks.push({
-            kind: "inject-failed",
-            atS: lastHb,
-            approximate: true,
-            label: `INJECT-FAILED ${ev.fault} errno=${ev.errno}`,
-          });
-          break;
-        case "proof":
-          marks.push({
-            kind: "proof",
-            atS: lineTime ?? lastHb,
-            approximate: lineTime === null,
-            label: `proof: ${ev.fault} (${ev.context})`,
-          });
-          break;
-        default:
-          break;
-      }
-    }
-    const crash = parser.crash();
-    if (crash && !crashSeen) {
-      crashSeen = true;
-      marks.push({
-        kind: "crash",
-        atS: lineTime ?? lastHb,
-        approximate: lineTime === null,
-        label: crash.title,
-      });
-    }
-    if (crash?.panic && !panicSeen) {
-      panicSeen = true;
-      marks.push({
-        kind: "panic",
-        atS: lineTime ?? lastHb,
-        approximate: lineTime === null,
-        label: "kernel panic",
-      });
-    }
-  };
-
+  const timeline = new Timeline();
   // One push per line: each event is then known to belong to that line and its timestamp.
   let start = 0;
   while (start < log.length) {
     const newline = log.indexOf(0x0a, start);
     const end = newline === -1 ? log.length : newline + 1;
-    take(parser.push(log.subarray(start, end), 0));
+    timeline.take(parser.push(log.subarray(start, end), 0), parser.crash());
     start = end;
   }
-  take(parser.end(0));
+  timeline.take(parser.end(0), parser.crash());
 
+  const { heartbeats, marks, lines } = timeline;
   const crash = parser.crash();
   // The title refines as RIP and trace lines arrive: label the mark with the final one.
   const crashMark = marks.find((m) => m.kind === "crash");

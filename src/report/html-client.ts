@@ -1,130 +1,28 @@
 /**
- * The script of the HTML report, run in the reader's browser: draws the continuum plots with Plot from
- * the embedded JSON, filters the run list, and opens the run a permalink names. It builds DOM nodes only
- * through Plot (text via textContent) and never parses stored text as HTML: every run's evidence is
- * already escaped in the page by the server side.
+ * The report's browser script (`browser/report-client.ts`), as the JavaScript the page inlines. The build
+ * compiles it with the DOM library (tsconfig.client.json) next to this module; run from the TypeScript
+ * sources (the tests), the same file is transpiled here with the compiler, a development dependency.
  */
-export const CLIENT_JS = `(() => {
-  "use strict";
-  const data = JSON.parse(document.getElementById("ezone-data").textContent);
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { assertInlineable } from "./assets.js";
 
-  const pct = (p) => Math.round(p * 100) + "%";
-  const describe = (p) =>
-    p.backend + ": contained " + p.x + "/" + p.n + " (" + pct(p.rate) + "), one-sided 95% lower bound " +
-    pct(p.lower95) + "; overhead " + (p.overhead ? p.overhead.ratio.toFixed(2) + "× native" : "not measured");
+const COMPILED = new URL("./browser/report-client.js", import.meta.url);
+const SOURCE = new URL("./browser/report-client.ts", import.meta.url);
 
-  function drawPlot(campaign, zone) {
-    const host = document.getElementById("plot-" + campaign.index);
-    if (!host) return;
-    host.replaceChildren();
-    const points = campaign.points.filter((p) => p.zone === zone);
-    if (points.length === 0) {
-      const p = document.createElement("p");
-      p.className = "note";
-      p.textContent = "No fault run with a result in " + (zone === "all" ? "any zone" : "zone " + zone) + ".";
-      host.append(p);
-      return;
-    }
-    const y = { domain: [0, 1], label: "↑ contained (share of fault runs)", tickFormat: "%", grid: true };
-    const measured = points.filter((p) => p.overhead !== null);
-    const unmeasured = points.filter((p) => p.overhead === null);
-    if (measured.length > 0) {
-      host.append(
-        Plot.plot({
-          width: 560,
-          height: 320,
-          marginLeft: 56,
-          marginRight: 90,
-          marginTop: 28,
-          color: { type: "identity" },
-          x: { label: "overhead vs native (×) →", grid: true, nice: true },
-          y,
-          marks: [
-            // Native speed, so the axis always shows how far from it each backend sits.
-            Plot.ruleX([1], { stroke: "#888", strokeDasharray: "4 3" }),
-            Plot.text([1], { x: (d) => d, frameAnchor: "bottom", dy: -6, dx: 4, textAnchor: "start", text: () => "native", fill: "#666" }),
-            Plot.ruleY(measured, { x1: (p) => p.overhead.min, x2: (p) => p.overhead.max, y: "rate", stroke: "#9aa" }),
-            Plot.ruleX(measured, { x: (p) => p.overhead.ratio, y1: "lower95", y2: "top", stroke: "color", strokeWidth: 2 }),
-            Plot.dot(measured, { x: (p) => p.overhead.ratio, y: "rate", fill: "color", r: 6, stroke: "#222", title: describe }),
-            Plot.text(measured, {
-              x: (p) => p.overhead.ratio,
-              y: "rate",
-              text: (p) => p.backend + " " + p.x + "/" + p.n,
-              dx: 10,
-              textAnchor: "start",
-            }),
-          ],
-        }),
-      );
-    }
-    if (unmeasured.length > 0) {
-      host.append(
-        Plot.plot({
-          width: 140 + 90 * unmeasured.length,
-          height: 320,
-          marginLeft: 56,
-          marginTop: 28,
-          color: { type: "identity" },
-          x: { type: "point", domain: unmeasured.map((p) => p.backend), label: "overhead not measured", padding: 0.6 },
-          y,
-          marks: [
-            Plot.ruleX(unmeasured, { x: "backend", y1: "lower95", y2: "top", stroke: "color", strokeWidth: 2 }),
-            Plot.dot(unmeasured, { x: "backend", y: "rate", fill: "color", r: 6, stroke: "#222", title: describe }),
-            Plot.text(unmeasured, { x: "backend", y: "rate", text: (p) => p.x + "/" + p.n, dx: 10, textAnchor: "start" }),
-          ],
-        }),
-      );
-    }
-  }
+let cached: string | null = null;
 
-  for (const campaign of data.campaigns) {
-    drawPlot(campaign, "all");
-    const select = document.getElementById("plot-zone-" + campaign.index);
-    if (select) select.addEventListener("change", () => drawPlot(campaign, select.value));
-  }
+function transpile(source: string): string {
+  const ts = createRequire(import.meta.url)("typescript") as typeof import("typescript");
+  const options = { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, alwaysStrict: true };
+  return ts.transpileModule(source, { compilerOptions: options }).outputText;
+}
 
-  const form = document.getElementById("filters");
-  const count = document.getElementById("shown");
-  const runs = Array.from(document.querySelectorAll("details.run"));
-  const KEYS = ["campaign", "backend", "zone", "outcome", "kind"];
-
-  function applyFilters() {
-    let shown = 0;
-    for (const el of runs) {
-      const ok = KEYS.every((k) => form.elements[k].value === "" || el.dataset[k] === form.elements[k].value);
-      el.hidden = !ok;
-      if (ok) shown++;
-    }
-    count.textContent = shown + " of " + runs.length + " run(s) shown";
-  }
-  form.addEventListener("change", applyFilters);
-  form.addEventListener("reset", () => setTimeout(applyFilters, 0));
-
-  for (const link of document.querySelectorAll("a.cell-link")) {
-    link.addEventListener("click", () => {
-      for (const k of KEYS) form.elements[k].value = link.dataset[k] ?? "";
-      applyFilters();
-    });
-  }
-
-  function openFromHash() {
-    let id;
-    try {
-      id = decodeURIComponent(location.hash.slice(1));
-    } catch {
-      return;
-    }
-    const el = id.startsWith("run-") ? document.getElementById(id) : null;
-    if (!el || !el.classList.contains("run")) return;
-    if (el.hidden) {
-      form.reset();
-      applyFilters();
-    }
-    el.open = true;
-    el.scrollIntoView({ block: "start" });
-  }
-  window.addEventListener("hashchange", openFromHash);
-  applyFilters();
-  openFromHash();
-})();
-`;
+/** The browser script of the report (read once per process). */
+export function clientScript(): string {
+  cached ??= assertInlineable(
+    "the report's browser script",
+    existsSync(COMPILED) ? readFileSync(COMPILED, "utf8") : transpile(readFileSync(SOURCE, "utf8")),
+  );
+  return cached;
+}

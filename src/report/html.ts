@@ -4,18 +4,20 @@
  * Pure: summaries, run details and the plotting libraries in, a string out.
  *
  * Everything that came from a guest (console, crash titles, reasons) or from a config (backend and
- * campaign names) is hostile: text goes through `text()` (controls made visible, then HTML-escaped), the
- * embedded JSON through `jsonForScript`. A Content-Security-Policy admits only the page's own three
+ * campaign names) is hostile: markup is built with the `html` tagged template, which escapes every
+ * interpolated value unless it is markup already (`raw` marks ezone's own SVG, JSON and scripts); the
+ * embedded JSON goes through `jsonForScript`. A Content-Security-Policy admits only the page's own three
  * scripts by hash and no network at all, so an escaping mistake still could not run or fetch anything.
  */
 import { createHash } from "node:crypto";
 import { OUTCOMES, type Outcome, type ProbeFinding, type Zone } from "../model/outcome-types.js";
-import { escapeControl, escapeHtml } from "../util/escape.js";
 import { duration } from "../util/format.js";
 import type { PlotAssets } from "./assets.js";
+import type { PlotData, PlotPoint } from "./browser/plot-data.js";
 import { type CampaignSummary, pooledCell, type RunDetail } from "./collect.js";
 import type { ConsoleEvidence } from "./console-evidence.js";
-import { CLIENT_JS } from "./html-client.js";
+import { clientScript } from "./html-client.js";
+import { type HtmlValue, html, joinHtml, raw, type SafeHtml } from "./html-template.js";
 import { PAPER_COLUMNS, paperCells } from "./paper-table.js";
 import {
   type CellTone,
@@ -34,11 +36,6 @@ export interface HtmlReportInput {
   summaries: CampaignSummary[];
   details: RunDetail[];
   assets: PlotAssets;
-}
-
-/** Untrusted text for HTML text or a quoted attribute value. */
-function text(value: unknown): string {
-  return escapeHtml(escapeControl(String(value)));
 }
 
 /** JSON that can sit inside `<script type="application/json">`: nothing in it can close the element. */
@@ -62,19 +59,6 @@ const TONE_COLOR: Readonly<Record<CellTone, string>> = {
   bad: "#d62728",
   none: "#999999",
 };
-
-/** One point of the continuum plot: a backend's containment (in a zone or pooled) and its overhead. */
-interface PlotPoint {
-  backend: string;
-  zone: "all" | `${Zone}`;
-  x: number;
-  n: number;
-  rate: number;
-  lower95: number;
-  top: 1;
-  color: string;
-  overhead: { ratio: number; min: number; max: number } | null;
-}
 
 function plotPoints(s: CampaignSummary): { points: PlotPoint[]; notPlotted: string[] } {
   const points: PlotPoint[] = [];
@@ -106,56 +90,53 @@ function plotPoints(s: CampaignSummary): { points: PlotPoint[]; notPlotted: stri
   return { points, notPlotted };
 }
 
-function matrixTable(s: CampaignSummary): string {
-  const head = s.matrix.zones.map((z) => `<th scope="col">zone ${z}<br><small>${ZONE_NAMES[z]}</small></th>`);
+function matrixTable(s: CampaignSummary): SafeHtml {
+  const head = s.matrix.zones.map(
+    (z) => html`<th scope="col">zone ${z}<br><small>${ZONE_NAMES[z]}</small></th>`,
+  );
   const rows = s.matrix.backends.map((backend) => {
     const skipped = skippedEverywhere(s.matrix, backend);
     if (skipped !== null) {
-      return `<tr><th scope="row">${text(backend)}</th><td class="cell skipped" colspan="${s.matrix.zones.length}">skipped in every zone: ${text(skipped)}</td></tr>`;
+      return html`<tr><th scope="row">${backend}</th><td class="cell skipped" colspan="${s.matrix.zones.length}">skipped in every zone: ${skipped}</td></tr>`;
     }
     const cells = s.matrix.zones.map((zone) => {
       const cell = s.matrix.cells[backend]?.[zone] ?? { kind: "empty" as const };
-      const lines = cellLines(cell).map(text).join("<br>");
+      const lines = joinHtml(cellLines(cell), html`<br>`);
       const body =
         cell.kind === "results"
-          ? `<a class="cell-link" href="#runs" data-campaign="${text(s.campaign)}" data-backend="${text(backend)}" data-zone="${zone}" data-kind="fault">${lines}</a>`
+          ? html`<a class="cell-link" href="#runs" data-campaign="${s.campaign}" data-backend="${backend}" data-zone="${zone}" data-kind="fault">${lines}</a>`
           : lines;
-      return `<td class="cell ${cell.kind} tone-${cellTone(cell)}">${body}</td>`;
+      return html`<td class="cell ${cell.kind} tone-${cellTone(cell)}">${body}</td>`;
     });
-    return `<tr><th scope="row">${text(backend)}</th>${cells.join("")}</tr>`;
+    return html`<tr><th scope="row">${backend}</th>${cells}</tr>`;
   });
-  return `<table class="matrix"><thead><tr><th>backend</th>${head.join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  return html`<table class="matrix"><thead><tr><th>backend</th>${head}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-function paperTable(s: CampaignSummary): string {
-  const head = PAPER_COLUMNS.map((c) => `<th>${text(c)}</th>`).join("");
-  const rows = s.paper.map(
-    (r) =>
-      `<tr>${paperCells(r)
-        .map((c) => `<td>${text(c)}</td>`)
-        .join("")}</tr>`,
-  );
-  return `<table class="paper"><thead><tr>${head}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
+function paperTable(s: CampaignSummary): SafeHtml {
+  const head = PAPER_COLUMNS.map((c) => html`<th>${c}</th>`);
+  const rows = s.paper.map((r) => html`<tr>${paperCells(r).map((c) => html`<td>${c}</td>`)}</tr>`);
+  return html`<table class="paper"><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-function overheadNote(s: CampaignSummary): string {
+function overheadNote(s: CampaignSummary): SafeHtml {
   const measured = Object.entries(s.overhead).filter(([, o]) => o !== null);
   if (measured.length === 0) {
-    return "Overhead vs native: <strong>not measured</strong> (this results directory has no performance results); backends are shown in campaign order instead.";
+    return html`Overhead vs native: <strong>not measured</strong> (this results directory has no performance results); backends are shown in campaign order instead.`;
   }
   const parts = measured.map(
     ([b, o]) =>
-      `${text(b)} ${o?.ratio.toFixed(2)}× (${o?.min.toFixed(2)}–${o?.max.toFixed(2)}, ${o?.benchmarks.length} benchmark(s))`,
+      `${b} ${o?.ratio.toFixed(2)}× (${o?.min.toFixed(2)}–${o?.max.toFixed(2)}, ${o?.benchmarks.length} benchmark(s))`,
   );
-  return `Overhead vs native, geometric mean over benchmarks (bar: 95% interval): ${parts.join("; ")}.`;
+  return html`Overhead vs native, geometric mean over benchmarks (bar: 95% interval): ${parts.join("; ")}.`;
 }
 
-function campaignSection(s: CampaignSummary, index: number, notPlotted: string[]): string {
-  const zoneOptions = ["all", ...ZONES]
-    .map((z) => `<option value="${z}">${z === "all" ? "all zones" : `zone ${z}`}</option>`)
-    .join("");
-  return `<section class="campaign" id="campaign-${index}">
-<h2>Campaign ${text(s.campaign)}</h2>
+function campaignSection(s: CampaignSummary, index: number, notPlotted: string[]): SafeHtml {
+  const zoneOptions = ["all", ...ZONES].map(
+    (z) => html`<option value="${z}">${z === "all" ? "all zones" : `zone ${z}`}</option>`,
+  );
+  return html`<section class="campaign" id="campaign-${index}">
+<h2>Campaign ${s.campaign}</h2>
 <h3>Zone matrix</h3>
 ${matrixTable(s)}
 <p class="note">Fault runs only (control runs left out). contained = contained-limited + contained-varied + no-effect over results; bounds are one-sided 95% Clopper–Pearson (≥ for containment, &lt; for the host-failure rate). Click a cell to list its runs.</p>
@@ -163,23 +144,23 @@ ${matrixTable(s)}
 <p><label>Containment in <select id="plot-zone-${index}" class="plot-zone">${zoneOptions}</select></label></p>
 <div class="plot" id="plot-${index}" role="img" aria-label="containment of each backend against its overhead"></div>
 <p class="note">Dot: measured containment; vertical bar: its one-sided 95% interval (lower bound to 100%). ${overheadNote(s)}</p>
-${notPlotted.length ? `<p class="note not-plotted">Not plotted: ${notPlotted.map(text).join("; ")}</p>` : ""}
+${notPlotted.length > 0 && html`<p class="note not-plotted">Not plotted: ${notPlotted.join("; ")}</p>`}
 <h3>E-Zone 3 (guest kernel) fault, as in the paper</h3>
 ${paperTable(s)}
 </section>`;
 }
 
-function outcomeBadge(outcome: Outcome): string {
-  return `<span class="outcome o-${text(outcome)}">${text(outcome)}</span>`;
+function outcomeBadge(outcome: Outcome): SafeHtml {
+  return html`<span class="outcome o-${outcome}">${outcome}</span>`;
 }
 
-function probesTable(probes: ProbeFinding[]): string {
-  if (probes.length === 0) return `<p class="note">No host probe findings were stored for this run.</p>`;
+function probesTable(probes: ProbeFinding[]): SafeHtml {
+  if (probes.length === 0) return html`<p class="note">No host probe findings were stored for this run.</p>`;
   const rows = probes.map(
     (p) =>
-      `<tr class="sev-${text(p.severity)}"><td>${text(p.probe)}</td><td>${text(p.severity)}</td><td>${text(p.before ?? "-")}</td><td>${text(p.after ?? "-")}</td><td>${text(p.threshold)}</td><td>${text(p.detail)}</td></tr>`,
+      html`<tr class="sev-${p.severity}"><td>${p.probe}</td><td>${p.severity}</td><td>${p.before ?? "-"}</td><td>${p.after ?? "-"}</td><td>${p.threshold}</td><td>${p.detail}</td></tr>`,
   );
-  return `<table class="probes"><thead><tr><th>probe</th><th>severity</th><th>before</th><th>after</th><th>threshold</th><th>detail</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  return html`<table class="probes"><thead><tr><th>probe</th><th>severity</th><th>before</th><th>after</th><th>threshold</th><th>detail</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 const MARK_COLOR: Readonly<Record<string, string>> = {
@@ -192,10 +173,10 @@ const MARK_COLOR: Readonly<Record<string, string>> = {
 };
 
 /** Heartbeats and milestones on the guest clock, as a static SVG strip (no script needed). */
-export function timelineSvg(c: ConsoleEvidence): string {
+export function timelineSvg(c: ConsoleEvidence): SafeHtml {
   const times = [...c.heartbeats.map((h) => h.atS), ...c.marks.map((m) => m.atS ?? 0)];
   if (c.heartbeats.length === 0 && c.marks.every((m) => m.atS === null)) {
-    return `<p class="note">No heartbeat or timed event on the console.</p>`;
+    return html`<p class="note">No heartbeat or timed event on the console.</p>`;
   }
   const width = 640;
   const left = 10;
@@ -204,54 +185,39 @@ export function timelineSvg(c: ConsoleEvidence): string {
   const max = Math.max(...times, min + 0.001);
   const span = (max - min) * 1.02;
   const x = (t: number) => (left + ((t - min) / span) * (width - left - right)).toFixed(1);
-  const hb = c.heartbeats
-    .map(
-      (h) =>
-        `<line class="hb" x1="${x(h.atS)}" x2="${x(h.atS)}" y1="14" y2="30"><title>HB ${h.seq} at ${h.atS.toFixed(3)} s</title></line>`,
-    )
-    .join("");
-  const marks = c.marks
-    .filter((m) => m.atS !== null)
-    .map(
-      (m) =>
-        `<line class="mark" x1="${x(m.atS as number)}" x2="${x(m.atS as number)}" y1="4" y2="40" stroke="${MARK_COLOR[m.kind] ?? "#000"}"${m.approximate ? ' stroke-dasharray="3 2"' : ""}><title>${text(m.label)} at ${m.approximate ? "≈ " : ""}${(m.atS as number).toFixed(3)} s</title></line>`,
-    )
-    .join("");
-  return `<svg class="timeline" viewBox="0 0 ${width} 56" width="${width}" height="56" role="img" aria-label="heartbeat timeline"><line x1="${left}" x2="${width - right}" y1="30" y2="30" stroke="#bbb"/>${hb}${marks}<text x="${left}" y="52">${min.toFixed(2)} s</text><text x="${width - right}" y="52" text-anchor="end">${max.toFixed(2)} s (guest uptime)</text></svg>`;
+  const hb = c.heartbeats.map(
+    (h) =>
+      html`<line class="hb" x1="${x(h.atS)}" x2="${x(h.atS)}" y1="14" y2="30"><title>HB ${h.seq} at ${h.atS.toFixed(3)} s</title></line>`,
+  );
+  const marks = c.marks.flatMap((m) =>
+    m.atS === null
+      ? []
+      : html`<line class="mark" x1="${x(m.atS)}" x2="${x(m.atS)}" y1="4" y2="40" stroke="${MARK_COLOR[m.kind] ?? "#000"}"${m.approximate && raw(' stroke-dasharray="3 2"')}><title>${m.label} at ${m.approximate ? "≈ " : ""}${m.atS.toFixed(3)} s</title></line>`,
+  );
+  return html`<svg class="timeline" viewBox="0 0 ${width} 56" width="${width}" height="56" role="img" aria-label="heartbeat timeline"><line x1="${left}" x2="${width - right}" y1="30" y2="30" stroke="#bbb"/>${hb}${marks}<text x="${left}" y="52">${min.toFixed(2)} s</text><text x="${width - right}" y="52" text-anchor="end">${max.toFixed(2)} s (guest uptime)</text></svg>`;
 }
 
-function timelineSection(d: RunDetail): string {
-  const c = d.console;
-  const parts: string[] = [];
-  if (c) {
-    const hb = c.heartbeats;
-    const last = hb.at(-1);
-    parts.push(timelineSvg(c));
-    parts.push(
-      `<p class="note">${hb.length} heartbeat(s)${last ? `, last HB ${last.seq} at ${last.atS.toFixed(3)} s` : ""}. ` +
-        `Blue ticks: heartbeats; lines: ${c.marks
-          .map(
-            (m) =>
-              `${text(m.label)} ${m.atS === null ? "(no time)" : `${m.approximate ? "≈ " : "at "}${m.atS.toFixed(3)} s`}`,
-          )
-          .join(
-            "; ",
-          )}${c.marks.length ? "" : "none"}. Dashed: an agent line without a timestamp, placed at the heartbeat before it.</p>`,
-    );
-  } else parts.push(`<p class="note">No console was stored for this run.</p>`);
-  if (d.controlEvents.length) {
-    parts.push(
-      `<table class="events"><thead><tr><th>control event (QMP)</th><th>host time after run start</th></tr></thead><tbody>${d.controlEvents
-        .map((e) => `<tr><td>${text(e.name)}</td><td>${text(duration(e.atMs))}</td></tr>`)
-        .join("")}</tbody></table>`,
-    );
-  }
-  return parts.join("\n");
+function markTime(m: ConsoleEvidence["marks"][number]): string {
+  return m.atS === null ? "(no time)" : `${m.approximate ? "≈ " : "at "}${m.atS.toFixed(3)} s`;
 }
 
-function consoleSection(d: RunDetail): string {
+function timelineSection(d: RunDetail): SafeHtml {
   const c = d.console;
-  if (!c) return "";
+  const events =
+    d.controlEvents.length > 0 &&
+    html`\n<table class="events"><thead><tr><th>control event (QMP)</th><th>host time after run start</th></tr></thead><tbody>${d.controlEvents.map(
+      (e) => html`<tr><td>${e.name}</td><td>${duration(e.atMs)}</td></tr>`,
+    )}</tbody></table>`;
+  if (!c) return html`<p class="note">No console was stored for this run.</p>${events}`;
+  const last = c.heartbeats.at(-1);
+  const marks = c.marks.map((m) => `${m.label} ${markTime(m)}`).join("; ");
+  return html`${timelineSvg(c)}
+<p class="note">${c.heartbeats.length} heartbeat(s)${last && `, last HB ${last.seq} at ${last.atS.toFixed(3)} s`}. Blue ticks: heartbeats; lines: ${marks}${c.marks.length === 0 && "none"}. Dashed: an agent line without a timestamp, placed at the heartbeat before it.</p>${events}`;
+}
+
+function consoleSection(d: RunDetail): SafeHtml {
+  const c = d.console;
+  if (!c) return html``;
   const heading =
     c.excerptKind === "oops"
       ? "Console excerpt around the oops"
@@ -259,56 +225,52 @@ function consoleSection(d: RunDetail): string {
         ? "Console: last lines (no kernel crash report)"
         : "Console: empty";
   const note = `${c.lines} line(s), ${c.bytes} byte(s) stored${c.truncated ? ", cut to the capture cap" : ""}`;
-  return `<h4>${heading}</h4><p class="note">${note}</p>${
-    c.excerpt.length ? `<pre class="console">${c.excerpt.map(text).join("\n")}</pre>` : ""
+  return html`<h4>${heading}</h4><p class="note">${note}</p>${
+    c.excerpt.length > 0 && html`<pre class="console">${c.excerpt.join("\n")}</pre>`
   }`;
 }
 
-function runDetails(d: RunDetail): string {
+function provenance(r: RunDetail["run"]): string {
+  const pv = r.provenance;
+  return [
+    `ezone ${pv.ezoneVersion}${pv.ezoneCommit ? ` (${pv.ezoneCommit})` : ""}`,
+    pv.backendVersion,
+    pv.kernelVersion && `guest ${pv.kernelVersion}`,
+    `host ${pv.hostname} ${pv.hostKernel}`,
+  ]
+    .filter(Boolean)
+    .join("; ");
+}
+
+function runFields(d: RunDetail): SafeHtml[] {
   const r = d.run;
-  const id = runAnchor(r.id);
-  const dl = (k: string, v: string) => `<dt>${k}</dt><dd>${v}</dd>`;
-  const fields = [
-    dl("run key", `<code>${text(r.runKey)}</code>`),
-    dl("reasons", `<ul class="reasons">${r.reasons.map((x) => `<li>${text(x)}</li>`).join("")}</ul>`),
-    dl(
-      "fault proof",
-      r.proof ? "yes" : r.fault === "none" ? "not needed (control run)" : "<strong>no</strong>",
-    ),
-    dl("oops", r.crashTitle ? `${text(r.crashTitle)} <small>(${text(r.crashClass ?? "?")})</small>` : "none"),
-    dl("stop reason", text(r.stopReason)),
-    dl(
-      "host survived",
-      r.hostSurvived === null ? "not judged" : r.hostSurvived ? "yes" : "<strong>no</strong>",
-    ),
-    r.infraError ? dl("infra error", text(r.infraError)) : "",
+  const dl = (k: string, v: HtmlValue) => html`<dt>${k}</dt><dd>${v}</dd>`;
+  const strong = (s: string) => html`<strong>${s}</strong>`;
+  return [
+    dl("run key", html`<code>${r.runKey}</code>`),
+    dl("reasons", html`<ul class="reasons">${r.reasons.map((x) => html`<li>${x}</li>`)}</ul>`),
+    dl("fault proof", r.proof ? "yes" : r.fault === "none" ? "not needed (control run)" : strong("no")),
+    dl("oops", r.crashTitle ? html`${r.crashTitle} <small>(${r.crashClass ?? "?"})</small>` : "none"),
+    dl("stop reason", r.stopReason),
+    dl("host survived", r.hostSurvived === null ? "not judged" : r.hostSurvived ? "yes" : strong("no")),
+    r.infraError ? dl("infra error", r.infraError) : html``,
     dl(
       "timing",
-      `boot ${text(duration(r.bootMs))}, detection ${text(duration(r.detectionMs))}, run ${text(duration(r.runMs))}; started ${text(r.startedAt.toISOString())}`,
+      `boot ${duration(r.bootMs)}, detection ${duration(r.detectionMs)}, run ${duration(r.runMs)}; started ${r.startedAt.toISOString()}`,
     ),
-    dl(
-      "params",
-      `<code>${text(JSON.stringify(r.params))}</code>, seed ${text(r.seed)}, nonce ${text(r.nonce)}`,
-    ),
-    dl(
-      "provenance",
-      text(
-        [
-          `ezone ${r.provenance.ezoneVersion}${r.provenance.ezoneCommit ? ` (${r.provenance.ezoneCommit})` : ""}`,
-          r.provenance.backendVersion,
-          r.provenance.kernelVersion && `guest ${r.provenance.kernelVersion}`,
-          `host ${r.provenance.hostname} ${r.provenance.hostKernel}`,
-        ]
-          .filter(Boolean)
-          .join("; "),
-      ),
-    ),
-    d.problems.length ? dl("unreadable evidence", d.problems.map(text).join("<br>")) : "",
-  ].join("");
-  return `<details class="run" id="${id}" data-campaign="${text(r.campaign)}" data-backend="${text(r.backend)}" data-zone="${text(r.zone)}" data-outcome="${text(r.outcome)}" data-kind="${r.fault === "none" ? "control" : "fault"}">
-<summary>${outcomeBadge(r.outcome)} <span class="what">${text(r.backend)} · ${text(r.fault)} · zone ${r.zone} · rep ${r.repetition}</span> <span class="title">${text(r.crashTitle ?? "")}</span> <a class="permalink" href="#${id}" title="permalink to this run">#${r.id}</a></summary>
+    dl("params", html`<code>${JSON.stringify(r.params)}</code>, seed ${r.seed}, nonce ${r.nonce}`),
+    dl("provenance", provenance(r)),
+    d.problems.length > 0 ? dl("unreadable evidence", joinHtml(d.problems, html`<br>`)) : html``,
+  ];
+}
+
+function runDetails(d: RunDetail): SafeHtml {
+  const r = d.run;
+  const id = runAnchor(r.id);
+  return html`<details class="run" id="${id}" data-campaign="${r.campaign}" data-backend="${r.backend}" data-zone="${r.zone}" data-outcome="${r.outcome}" data-kind="${r.fault === "none" ? "control" : "fault"}">
+<summary>${outcomeBadge(r.outcome)} <span class="what">${r.backend} · ${r.fault} · zone ${r.zone} · rep ${r.repetition}</span> <span class="title">${r.crashTitle ?? ""}</span> <a class="permalink" href="#${id}" title="permalink to this run">#${r.id}</a></summary>
 <div class="body">
-<dl>${fields}</dl>
+<dl>${runFields(d)}</dl>
 <h4>Heartbeat timeline</h4>
 ${timelineSection(d)}
 <h4>Host probes, before and after</h4>
@@ -318,9 +280,9 @@ ${consoleSection(d)}
 </details>`;
 }
 
-function select(name: string, label: string, values: string[], labels?: (v: string) => string): string {
-  const options = values.map((v) => `<option value="${text(v)}">${text(labels ? labels(v) : v)}</option>`);
-  return `<label>${label} <select name="${name}"><option value="">all</option>${options.join("")}</select></label>`;
+function select(name: string, label: string, values: string[], labels?: (v: string) => string): SafeHtml {
+  const options = values.map((v) => html`<option value="${v}">${labels ? labels(v) : v}</option>`);
+  return html`<label>${label} <select name="${name}"><option value="">all</option>${options}</select></label>`;
 }
 
 const CSS = `
@@ -362,7 +324,7 @@ function sha256Base64(s: string): string {
 /** The whole report page. */
 export function renderHtml(input: HtmlReportInput): string {
   const plots = input.summaries.map((s) => plotPoints(s));
-  const data = {
+  const data: PlotData = {
     campaigns: input.summaries.map((s, index) => ({
       index,
       campaign: s.campaign,
@@ -379,8 +341,10 @@ export function renderHtml(input: HtmlReportInput): string {
     select("kind", "runs", ["fault", "control"], (k) =>
       k === "fault" ? "fault runs" : "control runs (fault none)",
     ),
-  ].join("");
-  const scripts = [input.assets.d3, input.assets.plot, CLIENT_JS];
+  ];
+  const client = clientScript();
+  const scripts = [input.assets.d3, input.assets.plot, client];
+  // ezone's own policy, hashes and keywords only: raw keeps its quotes readable in the page source.
   const csp = [
     "default-src 'none'",
     `script-src ${scripts.map((s) => `'sha256-${sha256Base64(s)}'`).join(" ")}`,
@@ -389,36 +353,45 @@ export function renderHtml(input: HtmlReportInput): string {
     "base-uri 'none'",
     "form-action 'none'",
   ].join("; ");
-  const nav = input.summaries
-    .map((s, i) => `<a href="#campaign-${i}">${text(s.campaign)}</a>`)
-    .concat(`<a href="#runs">runs (${runs.length})</a>`)
-    .join(" · ");
-  return `<!doctype html>
+  const nav = joinHtml(
+    [
+      ...input.summaries.map((s, i) => html`<a href="#campaign-${i}">${s.campaign}</a>`),
+      html`<a href="#runs">runs (${runs.length})</a>`,
+    ],
+    html` · `,
+  );
+  const page = html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta http-equiv="Content-Security-Policy" content="${raw(csp)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ezone report — ${text(input.summaries.map((s) => s.campaign).join(", "))}</title>
-<style>${CSS}</style>
+<title>ezone report — ${input.summaries.map((s) => s.campaign).join(", ")}</title>
+<style>${raw(CSS)}</style>
 </head>
 <body>
 <header>
 <h1>ezone report</h1>
-<p class="note">Results in <code>${text(input.resultsDir)}</code>; written ${text(input.generatedAt.toISOString())} by ezone ${text(input.ezoneVersion)}. Every verdict is taken from stored evidence only.</p>
+<p class="note">Results in <code>${input.resultsDir}</code>; written ${input.generatedAt.toISOString()} by ezone ${input.ezoneVersion}. Every verdict is taken from stored evidence only.</p>
 <nav>${nav}</nav>
 </header>
 <main>
-${input.summaries.map((s, i) => campaignSection(s, i, plots[i]?.notPlotted ?? [])).join("\n")}
+${joinHtml(
+  input.summaries.map((s, i) => campaignSection(s, i, plots[i]?.notPlotted ?? [])),
+  html`\n`,
+)}
 <section id="runs">
 <h2>Runs</h2>
 <form class="filters" id="filters">${filters}<button type="reset">show all</button> <span id="shown">${runs.length} run(s)</span></form>
-${runs.map(runDetails).join("\n")}
+${joinHtml(runs.map(runDetails), html`\n`)}
 </section>
 </main>
-<script type="application/json" id="ezone-data">${jsonForScript(data)}</script>
-${scripts.map((s) => `<script>${s}</script>`).join("\n")}
+<script type="application/json" id="ezone-data">${raw(jsonForScript(data))}</script>
+<script>${raw(input.assets.d3)}</script>
+<script>${raw(input.assets.plot)}</script>
+<script type="module">${raw(client)}</script>
 </body>
 </html>
 `;
+  return page.toString();
 }

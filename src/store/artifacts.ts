@@ -9,9 +9,6 @@ import { createHash, randomBytes } from "node:crypto";
 import { lstat, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
-/** Default console cap: enough for a boot log plus an oops, small enough for thousands of runs. */
-export const DEFAULT_CONSOLE_CAP = 5 * 1024 * 1024;
-
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Where an artifact is written or read; what `writeArtifact` returns. */
@@ -91,33 +88,6 @@ export async function readArtifact(resultsDir: string, sha256: string): Promise<
   const actual = createHash("sha256").update(buf).digest("hex");
   if (actual !== sha256) throw new Error(`artifact ${path} is corrupt: its content hashes to ${actual}`);
   return buf;
-}
-
-/**
- * Cap a console log at `maxBytes`, keeping its head (boot) and tail (where the oops is) around a marker
- * line `\n[ezone: N bytes elided]\n`. A log within the cap is returned as is. Cuts are at byte offsets,
- * not line boundaries: the marker's own newlines keep the cut visible.
- */
-export function capConsole(buf: Buffer, maxBytes: number = DEFAULT_CONSOLE_CAP): Buffer {
-  if (!Number.isInteger(maxBytes) || maxBytes < 0) {
-    throw new RangeError(`capConsole maxBytes: expected a non-negative integer, got ${maxBytes}`);
-  }
-  if (buf.length <= maxBytes) return buf;
-  // Size the marker for the largest N it could show, so head + marker + tail never exceeds maxBytes
-  // (except when maxBytes is smaller than the marker itself: then only the marker is left).
-  const budget = Math.max(0, maxBytes - elisionMarker(buf.length).length);
-  const headBytes = Math.ceil(budget / 2);
-  const tailBytes = budget - headBytes;
-  const elided = buf.length - headBytes - tailBytes;
-  return Buffer.concat([
-    buf.subarray(0, headBytes),
-    elisionMarker(elided),
-    buf.subarray(buf.length - tailBytes),
-  ]);
-}
-
-function elisionMarker(elided: number): Buffer {
-  return Buffer.from(`\n[ezone: ${elided} bytes elided]\n`, "utf8");
 }
 
 /** True when `path` is a regular file of `bytes` bytes; anything else there gets replaced by the rename. */

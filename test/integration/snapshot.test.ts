@@ -160,7 +160,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("snapshot fast path (qemu-tcg)",
     const first = await restore();
     expect(first.tag).toBe("snap-test"); // nothing to claim yet: started for the run
     const second = await restore();
-    expect(second.tag).toMatch(/^spare-\d+-\d+$/); // started ahead, during the first run
+    expect(second.tag).toMatch(/^spare-\d+-[0-9a-f]{12}$/); // started ahead, during the first run
     expect(processesMatching("qemu-system-x86_64").length).toBe(1); // the spare for a third
     await withSpares.close();
   });

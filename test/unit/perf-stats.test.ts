@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { incompleteBeta } from "../../src/model/beta.js";
 import {
-  incompleteBeta,
   logRatioInterval,
   orderViolations,
   type PerfSample,

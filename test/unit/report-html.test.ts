@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { RunDetail } from "../../src/report/collect.js";
 import { consoleEvidence } from "../../src/report/console-evidence.js";
 import { jsonForScript, renderHtml, runAnchor, timelineSvg } from "../../src/report/html.js";
-import { CLIENT_JS } from "../../src/report/html-client.js";
+import { clientScript } from "../../src/report/html-client.js";
 import { storedRun, summaryOf } from "../helpers/report-fixtures.js";
 
 const EVIL = `<img src=x onerror="alert(1)">`;
@@ -71,10 +71,13 @@ describe("renderHtml", () => {
   it("admits exactly its own scripts by hash and nothing from the network", () => {
     const html = page();
     const csp = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1] ?? "";
-    for (const js of [assets.d3, assets.plot, CLIENT_JS]) {
+    const client = clientScript();
+    for (const js of [assets.d3, assets.plot, client]) {
       expect(csp).toContain(`'sha256-${createHash("sha256").update(js).digest("base64")}'`);
-      expect(html).toContain(`<script>${js}</script>`);
     }
+    expect(html).toContain(`<script>${assets.d3}</script>\n<script>${assets.plot}</script>`);
+    // A module: nothing it declares becomes a global of the page.
+    expect(html).toContain(`<script type="module">${client}</script>`);
     expect(csp).toContain("default-src 'none'");
     expect(csp).not.toMatch(/script-src[^;]*'unsafe-inline'/);
     expect(html.match(/<script[\s>]/g)).toHaveLength(4);
@@ -127,12 +130,12 @@ describe("timelineSvg", () => {
         "HB 1 1000\nHB 2 1250\nFIRED kerncrash nonce=n\n[    1.300000] ezone-fault: kerncrash nonce=n firing context=timer\n",
       ),
     );
-    const svg = timelineSvg(c);
+    const svg = timelineSvg(c).toString();
     expect(svg.match(/class="hb"/g)).toHaveLength(2);
     expect(svg.match(/class="mark"/g)).toHaveLength(2);
     expect(svg.match(/stroke-dasharray/g)).toHaveLength(1);
   });
   it("says when there is nothing to draw", () => {
-    expect(timelineSvg(consoleEvidence(Buffer.from("hello\n")))).toContain("No heartbeat");
+    expect(timelineSvg(consoleEvidence(Buffer.from("hello\n"))).toString()).toContain("No heartbeat");
   });
 });

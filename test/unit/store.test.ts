@@ -5,7 +5,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { OUTCOMES, type Outcome, type RunEvidence } from "../../src/model/outcome-types.js";
-import { artifactPath, capConsole, readArtifact, writeArtifact } from "../../src/store/artifacts.js";
+import { artifactPath, readArtifact, writeArtifact } from "../../src/store/artifacts.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/schema.js";
 import { ArtifactWriteError, DB_FILE, type RunRecord, Store } from "../../src/store/store.js";
 import { evidenceFor } from "../helpers/report-fixtures.js";
@@ -390,37 +390,5 @@ describe("artifacts", () => {
 
   it("refuses a name that is not a sha256", () => {
     expect(() => artifactPath(dir, "../../etc/passwd")).toThrow(/expected 64 lowercase hex digits/);
-  });
-});
-
-describe("capConsole", () => {
-  it("returns a log within the cap unchanged", () => {
-    const log = Buffer.from("READY\nHB 1 0.25\n");
-    expect(capConsole(log, log.length)).toBe(log);
-  });
-
-  it("keeps head and tail around a marker naming the elided byte count", () => {
-    const head = "BOOT-".repeat(40);
-    const tail = "Kernel panic - not syncing: Fatal exception\n";
-    const log = Buffer.from(head + "x".repeat(10_000) + tail);
-    const capped = capConsole(log, 200);
-    const text = capped.toString("utf8");
-
-    expect(capped.length).toBeLessThanOrEqual(200);
-    const match = /\n\[ezone: (\d+) bytes elided\]\n/.exec(text);
-    expect(match).not.toBeNull();
-    const [marker = "", n = ""] = match ?? [];
-    const kept = text.length - marker.length;
-    expect(Number(n)).toBe(log.length - kept);
-    expect(log.toString().startsWith(text.slice(0, match?.index))).toBe(true);
-    expect(text.endsWith(tail)).toBe(true);
-    expect(text.startsWith("BOOT-BOOT-")).toBe(true);
-  });
-
-  it("caps at 5 MiB by default", () => {
-    const capped = capConsole(Buffer.alloc(6 * 1024 * 1024, 0x61));
-    expect(capped.length).toBeLessThanOrEqual(5 * 1024 * 1024);
-    expect(capped.length).toBeGreaterThan(5 * 1024 * 1024 - 64);
-    expect(capped.toString().includes("bytes elided]")).toBe(true);
   });
 });

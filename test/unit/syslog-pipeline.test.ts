@@ -9,7 +9,6 @@ import { qemuArgv } from "../../src/backends/qemu/qemu.js";
 import type { BuiltImage } from "../../src/guest/image-builder.js";
 import { EnclaveTap } from "../../src/monitor/syslog/enclave-tap.js";
 import { FileFollower } from "../../src/monitor/syslog/file-follower.js";
-import { LineSplitter } from "../../src/monitor/syslog/line-splitter.js";
 import { monitorConfigSchema } from "../../src/monitor/syslog/monitor-config.js";
 import { encodeSyslog, parseSyslog, type SyslogMessage } from "../../src/monitor/syslog/rfc5424.js";
 import { type MonitorEvent, SyslogMonitor } from "../../src/monitor/syslog/syslog-monitor.js";
@@ -58,19 +57,6 @@ const hb = (i: number): SyslogMessage => ({
   msgId: "HB",
   sd: [],
   msg: `HB ${i} 0`,
-});
-
-describe("line splitter", () => {
-  it("keeps lines whole across chunks and drops (counts) the ones over the bound without buffering them", () => {
-    const s = new LineSplitter(8);
-    const lines: string[] = [];
-    s.push(Buffer.from("abc\r\nde"), (l) => lines.push(l.toString()));
-    s.push(Buffer.from("f\n0123456789"), (l) => lines.push(l.toString()));
-    expect(s.bufferedBytes).toBe(0);
-    s.push(Buffer.from("0123456789\nok\n"), (l) => lines.push(l.toString()));
-    expect(lines).toEqual(["abc", "def", "ok"]);
-    expect(s.oversized).toBe(1);
-  });
 });
 
 describe("syslog sender", () => {

@@ -1,10 +1,11 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { constants, existsSync } from "node:fs";
 import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { hostname, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BuiltImage } from "../../guest/image-builder.js";
 import { defaultCacheDir } from "../../guest/image-builder.js";
+import type { EnclaveExit } from "../../model/outcome-types.js";
 import { runTool } from "../../util/child.js";
 import { deadline as withDeadline } from "../../util/deadline.js";
 import { InfraError } from "../../util/errors.js";
@@ -23,7 +24,7 @@ import { guestKernelCmdline } from "../guest-cmdline.js";
 import { attachConsoleFifo, startProcessEnclave, stopOnAbort } from "../process-enclave.js";
 import { SinkRelay, SparePool } from "../spares.js";
 import { supportFor } from "../support.js";
-import { attachQmp, type QmpClient } from "./qmp.js";
+import { attachQmp, type QmpClient, raceDeadline } from "./qmp.js";
 
 export type QemuAccel = "tcg" | "kvm";
 
@@ -117,14 +118,12 @@ interface Launched {
   qmp: QmpClient;
 }
 
-/** Spares started by this process, for their tags. */
-let spareCount = 0;
+/** The states a migration ends in. */
+const MIGRATION_ENDS = ["completed", "failed", "cancelled"];
 
-/** Emulator versions by binary, asked once per process. */
-const versions = new Map<string, string>();
-
-/** Who waits for which QEMU's migration to end (snapshot saving). */
-const migrationWaiters = new Map<QmpClient, (status: string) => void>();
+function migrationStatus(data: unknown): string {
+  return (data as { status?: string } | undefined)?.status ?? "";
+}
 
 export class QemuBackend implements Backend, Snapshotter {
   readonly name: string;
@@ -133,6 +132,8 @@ export class QemuBackend implements Backend, Snapshotter {
   readonly timeoutScale: number;
   private readonly binary: string;
   private readonly spares = new SparePool<Launched>();
+  /** The emulator's version, asked once (every snapshot key needs it). */
+  private knownVersion: string | undefined;
 
   constructor(private readonly opts: QemuOptions) {
     this.name = opts.accel === "kvm" ? "kvm" : "qemu-tcg";
@@ -141,14 +142,13 @@ export class QemuBackend implements Backend, Snapshotter {
     this.binary = opts.binary ?? "qemu-system-x86_64";
   }
 
-  /** The emulator's version; asked once per process (every snapshot key needs it). */
+  /** The emulator's version; asked once per backend (every snapshot key needs it). */
   async version(signal: AbortSignal): Promise<string | null> {
-    const known = versions.get(this.binary);
-    if (known !== undefined) return known;
+    if (this.knownVersion !== undefined) return this.knownVersion;
     const r = await runTool([this.binary, "--version"], { signal, timeoutMs: 10_000 }).catch(() => null);
     const v =
       r?.code !== 0 ? null : (/version\s+(\S+)/.exec(r.stdout)?.[1] ?? r.stdout.split("\n")[0] ?? null);
-    if (v !== null) versions.set(this.binary, v);
+    if (v !== null) this.knownVersion = v;
     return v;
   }
 
@@ -259,10 +259,10 @@ export class QemuBackend implements Backend, Snapshotter {
     };
     const deadline = withDeadline(signal, deadlineMs);
     const { enclave, qmp } = await this.launch(spec, sink, deadline, memory);
-    const aborted = new Promise<"deadline">((r) =>
-      deadline.addEventListener("abort", () => r("deadline"), { once: true }),
-    );
-    const result = await Promise.race([match, enclave.exited.then(() => "exit" as const), aborted]);
+    const result = await raceDeadline<"matched" | "exit">(deadline, [
+      match,
+      enclave.exited.then(() => "exit" as const),
+    ]);
     return { enclave, qmp, result, ms: Math.round(performance.now() - started) };
   }
 
@@ -306,11 +306,11 @@ export class QemuBackend implements Backend, Snapshotter {
         );
       }
       const deadline = withDeadline(signal, 60_000);
-      let completed: (status: string) => void = () => {};
-      const done = new Promise<string>((r) => {
-        completed = r;
-      });
-      migrationWaiters.set(booted.qmp, completed);
+      const ended = booted.qmp.waitEvent(
+        "MIGRATION",
+        (d) => MIGRATION_ENDS.includes(migrationStatus(d)),
+        deadline,
+      );
       await booted.qmp.execute(
         "migrate-set-capabilities",
         { capabilities: [...IGNORE_SHARED, { capability: "events", state: true }] },
@@ -318,14 +318,11 @@ export class QemuBackend implements Backend, Snapshotter {
       );
       const file = join(dir, STATE_FILE);
       await booted.qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(file)}` }, deadline);
-      const aborted = new Promise<string>((r) =>
-        deadline.addEventListener("abort", () => r("deadline"), { once: true }),
-      );
-      const status = await Promise.race([done, aborted]);
+      const end = await ended;
+      const status = typeof end === "string" ? end : migrationStatus(end.data);
       if (status !== "completed")
         throw new InfraError("snapshot.save", `migration to ${file} ended: ${status}`);
     } finally {
-      migrationWaiters.delete(booted.qmp);
       await booted.enclave.stop();
     }
   }
@@ -375,7 +372,8 @@ export class QemuBackend implements Backend, Snapshotter {
     const spare = await this.spares.claim(key);
     this.spares.add(key, spec.restoreFrom, async () => {
       const relay = new SinkRelay();
-      const tag = `spare-${process.pid}-${++spareCount}`;
+      // Unique across backends and runs: a run's leak check looks for its claimed spare's tag.
+      const tag = `spare-${process.pid}-${randomBytes(6).toString("hex")}`;
       const idle = new AbortController().signal; // a spare lives until claimed, or until close()
       const workDir = await mkdtemp(join(tmpdir(), "ezone-spare-"));
       const started = await this.spawnVmm({ ...spec, runTag: tag, workDir }, relay.sink, idle, memory).catch(
@@ -402,11 +400,8 @@ export class QemuBackend implements Backend, Snapshotter {
   ): Promise<Launched> {
     const kernel = spec.image.vmlinux ?? spec.image.vmlinuz;
     if (!existsSync(kernel)) throw new InfraError("validate.image", `missing ${kernel}`);
-    let greeted: () => void = () => {};
-    const greeting = new Promise<void>((r) => {
-      greeted = r;
-    });
-    let qmp: QmpClient | null = null;
+    // Set by the control-channel callback while the enclave starts.
+    let qmp = null as QmpClient | null;
     // The launcher makes the console FIFOs, then becomes QEMU (same pid, parent-death signal kept).
     const launcher = ["/bin/sh", "-c", 'mkfifo -m 600 "$0.in" "$0.out" && exec "$@"', consoleFifo(spec)];
     const enclave = await startProcessEnclave(
@@ -415,36 +410,29 @@ export class QemuBackend implements Backend, Snapshotter {
       sink,
       signal,
       (stream) => {
-        const client = attachQmp(
-          stream,
-          (ev, at) => {
-            if (ev.event === "MIGRATION") {
-              const status = (ev.data as { status?: string } | undefined)?.status ?? "";
-              if (["completed", "failed", "cancelled"].includes(status))
-                migrationWaiters.get(client)?.(status);
-            }
-            sink({ type: "control", name: ev.event, data: ev.data ?? null, at });
-          },
-          greeted,
+        qmp = attachQmp(stream, (ev, at) =>
+          sink({ type: "control", name: ev.event, data: ev.data ?? null, at }),
         );
-        qmp = client;
       },
     );
     // The QMP greeting proves QEMU itself runs: setpriv has set the parent-death signal and exec'd it, so
     // from here on the VMM dies with ezone. (An exit before the greeting is reported by the run's READY wait.)
     const deadline = withDeadline(signal, QMP_GREETING_MS * this.timeoutScale);
-    const timedOut = new Promise<"timeout">((r) =>
-      deadline.addEventListener("abort", () => r("timeout"), { once: true }),
-    );
-    const first = await Promise.race([greeting.then(() => "greeting" as const), enclave.exited, timedOut]);
-    if (first === "timeout" || !qmp) {
+    const client = qmp;
+    const first = client
+      ? await raceDeadline<"greeting" | EnclaveExit>(deadline, [
+          client.greeted.then(() => "greeting" as const),
+          enclave.exited,
+        ])
+      : "deadline";
+    if (first === "deadline" || !client) {
       await enclave.stop();
       throw new InfraError(
         "spawn.vmm",
         `no QMP greeting from QEMU within ${QMP_GREETING_MS * this.timeoutScale} ms`,
       );
     }
-    const launched: Launched = { enclave, qmp };
+    const launched: Launched = { enclave, qmp: client };
     if (first !== "greeting") return launched; // exited: the run reports it with QEMU's stderr
     try {
       attachConsoleFifo(enclave, consoleFifo(spec), sink);

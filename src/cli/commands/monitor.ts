@@ -2,6 +2,7 @@ import { loadMonitorConfig } from "../../monitor/syslog/monitor-config.js";
 import { SyslogMonitor } from "../../monitor/syslog/syslog-monitor.js";
 import { Store } from "../../store/store.js";
 import { ConfigError } from "../../util/errors.js";
+import { handleInterrupts } from "../interrupt.js";
 
 export interface MonitorCliOptions {
   config: string;
@@ -30,27 +31,17 @@ export async function run(opts: MonitorCliOptions): Promise<void> {
   process.stderr.write(
     `ezone monitor ${config.name}: watching ${config.enclaves.length} enclave(s) through ${config.syslog.input.file}; violations in ${resultsDir}\n`,
   );
-  let signals = 0;
-  let onSignal = () => {};
-  await new Promise<void>((resolve) => {
-    onSignal = () => {
-      signals++;
-      process.stderr.write(
-        signals === 1 ? "\nezone monitor: stopping...\n" : "\nezone monitor: killing now\n",
-      );
-      // As `ezone run` does: a second interrupt does not wait for notifications in flight.
-      if (signals > 1) process.exit(130);
-      resolve();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    if (durationMs !== null) setTimeout(resolve, durationMs).unref();
-  });
-  try {
+  {
+    // A second interrupt exits at once, as in `ezone run`: it does not wait for notifications in flight.
+    using interrupt = handleInterrupts({
+      first: () => "ezone monitor: stopping...",
+      second: "ezone monitor: killing now",
+    });
+    await new Promise<void>((resolve) => {
+      interrupt.signal.addEventListener("abort", () => resolve(), { once: true });
+      if (durationMs !== null) setTimeout(resolve, durationMs).unref();
+    });
     await monitor.stop();
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
   }
   process.stdout.write(`${JSON.stringify(monitor.stats(), null, 2)}\n`);
 }

@@ -8,6 +8,7 @@ import { REFERENCE, runPerfSession } from "../../perf/run-perf.js";
 import { renderPerfTable } from "../../perf/table.js";
 import { DB_FILE, Store } from "../../store/store.js";
 import { ConfigError, ExitError } from "../../util/errors.js";
+import { handleInterrupts } from "../interrupt.js";
 
 export interface PerfCliOptions {
   backends?: string;
@@ -85,17 +86,12 @@ export async function run(opts: PerfCliOptions): Promise<void> {
   const campaign = campaignFor(resultsDir, opts.campaign);
   const refs = [REFERENCE, ...names.filter((n) => n !== REFERENCE)] as BackendName[];
 
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(130); // the exit handler SIGKILLs every child group
-    process.stderr.write(`\nezone: ${sig}: stopping after cleanup (again to kill at once)\n`);
-    controller.abort(new Error(`interrupted (${sig})`));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  using interrupt = handleInterrupts({
+    first: (sig) => `ezone: ${sig}: stopping after cleanup (again to kill at once)`,
+  });
   const log = (l: string) => process.stderr.write(`${l}\n`);
   try {
-    const image = await buildImage({ log: (l) => log(`image: ${l}`), signal: controller.signal });
+    const image = await buildImage({ log: (l) => log(`image: ${l}`), signal: interrupt.signal });
     const session = `perf-${new Date().toISOString().replace(/\.\d+Z$/, "Z")}-${process.pid}`;
     log(
       `${session}: image ${image.manifest.id}, ${rounds} round(s), results in ${resultsDir} (campaign ${campaign})`,
@@ -113,19 +109,16 @@ export async function run(opts: PerfCliOptions): Promise<void> {
       store,
       session,
       campaign,
-      signal: controller.signal,
+      signal: interrupt.signal,
       log,
     });
     const summary = summarizeSession(store, session);
     process.stdout.write(
       opts.json ? `${JSON.stringify(summary, null, 2)}\n` : `\n${renderPerfTable(summary)}\n`,
     );
-    if (controller.signal.aborted) throw new ExitError(130);
+    if (interrupt.signal.aborted) throw new ExitError(130);
   } catch (e) {
-    if (controller.signal.aborted && !(e instanceof ExitError)) throw new ExitError(130);
+    if (interrupt.signal.aborted && !(e instanceof ExitError)) throw new ExitError(130);
     throw e;
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
   }
 }
