@@ -1,5 +1,5 @@
-import { loadMonitorConfig } from "../../monitor/syslog/monitor-config.js";
-import { SyslogMonitor } from "../../monitor/syslog/syslog-monitor.js";
+import { loadMonitorConfig } from "../../monitor-daemon/monitor-config.js";
+import { SyslogMonitor } from "../../monitor-daemon/syslog-monitor.js";
 import { Store } from "../../store/store.js";
 import { ConfigError } from "../../util/errors.js";
 

@@ -1,7 +1,7 @@
 /**
- * Soak of `ezone monitor` (issue 5's closing measurement), run by hand, not by the test suite:
+ * Soak of `ezone monitor`, run by hand, not by the test suite (needs `npm run -s build` for the CLI):
  *
- *   node dist/monitor/syslog/soak.js [--minutes 3] [--enclaves 4] [--hb-ms 250] [--burst-per-s 10000]
+ *   npm run bench -- monitor-soak [--minutes 3] [--enclaves 4] [--hb-ms 250] [--burst-per-s 10000]
  *
  * A private rsyslogd, the built CLI `ezone monitor` in its own process (so its CPU and memory are its
  * own), N process enclaves (the real agent, built natively, sending through the monitor's taps), a local
@@ -13,15 +13,14 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Store } from "../../store/store.js";
-import { type GroupChild, spawnGroup } from "../../util/child.js";
-import { projectRoot } from "../../util/project-root.js";
+import { monitorConfigHead, startPrivateRsyslogd } from "../src/monitor-daemon/rsyslogd.js";
+import { Store } from "../src/store/store.js";
+import { type GroupChild, spawnGroup } from "../src/util/child.js";
+import { projectRoot } from "../src/util/project-root.js";
 import { flood } from "./flood.js";
 import { buildNativeAgent, startNativeAgent } from "./native-agent.js";
-import { monitorConfigHead, startPrivateRsyslogd } from "./rsyslogd.js";
 
 const ROOT = projectRoot();
 
@@ -188,7 +187,7 @@ export async function soak(opts: {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (process.argv[1]?.endsWith("monitor-soak.js")) {
   const { values } = parseArgs({
     options: {
       minutes: { type: "string", default: "3" },

@@ -6,8 +6,8 @@
 import { existsSync, rmSync, watch } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type GroupChild, spawnGroup } from "../../util/child.js";
-import { InfraError } from "../../util/errors.js";
+import { type GroupChild, spawnGroup } from "../util/child.js";
+import { InfraError } from "../util/errors.js";
 
 export interface RsyslogPaths {
   /** imuxsock socket: where ezone sends (the `unix:` syslog target). */
