@@ -3,7 +3,7 @@
  * the background, list them, stop them. The supervisor (enclave-service.ts) owns each enclave's record;
  * this side only reads it, and signals the supervisor's process.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import {
   closeSync,
   existsSync,
@@ -105,16 +105,22 @@ export async function launchEnclave(
       child.unref();
       return outcome;
     }
-    if (child.pid !== undefined && child.exitCode === null) {
-      const gone = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref())]);
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    }
+    // Let the supervisor finish (its last words go to its log), then quote the log.
+    await settle(child, !readEnclaveRecord(paths)?.ended);
     throw new InfraError("enclave.start", `${name}: ${outcome}\n${logTail(paths.log)}`);
   } finally {
     watcher.close();
   }
+}
+
+/** Wait for the child's exit: at once SIGTERM if `terminate`, SIGKILL after the grace period. */
+async function settle(child: ChildProcess, terminate: boolean): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const gone = new Promise((resolve) => child.once("exit", resolve));
+  if (terminate) child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+  await gone;
+  clearTimeout(timer);
 }
 
 function logTail(file: string): string {

@@ -32,6 +32,8 @@ export type ServiceBackend = (typeof SERVICE_BACKENDS)[number];
 
 /** Console bytes kept per enclave; the rest is counted, not stored (a guest can print forever). */
 const CONSOLE_CAP_BYTES = 8 * 1024 * 1024;
+/** Building the guest image on first use: Debian's kernel download and the modules. */
+export const IMAGE_BUILD_MS = 900_000;
 /** How long the host's last reports (the exit) may take to reach syslog before the tap closes. */
 const DRAIN_MS = 2000;
 
@@ -149,8 +151,9 @@ async function boot(
   stop: AbortSignal,
   cleanups: (() => unknown)[],
 ): Promise<Enclave> {
+  // The image (cached; built on first use) has a deadline of its own: the boot's starts after it.
+  const image = await buildImage({ signal: deadline(stop, IMAGE_BUILD_MS), log: opts.log });
   const signal = deadline(stop, opts.bootTimeoutMs);
-  const image = await buildImage({ signal, log: opts.log });
   const console = new CappedFile(paths.console, CONSOLE_CAP_BYTES);
   cleanups.push(() => console.close());
   const tap = opts.syslogSocket ? await listenTap(opts, paths, cleanups) : null;

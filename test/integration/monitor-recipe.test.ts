@@ -148,6 +148,30 @@ describe.runIf(haveTools)(
   },
 );
 
+describe.runIf(haveTools)("ezone enclave start of a guest that is not READY in time", () => {
+  it("exits 3 naming wait.ready and the deadline, leaves an ended record and no process", async () => {
+    requireBuiltCli();
+    await buildImage();
+    const dir = mkdtempSync(join(tmpdir(), "ezr-"));
+    const env = { EZONE_RUN_DIR: join(dir, "run") };
+    try {
+      const r = ezoneSync(
+        dir,
+        ["enclave", "start", "qemu-tcg", "--name", "slow", "--boot-timeout", "1"],
+        env,
+      );
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/enclave\.start: slow: wait\.ready: no READY from the agent within 1 s/);
+      const [listed] = JSON.parse(ezoneSync(dir, ["enclave", "list", "--json"], env).stdout) as Listed[];
+      expect(listed).toMatchObject({ name: "slow", status: "ended" });
+      expect(processesMatching(dir)).toEqual([]);
+      expect(ezoneSync(dir, ["enclave", "stop", "slow"], env).stdout).toBe("slow: removed (ended)\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
+});
+
 function readText(file: string): string {
   try {
     return readFileSync(file, "utf8");

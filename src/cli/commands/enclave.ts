@@ -4,6 +4,7 @@ import { launchEnclave, listEnclaves, stopEnclave } from "../../monitor-daemon/e
 import {
   type EnclaveRecord,
   guestFaults,
+  IMAGE_BUILD_MS,
   readEnclaveRecord,
   SERVICE_BACKENDS,
   type ServiceBackend,
@@ -54,8 +55,7 @@ export async function start(backend: string, opts: EnclaveStartOptions): Promise
     ...forwardedFlags(config),
     "--foreground",
   ];
-  // Building the image on first use may take minutes; the boot itself has its own deadline.
-  const r = await launchEnclave(config.runDir, config.name, argv, config.bootTimeoutMs + 900_000);
+  const r = await launchEnclave(config.runDir, config.name, argv, IMAGE_BUILD_MS + config.bootTimeoutMs);
   process.stdout.write(`${describe(r)}\n`);
 }
 
