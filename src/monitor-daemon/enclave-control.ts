@@ -17,9 +17,12 @@ export interface ControlHandlers {
   inject(fault: string): { nonce: string };
 }
 
+/** The one request there is. */
 export type ControlRequest = { op: "inject"; fault: string };
+/** The reply: the nonce of an injected fault, or why not. */
 export type ControlReply = { ok: true; nonce: string } | { ok: false; error: string };
 
+/** The listening side, for its owner to close. */
 export interface ControlServer {
   /** Stop listening and remove the socket. Idempotent. */
   close(): Promise<void>;

@@ -22,6 +22,7 @@ import { isAlive, stopService } from "./service-record.js";
 /** `dead`: the record says booting or running, but its supervisor is gone (killed with -9). */
 export type EnclaveStatus = "booting" | "running" | "ended" | "dead";
 
+/** One enclave as `ezone enclave list` shows it. */
 export interface EnclaveListing {
   record: EnclaveRecord;
   status: EnclaveStatus;

@@ -37,6 +37,7 @@ export const IMAGE_BUILD_MS = 900_000;
 /** How long the host's last reports (the exit) may take to reach syslog before the tap closes. */
 const DRAIN_MS = 2000;
 
+/** How `ezone enclave start` asks for an enclave (every flag resolved). */
 export interface EnclaveServiceOptions {
   runDir: string;
   name: string;
@@ -51,6 +52,7 @@ export interface EnclaveServiceOptions {
   log: (line: string) => void;
 }
 
+/** booting: until the agent's READY; running: until it ends or is stopped; ended: the record says why. */
 export type EnclavePhase = "booting" | "running" | "ended";
 
 /** What `ezone enclave list` shows: the supervisor's record and the enclave's state. */

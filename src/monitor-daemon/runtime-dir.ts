@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import type { RsyslogPaths } from "./rsyslogd.js";
 
+/** The defaults of `--dir` and `ezone monitor setup --output`. */
 export const DEFAULT_RUN_DIR = "/run/ezone";
 export const DEFAULT_SYSLOG_OUTPUT = "/var/log/ezone/enclaves.log";
 
@@ -26,6 +27,7 @@ export interface SyslogServicePaths extends RsyslogPaths {
   log: string;
 }
 
+/** The private rsyslogd's files under the runtime directory `dir`, writing to `output`. */
 export function syslogServicePaths(dir: string, output: string): SyslogServicePaths {
   const own = join(dir, "rsyslog");
   return {
@@ -55,10 +57,12 @@ export interface EnclavePaths {
   work: string;
 }
 
+/** Where the enclaves' directories are. */
 export function enclavesDir(dir: string): string {
   return join(dir, "enclaves");
 }
 
+/** The files of enclave `name`. */
 export function enclavePaths(dir: string, name: string): EnclavePaths {
   const own = join(enclavesDir(dir), name);
   return {

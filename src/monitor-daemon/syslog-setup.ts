@@ -33,6 +33,7 @@ import {
   writeRecord,
 } from "./service-record.js";
 
+/** What `setupSyslog` did, and the daemon's PID. */
 export interface SyslogSetupResult {
   paths: SyslogServicePaths;
   pid: number;
