@@ -17,7 +17,7 @@ import {
 import { InfraError, UsageError } from "../util/errors.js";
 import { type EnclaveRecord, readEnclaveRecord } from "./enclave-service.js";
 import { enclavePaths, enclavesDir } from "./runtime-dir.js";
-import { isAlive, stopService } from "./service-record.js";
+import { isAlive, serviceEnv, stopService } from "./service-record.js";
 
 /** `dead`: the record says booting or running, but its supervisor is gone (killed with -9). */
 export type EnclaveStatus = "booting" | "running" | "ended" | "dead";
@@ -83,7 +83,11 @@ export async function launchEnclave(
   rmSync(paths.record, { force: true });
   const log = openSync(paths.log, "w", 0o600);
   // A service by design: detached, no parent-death signal; its own record and `ezone enclave stop` end it.
-  const child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ["ignore", log, log] });
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: serviceEnv(),
+  });
   closeSync(log);
   const watcher = watch(paths.dir);
   try {

@@ -5,6 +5,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { processStartTicks } from "../campaign/lock.js";
+import { OWNER_ENV } from "../host/reaper.js";
 
 /** Who a service is: a PID alone could have been reused since. */
 export interface ServiceRecord {
@@ -70,4 +71,13 @@ export async function stopService(r: ServiceRecord, graceMs: number): Promise<bo
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return true;
+}
+
+/**
+ * The environment of a service ezone starts on purpose: without the owner tag of the ezone that
+ * started it (if that one was itself started by an ezone), so no orphan sweep takes it for a leftover.
+ */
+export function serviceEnv(): NodeJS.ProcessEnv {
+  const { [OWNER_ENV]: _owner, ...env } = process.env;
+  return env;
 }

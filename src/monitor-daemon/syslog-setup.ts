@@ -29,6 +29,7 @@ import {
   readRecord,
   recordOf,
   type ServiceRecord,
+  serviceEnv,
   stopService,
   writeRecord,
 } from "./service-record.js";
@@ -101,6 +102,7 @@ async function startDaemon(paths: SyslogServicePaths, binary: string): Promise<n
   const child = spawn(binary, ["-n", "-f", paths.conf, "-i", paths.pidFile], {
     detached: true,
     stdio: ["ignore", log, log],
+    env: serviceEnv(),
   });
   closeSync(log);
   const exited = new Promise<void>((resolve) => {
