@@ -149,7 +149,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX perf_results_campaign ON perf_results(campaign, session);
   `,
-  // 3: violations raised by \`ezone monitor\` (src/monitor-daemon), with the times the issue asks for.
+  // 3: violations raised by \`ezone monitor\` (src/monitor/syslog), with the times the issue asks for.
   `
   CREATE TABLE violations (
     id                        INTEGER PRIMARY KEY,

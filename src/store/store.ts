@@ -228,7 +228,7 @@ function prepareStatements(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
-/** A violation raised by `ezone monitor` (src/monitor-daemon); times are epoch milliseconds. */
+/** A violation raised by `ezone monitor` (src/monitor/syslog); times are epoch milliseconds. */
 export interface ViolationRecord {
   /** The monitor config's name. */
   monitor: string;
