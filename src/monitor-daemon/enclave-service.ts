@@ -110,7 +110,12 @@ export async function serveEnclave(
     why = (e as Error).message;
     throw e;
   } finally {
-    for (const undo of cleanups.reverse()) await undo();
+    for (const undo of cleanups.reverse()) {
+      // One failing undo must not keep the others (and the final record) from running.
+      await Promise.resolve()
+        .then(undo)
+        .catch((e: unknown) => opts.log(`${opts.name}: teardown: ${(e as Error).message}`));
+    }
     rmSync(paths.work, { recursive: true, force: true });
     record = save(paths, { ...record, phase: "ended", ended: { at: Date.now(), why } });
   }

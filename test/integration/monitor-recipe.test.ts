@@ -38,6 +38,10 @@ describe("ezone enclave and monitor setup refuse bad input (exit 2)", () => {
     [["enclave", "start", "qemu-tcg", "--name", "../x"], /--name.*letters, digits/s],
     [["enclave", "start", "qemu-tcg", "--name", "x", "--lifetime", "0"], /--lifetime.*from 1/s],
     [["enclave", "start", "qemu-tcg", "--name", "x", "--dir", `/tmp/${"d".repeat(100)}`], /socket path/],
+    [
+      ["enclave", "start", "qemu-tcg", "--name", "x", "--syslog"],
+      /no syslog socket at .*run `ezone monitor setup` first/,
+    ],
     [["enclave", "inject", "vm1", "nosuchfault"], /<fault>.*expected one of .*kerncrash/s],
     [["enclave", "inject", "vm1", "kerncrash"], /enclave vm1 is not running/],
     [["enclave", "stop", "vm1"], /no enclave vm1/],
@@ -101,6 +105,9 @@ describe.runIf(haveTools)(
         ["vm1", "running"],
         ["vm2", "running"],
       ]);
+      const again = ezoneSync(dir, ["enclave", "start", "qemu-tcg", "--name", "vm1", "--syslog"], env);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toMatch(/enclave vm1 is already running \(pid \d+\); stop it first/);
 
       monitor = ezoneAsync(dir, ["monitor", "--config", recipeConfig(dir)], env);
       const watching = monitor;

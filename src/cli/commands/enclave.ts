@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { sendControl } from "../../monitor-daemon/enclave-control.js";
 import { launchEnclave, listEnclaves, stopEnclave } from "../../monitor-daemon/enclave-registry.js";
@@ -82,6 +83,10 @@ function startConfig(backend: string, opts: EnclaveStartOptions) {
       { path: longest, message: `a socket path of at most ${MAX_SOCKET_PATH} bytes` },
     ]);
   const syslogSocket = opts.syslogSocket ?? (opts.syslog ? syslogServicePaths(dir, "").socket : null);
+  if (syslogSocket !== null && !existsSync(syslogSocket))
+    throw new UsageError(
+      `no syslog socket at ${syslogSocket}: run \`ezone monitor setup\` first (same --dir), or pass --syslog-socket`,
+    );
   const lifetime =
     opts.lifetime === undefined ? null : numberFlag("--lifetime", opts.lifetime, 1, 31_536_000);
   return {
