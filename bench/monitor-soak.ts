@@ -15,7 +15,11 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { monitorConfigHead, startPrivateRsyslogd } from "../src/monitor-daemon/rsyslogd.js";
+import {
+  monitorConfigHead,
+  type RsyslogPaths,
+  startPrivateRsyslogd,
+} from "../src/monitor-daemon/rsyslogd.js";
 import { Store } from "../src/store/store.js";
 import { type GroupChild, spawnGroup } from "../src/util/child.js";
 import { projectRoot } from "../src/util/project-root.js";
@@ -53,14 +57,19 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number, what: s
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function soak(opts: {
+interface SoakOptions {
   minutes: number;
   enclaves: number;
   hbMs: number;
   burstPerSecond: number;
-}) {
-  const dir = await mkdtemp(join(tmpdir(), "ezone-soak-"));
-  const children: GroupChild[] = [];
+}
+
+/** A local webhook that keeps every violation POSTed to it. */
+async function startWebhook(): Promise<{
+  url: string;
+  hooks: Record<string, unknown>[];
+  close(): Promise<void>;
+}> {
   const hooks: Record<string, unknown>[] = [];
   const server = createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -71,47 +80,134 @@ export async function soak(opts: {
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    hooks,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+function soakConfig(
+  paths: RsyslogPaths,
+  dir: string,
+  names: string[],
+  hbMs: number,
+  hookUrl: string,
+): string {
+  return [
+    ...monitorConfigHead("soak", paths),
+    "enclaves:",
+    ...names.map(
+      (n) =>
+        `  - { name: ${n}, heartbeatMs: ${hbMs}, missIntervals: 4, channel: { socket: ${join(dir, `${n}.sock`)} } }`,
+    ),
+    "notify:",
+    "  stderr: false",
+    `  webhook: { url: "${hookUrl}" }`,
+    "statsIntervalSeconds: 0",
+    "",
+  ].join("\n");
+}
+
+/** The built CLI's `ezone monitor` in its own process, and its output so far. */
+async function startMonitor(config: string, durationS: number, dir: string) {
+  const mon = spawnGroup(
+    [
+      process.execPath,
+      join(ROOT, "dist/cli/main.js"),
+      "monitor",
+      "--config",
+      config,
+      "--duration",
+      String(durationS),
+    ],
+    { cwd: dir },
+  );
+  const out = { stdout: "", stderr: "" };
+  mon.proc.stdout?.on("data", (b: Buffer) => (out.stdout += b.toString()));
+  mon.proc.stderr?.on("data", (b: Buffer) => (out.stderr += b.toString()));
+  await until(() => out.stderr.includes("watching"), 30_000, "the monitor to start");
+  return { mon, out };
+}
+
+/** The load and the faults, each at its fraction of the soak: a burst, a frozen agent, a killed one. */
+async function runPhases(
+  agents: Map<string, GroupChild>,
+  socket: string,
+  opts: SoakOptions,
+  t0: number,
+  durationS: number,
+) {
+  const phases: Record<string, number> = {};
+  const at = (fraction: number) => pause(Math.max(0, t0 + fraction * durationS * 1000 - Date.now()));
+
+  // Phase: a burst from a host the monitor does not watch, straight into rsyslog's socket.
+  await at(0.3);
+  phases.burstStartS = (Date.now() - t0) / 1000;
+  const burst = await flood(socket, { perSecond: opts.burstPerSecond, durationMs: 10_000 });
+
+  // Phase: freeze one agent for 3 s, then thaw it.
+  await at(0.55);
+  const frozen = agents.get("p1") as GroupChild;
+  phases.freezeAtMs = Date.now();
+  process.kill(frozen.pid, "SIGSTOP");
+  await pause(3000);
+  process.kill(frozen.pid, "SIGCONT");
+
+  // Phase: kill another agent for good.
+  await at(0.75);
+  const killed = agents.get("p2") as GroupChild;
+  phases.killAtMs = Date.now();
+  await killed.kill(500);
+  return { sent: burst.sent, refusedByRsyslog: burst.refused, ...phases };
+}
+
+/** CPU and memory of the monitor over the soak, from its samples. */
+function usage(samples: Sample[]) {
+  const first = samples[0];
+  const last = samples.at(-1);
+  const cpuPercent =
+    first && last && last.atS > first.atS
+      ? ((last.cpuMs - first.cpuMs) / ((last.atS - first.atS) * 1000)) * 100
+      : null;
+  return {
+    cpuPercentAvg: cpuPercent === null ? null : Math.round(cpuPercent * 100) / 100,
+    cpuMsTotal: last?.cpuMs ?? null,
+    rssKb: {
+      first: first?.rssKb ?? null,
+      max: Math.max(...samples.map((s) => s.rssKb)),
+      last: last?.rssKb ?? null,
+    },
+  };
+}
+
+function violationSummary(dir: string) {
+  using store = Store.open(join(dir, "results"));
+  return store.violations("soak").map((v) => ({
+    enclave: v.enclave,
+    kind: v.kind,
+    detectionAfterLastHeartbeatMs:
+      v.lastHeartbeatAt === null ? null : Math.round(v.detectedAt - v.lastHeartbeatAt),
+    notification: v.notification,
+    notifiedAfterDetectionMs: v.notifiedAt === null ? null : Math.round(v.notifiedAt - v.detectedAt),
+    closedWhy: v.closedWhy,
+  }));
+}
+
+export async function soak(opts: SoakOptions) {
+  const dir = await mkdtemp(join(tmpdir(), "ezone-soak-"));
+  const children: GroupChild[] = [];
+  const webhook = await startWebhook();
   await using rsyslog = await startPrivateRsyslogd(dir);
   try {
     const agentBin = await buildNativeAgent(join(dir, "ezone-agent"));
     const names = Array.from({ length: opts.enclaves }, (_, i) => `p${i + 1}`);
     const config = join(dir, "m.yaml");
-    await writeFile(
-      config,
-      [
-        ...monitorConfigHead("soak", rsyslog.paths),
-        "enclaves:",
-        ...names.map(
-          (n) =>
-            `  - { name: ${n}, heartbeatMs: ${opts.hbMs}, missIntervals: 4, channel: { socket: ${join(dir, `${n}.sock`)} } }`,
-        ),
-        "notify:",
-        "  stderr: false",
-        `  webhook: { url: "http://127.0.0.1:${(server.address() as AddressInfo).port}/hook" }`,
-        "statsIntervalSeconds: 0",
-        "",
-      ].join("\n"),
-    );
+    await writeFile(config, soakConfig(rsyslog.paths, dir, names, opts.hbMs, webhook.url));
     const durationS = Math.round(opts.minutes * 60);
     const t0 = Date.now();
-    const mon = spawnGroup(
-      [
-        process.execPath,
-        join(ROOT, "dist/cli/main.js"),
-        "monitor",
-        "--config",
-        config,
-        "--duration",
-        String(durationS),
-      ],
-      { cwd: dir },
-    );
+    const { mon, out } = await startMonitor(config, durationS, dir);
     children.push(mon);
-    let stdout = "";
-    let stderr = "";
-    mon.proc.stdout?.on("data", (b: Buffer) => (stdout += b.toString()));
-    mon.proc.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
-    await until(() => stderr.includes("watching"), 30_000, "the monitor to start");
     const agents = new Map<string, GroupChild>();
     for (const n of names) {
       const a = startNativeAgent(agentBin, n, opts.hbMs, join(dir, `${n}.sock`), dir);
@@ -123,66 +219,22 @@ export async function soak(opts: {
       const s = await procSample(mon.pid, t0);
       if (s) samples.push(s);
     }, 5000);
-    const phases: Record<string, number> = {};
-    const at = (fraction: number) => pause(Math.max(0, t0 + fraction * durationS * 1000 - Date.now()));
-
-    // Phase: a burst from a host the monitor does not watch, straight into rsyslog's socket.
-    await at(0.3);
-    phases.burstStartS = (Date.now() - t0) / 1000;
-    const burst = await flood(rsyslog.paths.socket, { perSecond: opts.burstPerSecond, durationMs: 10_000 });
-
-    // Phase: freeze one agent for 3 s, then thaw it.
-    await at(0.55);
-    const frozen = agents.get("p1") as GroupChild;
-    phases.freezeAtMs = Date.now();
-    process.kill(frozen.pid, "SIGSTOP");
-    await pause(3000);
-    process.kill(frozen.pid, "SIGCONT");
-
-    // Phase: kill another agent for good.
-    await at(0.75);
-    const killed = agents.get("p2") as GroupChild;
-    phases.killAtMs = Date.now();
-    await killed.kill(500);
-
+    const burst = await runPhases(agents, rsyslog.paths.socket, opts, t0, durationS);
     const exit = await mon.exited;
     clearInterval(sampler);
-    using store = Store.open(join(dir, "results"));
-    const violations = store.violations("soak");
-    const stats = JSON.parse(stdout || "{}") as Record<string, unknown>;
-    const first = samples[0];
-    const last = samples.at(-1);
-    const cpuPercent =
-      first && last && last.atS > first.atS
-        ? ((last.cpuMs - first.cpuMs) / ((last.atS - first.atS) * 1000)) * 100
-        : null;
     return {
       config: { ...opts, durationS },
       monitorExit: exit,
-      cpuPercentAvg: cpuPercent === null ? null : Math.round(cpuPercent * 100) / 100,
-      cpuMsTotal: last?.cpuMs ?? null,
-      rssKb: {
-        first: first?.rssKb ?? null,
-        max: Math.max(...samples.map((s) => s.rssKb)),
-        last: last?.rssKb ?? null,
-      },
+      ...usage(samples),
       samples,
-      burst: { sent: burst.sent, refusedByRsyslog: burst.refused, ...phases },
-      violations: violations.map((v) => ({
-        enclave: v.enclave,
-        kind: v.kind,
-        detectionAfterLastHeartbeatMs:
-          v.lastHeartbeatAt === null ? null : Math.round(v.detectedAt - v.lastHeartbeatAt),
-        notification: v.notification,
-        notifiedAfterDetectionMs: v.notifiedAt === null ? null : Math.round(v.notifiedAt - v.detectedAt),
-        closedWhy: v.closedWhy,
-      })),
-      webhookCalls: hooks.length,
-      monitorStats: stats,
+      burst,
+      violations: violationSummary(dir),
+      webhookCalls: webhook.hooks.length,
+      monitorStats: JSON.parse(out.stdout || "{}") as Record<string, unknown>,
     };
   } finally {
     for (const c of children) await c.kill(500);
-    await new Promise<void>((r) => server.close(() => r()));
+    await webhook.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
