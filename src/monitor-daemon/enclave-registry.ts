@@ -4,19 +4,10 @@
  * this side only reads it, and signals the supervisor's process.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  watch,
-} from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, watch } from "node:fs";
 import { InfraError, UsageError } from "../util/errors.js";
 import { type EnclaveRecord, readEnclaveRecord } from "./enclave-service.js";
-import { enclavePaths, enclavesDir } from "./runtime-dir.js";
+import { enclavePaths, enclavesDir, makeDir } from "./runtime-dir.js";
 import { isAlive, serviceEnv, stopService } from "./service-record.js";
 
 /** `dead`: the record says booting or running, but its supervisor is gone (killed with -9). */
@@ -79,7 +70,7 @@ export async function launchEnclave(
     throw new UsageError(
       `enclave ${name} is already ${statusOf(running)} (pid ${running.pid}); stop it first`,
     );
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  makeDir(paths.dir);
   rmSync(paths.record, { force: true });
   const log = openSync(paths.log, "w", 0o600);
   // A service by design: detached, no parent-death signal; its own record and `ezone enclave stop` end it.

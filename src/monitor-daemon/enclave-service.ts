@@ -22,7 +22,7 @@ import { InfraError, UsageError } from "../util/errors.js";
 import { CappedFile } from "./capped-file.js";
 import { listenControl } from "./enclave-control.js";
 import { EnclaveTap } from "./enclave-tap.js";
-import { type EnclavePaths, enclavePaths } from "./runtime-dir.js";
+import { type EnclavePaths, enclavePaths, makeDir } from "./runtime-dir.js";
 import { isAlive, readRecord, recordOf, type ServiceRecord, writeRecord } from "./service-record.js";
 import { SyslogSender } from "./syslog-sender.js";
 
@@ -124,7 +124,7 @@ export async function serveEnclave(
 
 /** Take the enclave's name: refused while another supervisor holds it; stale files are cleared. */
 function claim(paths: EnclavePaths, opts: EnclaveServiceOptions, self: ServiceRecord): EnclaveRecord {
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  makeDir(paths.dir);
   const other = readEnclaveRecord(paths);
   if (other && other.pid !== self.pid && isAlive(other) && other.phase !== "ended")
     throw new UsageError(

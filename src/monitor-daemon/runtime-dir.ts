@@ -3,7 +3,9 @@
  * directory (`/run/ezone`, or $EZONE_RUN_DIR, or `--dir`) shared by `ezone monitor setup` and
  * `ezone enclave start|list|stop|inject`, so the commands find each other without a config file.
  */
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { UsageError } from "../util/errors.js";
 import type { RsyslogPaths } from "./rsyslogd.js";
 
 /** The defaults of `--dir` and `ezone monitor setup --output`. */
@@ -74,4 +76,21 @@ export function enclavePaths(dir: string, name: string): EnclavePaths {
     control: join(own, "control.sock"),
     work: join(own, "work"),
   };
+}
+
+/**
+ * Create `path` (and its parents) with `mode`; a directory the user may not create (not root under
+ * /run, a read-only file system, a file in the way) is a usage error naming the way out.
+ */
+export function makeDir(path: string, mode = 0o700): void {
+  try {
+    mkdirSync(path, { recursive: true, mode });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM" && code !== "EROFS" && code !== "ENOTDIR" && code !== "EEXIST")
+      throw e;
+    throw new UsageError(
+      `cannot create ${path} (${code}): run as root, or choose another --dir (or EZONE_RUN_DIR)`,
+    );
+  }
 }

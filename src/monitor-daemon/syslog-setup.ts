@@ -9,21 +9,12 @@
  * restarted, a dead one (its record stale) is started again.
  */
 import { spawn } from "node:child_process";
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { runTool } from "../util/child.js";
 import { InfraError } from "../util/errors.js";
 import { rsyslogConfig, waitForSocket } from "./rsyslogd.js";
-import type { SyslogServicePaths } from "./runtime-dir.js";
+import { makeDir, type SyslogServicePaths } from "./runtime-dir.js";
 import {
   isAlive,
   readRecord,
@@ -49,8 +40,8 @@ export async function setupSyslog(
   paths: SyslogServicePaths,
   binary = "rsyslogd",
 ): Promise<SyslogSetupResult> {
-  mkdirSync(paths.workDir, { recursive: true, mode: 0o700 });
-  mkdirSync(dirname(paths.output), { recursive: true });
+  makeDir(paths.workDir);
+  makeDir(dirname(paths.output), 0o755);
   const text = rsyslogConfig(paths);
   const running = liveRecord(paths);
   const current = existsSync(paths.conf) ? readFileSync(paths.conf, "utf8") : null;

@@ -47,6 +47,10 @@ describe("ezone enclave and monitor setup refuse bad input (exit 2)", () => {
     [["enclave", "stop", "vm1"], /no enclave vm1/],
     [["enclave", "stop"], /name one enclave, or --all/],
     [["monitor"], /required option '--config/],
+    [
+      ["monitor", "setup", "--dir", "/etc/passwd/x"],
+      /cannot create \/etc\/passwd\/x\/rsyslog\/work \(ENOTDIR\)/,
+    ],
   ])("ezone %j", (args, message) => {
     const r = ezoneSync(dir, args, { EZONE_RUN_DIR: join(dir, "run") });
     expect(r.code, r.stderr).toBe(2);
