@@ -4,6 +4,7 @@ const BENCHES: Record<string, string> = {
   "fast-runs": "./fast-runs.js",
   "slow-reader": "./slow-reader.js",
   "idle-cpu": "./idle-cpu.js",
+  "monitor-soak": "./monitor-soak.js",
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -44,7 +44,7 @@ export interface BootArm {
   delayMs: number;
 }
 
-/** The agent's second channel, for its RFC 5424 messages (src/monitor/syslog, syslog-channel.c). */
+/** The agent's second channel, for its RFC 5424 messages (src/monitor-daemon, syslog-channel.c). */
 export interface SyslogChannelSpec {
   /** A UNIX stream socket the host listens on; QEMU connects the guest's ttyS1 to it. */
   socket: string;

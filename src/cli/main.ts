@@ -95,12 +95,59 @@ export function buildProgram(): Command {
     .option("--json", "machine-readable output")
     .action(async (o) => (await import("./commands/perf.js")).run(o));
 
-  program
+  const monitor = program
     .command("monitor")
     .description("watch enclaves' heartbeats through the host's syslog; store and announce violations")
-    .requiredOption("--config <m.yaml>", "monitor configuration (see examples/monitor.yaml)")
+    // Not a requiredOption: commander would then demand it of `monitor setup` too.
+    .option("--config <m.yaml>", "monitor configuration (see examples/monitor.yaml)")
     .option("--duration <seconds>", "stop after this long (default: until interrupted)")
-    .action(async (o) => (await import("./commands/monitor.js")).run(o));
+    .action(async (o) => {
+      if (!o.config) monitor.error("error: required option '--config <m.yaml>' not specified");
+      await (await import("./commands/monitor.js")).run(o);
+    });
+  monitor
+    .command("setup")
+    .description("start (or restart, or --stop) a private rsyslogd for the monitor, in the background")
+    .option("--dir <dir>", "runtime directory (default $EZONE_RUN_DIR or /run/ezone)")
+    .option("--output <file>", "rsyslog's output, the monitor's input (default /var/log/ezone/enclaves.log)")
+    .option("--stop", "stop the daemon")
+    .action(async (o) => (await import("./commands/monitor.js")).setup(o));
+
+  const enclave = program.command("enclave").description("long-running enclaves for `ezone monitor`");
+  enclave
+    .command("start")
+    .description("boot an enclave in the background; returns once its agent is READY")
+    .argument("<backend>", "qemu-tcg | kvm")
+    .requiredOption("--name <name>", "the enclave's name (its syslog HOSTNAME)")
+    .option("--syslog", "send its heartbeats and crash reports to the syslog of `ezone monitor setup`")
+    .option("--syslog-socket <path>", "send them to this syslog socket instead")
+    .option("--memory-mb <n>", "guest memory (default 256)")
+    .option("--heartbeat-ms <n>", "agent heartbeat interval (default 250)")
+    .option("--lifetime <seconds>", "stop it after this long (default: until `ezone enclave stop`)")
+    .option("--boot-timeout <seconds>", "deadline for the agent's READY (default 120)")
+    .option("--dir <dir>", "runtime directory (default $EZONE_RUN_DIR or /run/ezone)")
+    .option("--foreground", "supervise in this process instead of the background")
+    .action(async (b, o) => (await import("./commands/enclave.js")).start(b, o));
+  enclave
+    .command("list")
+    .description("enclaves of the runtime directory and their status")
+    .option("--dir <dir>", "runtime directory")
+    .option("--json", "machine-readable output")
+    .action(async (o) => (await import("./commands/enclave.js")).list(o));
+  enclave
+    .command("stop")
+    .description("stop an enclave (or --all) and remove its files")
+    .argument("[name]")
+    .option("--all", "every enclave of the runtime directory")
+    .option("--dir <dir>", "runtime directory")
+    .action(async (n, o) => (await import("./commands/enclave.js")).stop(n, o));
+  enclave
+    .command("inject")
+    .description("have a running enclave's agent fire a guest fault now (e.g. kerncrash)")
+    .argument("<name>")
+    .argument("<fault>")
+    .option("--dir <dir>", "runtime directory")
+    .action(async (n, f, o) => (await import("./commands/enclave.js")).inject(n, f, o));
 
   program
     .command("matrix")

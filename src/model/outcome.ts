@@ -325,7 +325,8 @@ function describeExit(ev: RunEvidence): string {
   return describeExitOf(ev.exit);
 }
 
-function describeExitOf(exit: EnclaveExit): string {
+/** How an enclave ended, in words ("exited with status 0", "killed by SIGKILL"). */
+export function describeExitOf(exit: EnclaveExit): string {
   switch (exit.kind) {
     case "running":
       return "still running";

@@ -4,18 +4,18 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { flood } from "../../bench/flood.js";
+import { buildNativeAgent, startNativeAgent } from "../../bench/native-agent.js";
 import type { Enclave, EnclaveEvent } from "../../src/backends/backend.js";
 import { QemuBackend } from "../../src/backends/qemu/qemu.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
-import { flood } from "../../src/monitor/syslog/flood.js";
-import { type MonitorConfig, monitorConfigSchema } from "../../src/monitor/syslog/monitor-config.js";
-import { buildNativeAgent, startNativeAgent } from "../../src/monitor/syslog/native-agent.js";
+import { type MonitorConfig, monitorConfigSchema } from "../../src/monitor-daemon/monitor-config.js";
 import {
   monitorConfigHead,
   type PrivateRsyslogd,
   startPrivateRsyslogd,
-} from "../../src/monitor/syslog/rsyslogd.js";
-import { type MonitorEvent, SyslogMonitor } from "../../src/monitor/syslog/syslog-monitor.js";
+} from "../../src/monitor-daemon/rsyslogd.js";
+import { type MonitorEvent, SyslogMonitor } from "../../src/monitor-daemon/syslog-monitor.js";
 import { Store } from "../../src/store/store.js";
 import type { GroupChild } from "../../src/util/child.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";

@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseMonitorConfig } from "../../src/monitor/syslog/monitor-config.js";
-import { NotificationDispatcher, type Notifier } from "../../src/monitor/syslog/notifiers.js";
-import type { SyslogMessage } from "../../src/monitor/syslog/rfc5424.js";
-import { type Violation, ViolationDetector } from "../../src/monitor/syslog/violation-detector.js";
+import { parseMonitorConfig } from "../../src/monitor-daemon/monitor-config.js";
+import { NotificationDispatcher, type Notifier } from "../../src/monitor-daemon/notifiers.js";
+import type { SyslogMessage } from "../../src/monitor-daemon/rfc5424.js";
+import { type Violation, ViolationDetector } from "../../src/monitor-daemon/violation-detector.js";
 import { Store, type StoredViolation } from "../../src/store/store.js";
 import { ConfigError } from "../../src/util/errors.js";
 

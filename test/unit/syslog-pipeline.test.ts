@@ -7,12 +7,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { EnclaveSpec } from "../../src/backends/backend.js";
 import { qemuArgv } from "../../src/backends/qemu/qemu.js";
 import type { BuiltImage } from "../../src/guest/image-builder.js";
-import { EnclaveTap } from "../../src/monitor/syslog/enclave-tap.js";
-import { FileFollower } from "../../src/monitor/syslog/file-follower.js";
-import { monitorConfigSchema } from "../../src/monitor/syslog/monitor-config.js";
-import { encodeSyslog, parseSyslog, type SyslogMessage } from "../../src/monitor/syslog/rfc5424.js";
-import { type MonitorEvent, SyslogMonitor } from "../../src/monitor/syslog/syslog-monitor.js";
-import { SyslogSender } from "../../src/monitor/syslog/syslog-sender.js";
+import { EnclaveTap } from "../../src/monitor-daemon/enclave-tap.js";
+import { FileFollower } from "../../src/monitor-daemon/file-follower.js";
+import { monitorConfigSchema } from "../../src/monitor-daemon/monitor-config.js";
+import { encodeSyslog, parseSyslog, type SyslogMessage } from "../../src/monitor-daemon/rfc5424.js";
+import { type MonitorEvent, SyslogMonitor } from "../../src/monitor-daemon/syslog-monitor.js";
+import { SyslogSender } from "../../src/monitor-daemon/syslog-sender.js";
 
 const unix = createRequire(import.meta.url)("unix-dgram") as {
   createSocket(

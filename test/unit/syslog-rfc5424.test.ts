@@ -7,7 +7,7 @@ import {
   REJECT_REASONS,
   type SyslogMessage,
   sdParam,
-} from "../../src/monitor/syslog/rfc5424.js";
+} from "../../src/monitor-daemon/rfc5424.js";
 
 function accepted(r: ParseResult): SyslogMessage {
   if (!r.ok) throw new Error(`rejected: ${r.reason}: ${r.detail}`);

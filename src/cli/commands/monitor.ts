@@ -1,5 +1,8 @@
-import { loadMonitorConfig } from "../../monitor/syslog/monitor-config.js";
-import { SyslogMonitor } from "../../monitor/syslog/syslog-monitor.js";
+import { resolve } from "node:path";
+import { loadMonitorConfig } from "../../monitor-daemon/monitor-config.js";
+import { DEFAULT_SYSLOG_OUTPUT, runDir, syslogServicePaths } from "../../monitor-daemon/runtime-dir.js";
+import { SyslogMonitor } from "../../monitor-daemon/syslog-monitor.js";
+import { setupSyslog, teardownSyslog } from "../../monitor-daemon/syslog-setup.js";
 import { Store } from "../../store/store.js";
 import { ConfigError } from "../../util/errors.js";
 import { handleInterrupts } from "../interrupt.js";
@@ -44,4 +47,35 @@ export async function run(opts: MonitorCliOptions): Promise<void> {
     await monitor.stop();
   }
   process.stdout.write(`${JSON.stringify(monitor.stats(), null, 2)}\n`);
+}
+
+export interface MonitorSetupOptions {
+  /** Runtime directory (default $EZONE_RUN_DIR or /run/ezone): the syslog socket and rsyslogd's files. */
+  dir?: string;
+  /** rsyslog's output, the monitor's input (default /var/log/ezone/enclaves.log). */
+  output?: string;
+  /** Stop the daemon instead. */
+  stop?: boolean;
+}
+
+/**
+ * `ezone monitor setup`: a private rsyslogd for the monitor, started (or restarted when its
+ * configuration changed) in the background; prints the two paths a monitor config names.
+ */
+export async function setup(opts: MonitorSetupOptions): Promise<void> {
+  const paths = syslogServicePaths(runDir(opts.dir), resolve(opts.output ?? DEFAULT_SYSLOG_OUTPUT));
+  if (opts.stop) {
+    const was = await teardownSyslog(paths);
+    process.stdout.write(was ? `rsyslogd stopped (${paths.socket})\n` : "no rsyslogd was running\n");
+    return;
+  }
+  const r = await setupSyslog(paths);
+  process.stdout.write(
+    [
+      `rsyslogd ${r.action} (pid ${r.pid}, configuration ${paths.conf})`,
+      "a monitor config reads and sends through it with:",
+      `  syslog: { target: { unix: ${paths.socket} }, input: { file: ${paths.output} } }`,
+      "",
+    ].join("\n"),
+  );
 }

@@ -12,10 +12,10 @@
 import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Readable } from "node:stream";
-import type { EnclaveEvent } from "../../backends/backend.js";
-import type { EnclaveExit } from "../../model/outcome-types.js";
-import { LineSplitter } from "../../util/line-splitter.js";
-import { ConsoleParser } from "../console-parser.js";
+import type { EnclaveEvent } from "../backends/backend.js";
+import type { EnclaveExit } from "../model/outcome-types.js";
+import { ConsoleParser } from "../monitor/console-parser.js";
+import { LineSplitter } from "../util/line-splitter.js";
 import {
   AGENT_APP,
   AGENT_MSGIDS,

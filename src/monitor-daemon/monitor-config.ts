@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { ConfigError } from "../../util/errors.js";
+import { ConfigError } from "../util/errors.js";
 import { ENCLAVE_NAME, MONITOR_APP } from "./protocol.js";
 import { SEVERITIES } from "./rfc5424.js";
 import type { SyslogTarget } from "./syslog-sender.js";

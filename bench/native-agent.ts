@@ -2,8 +2,8 @@
  * The guest agent as a process enclave on the host (native), for the monitor's tests and soak: the same
  * C sources as the image's agent, built for this host, sending its syslog channel to a tap's socket.
  */
-import { compileAgent } from "../../guest/image-builder.js";
-import { type GroupChild, spawnGroup } from "../../util/child.js";
+import { compileAgent } from "../src/guest/image-builder.js";
+import { type GroupChild, spawnGroup } from "../src/util/child.js";
 
 /** Build the agent (static, every .c of src/guest/agent, as in the image) at `out`. */
 export function buildNativeAgent(out: string, signal?: AbortSignal): Promise<string> {

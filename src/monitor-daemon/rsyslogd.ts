@@ -1,13 +1,13 @@
 /**
  * A private rsyslogd (Debian `rsyslog`) in a directory of its own: its own imuxsock socket, work
  * directory, pid file and one omfile output in RFC 5424 form for the monitor to read. Never the
- * system's syslog. Used by tests, the soak and `examples/monitor.yaml`'s walkthrough.
+ * system's syslog. Used by tests, the soak, and (as a service) by `ezone monitor setup`.
  */
 import { existsSync, rmSync, watch } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type GroupChild, spawnGroup } from "../../util/child.js";
-import { InfraError } from "../../util/errors.js";
+import { type GroupChild, spawnGroup } from "../util/child.js";
+import { InfraError } from "../util/errors.js";
 
 export interface RsyslogPaths {
   /** imuxsock socket: where ezone sends (the `unix:` syslog target). */
@@ -92,27 +92,53 @@ async function launch(argv: string[], socket: string, dir: string, startMs: numb
   // A socket left by a killed daemon would look like readiness.
   rmSync(socket, { force: true });
   const child = spawnGroup(argv);
-  let stderr = "";
-  child.proc.stderr?.on("data", (b: Buffer) => {
-    if (stderr.length < 4096) stderr += b.toString("utf8");
+  const stderr = boundedText(child.proc.stderr);
+  try {
+    await waitForSocket(argv[0] as string, socket, dir, child.exited, startMs, stderr);
+    return child;
+  } catch (e) {
+    await child.kill(500);
+    throw e;
+  }
+}
+
+/** The first 4 KiB a stream carries, for an error message. */
+export function boundedText(stream: NodeJS.ReadableStream | null): () => string {
+  let text = "";
+  stream?.on("data", (b: Buffer) => {
+    if (text.length < 4096) text += b.toString("utf8");
   });
+  return () => text;
+}
+
+/**
+ * Resolve once rsyslogd (`what`) has created `socket` in `dir`; an InfraError if it exits first
+ * (with what it printed) or takes longer than `startMs`.
+ */
+export async function waitForSocket(
+  what: string,
+  socket: string,
+  dir: string,
+  exited: Promise<unknown>,
+  startMs: number,
+  output: () => string,
+): Promise<void> {
   const watcher = watch(dir);
   try {
     const outcome = await new Promise<"ready" | "exited" | "timeout">((resolve) => {
       const check = () => existsSync(socket) && resolve("ready");
       watcher.on("change", check);
       watcher.on("error", () => {});
-      void child.exited.then(() => resolve("exited"));
+      void exited.then(() => resolve("exited"));
       setTimeout(() => resolve("timeout"), startMs).unref();
       check();
     });
-    if (outcome === "ready") return child;
-    await child.kill(500);
+    if (outcome === "ready") return;
     throw new InfraError(
       "rsyslogd.start",
       outcome === "exited"
-        ? `${argv[0]} exited before creating ${socket}: ${stderr.trim().slice(0, 500) || "no output"}`
-        : `${argv[0]} did not create ${socket} within ${startMs} ms`,
+        ? `${what} exited before creating ${socket}: ${output().trim().slice(0, 500) || "no output"}`
+        : `${what} did not create ${socket} within ${startMs} ms`,
     );
   } finally {
     watcher.close();

@@ -7,7 +7,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { LineSplitter } from "../../util/line-splitter.js";
+import { LineSplitter } from "../util/line-splitter.js";
 
 export interface FileFollowerOptions {
   /** `end` (default) skips what the file already holds; `start` reads it all. */

@@ -11,12 +11,12 @@
  * queues and evidence; everything dropped is counted by reason in `stats()`.
  */
 import { availableParallelism } from "node:os";
-import { judgeBaseline } from "../../host/baseline-health.js";
-import { compareProbes, DEFAULT_PROBE_THRESHOLDS } from "../../host/compare.js";
-import { type HostProbes, kmsgCursorOf, probeHost } from "../../host/probes.js";
-import type { Store } from "../../store/store.js";
-import { deadline } from "../../util/deadline.js";
-import { isOopsLine } from "../oops-patterns.js";
+import { judgeBaseline } from "../host/baseline-health.js";
+import { compareProbes, DEFAULT_PROBE_THRESHOLDS } from "../host/compare.js";
+import { type HostProbes, kmsgCursorOf, probeHost } from "../host/probes.js";
+import { isOopsLine } from "../monitor/oops-patterns.js";
+import type { Store } from "../store/store.js";
+import { deadline } from "../util/deadline.js";
 import { EnclaveTap, type TapStats } from "./enclave-tap.js";
 import { FileFollower, type FileFollower as Follower, type FollowerStats } from "./file-follower.js";
 import { type MonitorConfig, syslogTarget } from "./monitor-config.js";

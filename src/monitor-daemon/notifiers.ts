@@ -5,8 +5,8 @@
  * says for every violation what happened to its notification, so the store can record it.
  */
 import { hostname } from "node:os";
-import { runTool } from "../../util/child.js";
-import { escapeControl } from "../../util/escape.js";
+import { runTool } from "../util/child.js";
+import { escapeControl } from "../util/escape.js";
 import { MONITOR_APP, wallNow } from "./protocol.js";
 import { EZONE_SD_ID, encodeSyslog, FACILITY, formatTimestamp, isHeaderToken } from "./rfc5424.js";
 import type { SyslogSender } from "./syslog-sender.js";

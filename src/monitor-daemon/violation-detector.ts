@@ -15,7 +15,7 @@
  * judgement instead of raising false alarms, and an enclave that died meanwhile is reported as soon as
  * the proof arrives. `tick()` says when it waits for such proof, so the monitor sends a canary at once.
  */
-import type { ViolationRecord } from "../../store/store.js";
+import type { ViolationRecord } from "../store/store.js";
 import { AGENT_APP, HOST_APP, type HostMsgId, wallNow } from "./protocol.js";
 import type { SyslogMessage } from "./rfc5424.js";
 

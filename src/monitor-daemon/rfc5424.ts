@@ -10,7 +10,7 @@
  * bytes: the header is US-ASCII, SD values and MSG are UTF-8 (a BOM before MSG is dropped).
  */
 import { Buffer } from "node:buffer";
-import { decodeUtf8Visible, escapeControl } from "../../util/escape.js";
+import { decodeUtf8Visible, escapeControl } from "../util/escape.js";
 
 /** Severities by number (RFC 5424 §6.2.1). */
 export const SEVERITIES = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"] as const;
