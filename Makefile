@@ -31,7 +31,7 @@ uninstall:
 	else echo "uninstall: no $(BIN)"; fi
 
 demo: image install
-	ezone run examples/campaigns/paper.yaml
+	"$(BIN)" run examples/campaigns/paper.yaml
 
 test: setup
 	npx biome check .

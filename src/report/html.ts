@@ -15,7 +15,7 @@ import type { PlotAssets } from "./assets.js";
 import { type CampaignSummary, pooledCell, type RunDetail } from "./collect.js";
 import type { ConsoleEvidence } from "./console-evidence.js";
 import { CLIENT_JS } from "./html-client.js";
-import { duration, PAPER_COLUMNS, paperCells } from "./paper-table.js";
+import { duration, NO_PAPER_ROWS, PAPER_COLUMNS, paperCells } from "./paper-table.js";
 import {
   type CellTone,
   cellLines,
@@ -127,6 +127,7 @@ function matrixTable(s: CampaignSummary): string {
 }
 
 function paperTable(s: CampaignSummary): string {
+  if (s.paper.length === 0) return `<p class="note">${NO_PAPER_ROWS}</p>`;
   const head = PAPER_COLUMNS.map((c) => `<th>${text(c)}</th>`).join("");
   const rows = s.paper.map(
     (r) =>
