@@ -1,12 +1,43 @@
+import { separateLabels } from "./label-layout.js";
+
 /**
  * The script of the HTML report, run in the reader's browser: draws the continuum plots with Plot from
- * the embedded JSON, filters the run list, and opens the run a permalink names. It builds DOM nodes only
- * through Plot (text via textContent) and never parses stored text as HTML: every run's evidence is
- * already escaped in the page by the server side.
+ * the embedded JSON, moves their labels apart, filters the run list, and opens the run a permalink
+ * names. It builds text only through Plot (text via textContent), adds only leader lines itself, and
+ * never parses stored text as HTML: every run's evidence is already escaped in the page by the server.
  */
 export const CLIENT_JS = `(() => {
   "use strict";
   const data = JSON.parse(document.getElementById("ezone-data").textContent);
+  const separateLabels = ${separateLabels.toString()};
+
+  // Labels of backends at the same height would be drawn over each other: measure them once the plot
+  // is in the page, shift them apart (label-layout.ts), and tie a moved label to its dot with a line.
+  function spreadLabels(svg) {
+    const texts = Array.from(svg.querySelectorAll("g.ezone-label text"));
+    const frame = svg.getBoundingClientRect();
+    const scale = frame.width / (svg.viewBox.baseVal.width || frame.width) || 1;
+    const boxes = texts.map((t) => {
+      const r = t.getBoundingClientRect();
+      return { x: (r.left - frame.left) / scale, y: (r.top - frame.top) / scale, width: r.width / scale, height: r.height / scale };
+    });
+    const height = svg.viewBox.baseVal.height || frame.height / scale;
+    const shifts = separateLabels(boxes, 0, height);
+    texts.forEach((t, i) => {
+      const dy = shifts[i];
+      if (dy === 0) return;
+      t.setAttribute("transform", (t.getAttribute("transform") || "") + " translate(0," + dy + ")");
+      const b = boxes[i];
+      const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      line.setAttribute("class", "ezone-leader");
+      line.setAttribute("x1", String(b.x - 6));
+      line.setAttribute("y1", String(b.y + b.height / 2));
+      line.setAttribute("x2", String(b.x - 1));
+      line.setAttribute("y2", String(b.y + dy + b.height / 2));
+      line.setAttribute("stroke", "#888");
+      svg.append(line);
+    });
+  }
 
   const pct = (p) => Math.round(p * 100) + "%";
   const describe = (p) =>
@@ -52,10 +83,12 @@ export const CLIENT_JS = `(() => {
               text: (p) => p.backend + " " + p.x + "/" + p.n,
               dx: 10,
               textAnchor: "start",
+              className: "ezone-label",
             }),
           ],
         }),
       );
+      spreadLabels(host.lastElementChild);
     }
     if (unmeasured.length > 0) {
       host.append(
@@ -70,10 +103,11 @@ export const CLIENT_JS = `(() => {
           marks: [
             Plot.ruleX(unmeasured, { x: "backend", y1: "lower95", y2: "top", stroke: "color", strokeWidth: 2 }),
             Plot.dot(unmeasured, { x: "backend", y: "rate", fill: "color", r: 6, stroke: "#222", title: describe }),
-            Plot.text(unmeasured, { x: "backend", y: "rate", text: (p) => p.x + "/" + p.n, dx: 10, textAnchor: "start" }),
+            Plot.text(unmeasured, { x: "backend", y: "rate", text: (p) => p.x + "/" + p.n, dx: 10, textAnchor: "start", className: "ezone-label" }),
           ],
         }),
       );
+      spreadLabels(host.lastElementChild);
     }
   }
 
