@@ -287,7 +287,8 @@ function describeExit(ev: RunEvidence): string {
   return describeExitOf(ev.exit);
 }
 
-function describeExitOf(exit: EnclaveExit): string {
+/** How an enclave's process ended, in words (verdict reasons, `ezone show`). */
+export function describeExitOf(exit: EnclaveExit): string {
   switch (exit.kind) {
     case "running":
       return "still running";

@@ -3,6 +3,7 @@
  * verdict was decided from, the host probes, and where its artifacts are on disk. Pure: a run in, text
  * out. Every string that came from a guest or a config goes through `escapeControl`.
  */
+import { describeExitOf } from "../model/outcome.js";
 import type { EnclaveExit, ProbeFinding, RunEvidence } from "../model/outcome-types.js";
 import type { StoredArtifact, StoredRun } from "../store/store.js";
 import { escapeControl } from "../util/escape.js";
@@ -24,16 +25,9 @@ const ARTIFACT_LABELS: Readonly<Record<string, string>> = {
 const yes = (b: boolean) => (b ? "yes" : "no");
 
 function exitText(exit: EnclaveExit): string {
-  switch (exit.kind) {
-    case "running":
-      return "still running when observation stopped (then stopped by ezone)";
-    case "exited":
-      return `exited with status ${exit.code}`;
-    case "signaled":
-      return `killed by ${exit.signal}`;
-    case "failed-to-start":
-      return `failed to start: ${exit.message}`;
-  }
+  return exit.kind === "running"
+    ? "still running when observation stopped (then stopped by ezone)"
+    : describeExitOf(exit);
 }
 
 /** The evidence the verdict looked at, one fact per line (label, value). */
