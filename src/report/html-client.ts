@@ -16,6 +16,7 @@ export const CLIENT_JS = `(() => {
   function spreadLabels(svg) {
     const texts = Array.from(svg.querySelectorAll("g.ezone-label text"));
     const frame = svg.getBoundingClientRect();
+    if (frame.width === 0) return; // not laid out (hidden): nothing to measure
     const scale = frame.width / (svg.viewBox.baseVal.width || frame.width) || 1;
     const boxes = texts.map((t) => {
       const r = t.getBoundingClientRect();
