@@ -58,6 +58,15 @@ export function buildProgram(): Command {
     .action(async (key, o) => (await import("./commands/rerun.js")).run(key, o));
 
   program
+    .command("show")
+    .description("one stored run: verdict, reasons, evidence and the paths of its console and QMP log")
+    .argument("<run-key>")
+    .requiredOption("--results <dir>", "results directory holding the run")
+    .option("--console", "print the run's console instead (bounded, control characters made visible)")
+    .option("--max-bytes <n>", "bound of --console in bytes; head and tail are kept (default 262144)")
+    .action(async (key, o) => (await import("./commands/show.js")).run(key, o));
+
+  program
     .command("export")
     .description("stored runs as jsonl, csv (spreadsheets) or junit (CI dashboards)")
     .argument("<results-dir>")

@@ -325,7 +325,7 @@ function describeExit(ev: RunEvidence): string {
   return describeExitOf(ev.exit);
 }
 
-/** How an enclave ended, in words ("exited with status 0", "killed by SIGKILL"). */
+/** How an enclave's process ended, in words (verdict reasons, `ezone show`). */
 export function describeExitOf(exit: EnclaveExit): string {
   switch (exit.kind) {
     case "running":

@@ -1,5 +1,6 @@
 import type { EnclaveEvent } from "../backends/backend.js";
 import type { EnclaveExit } from "../model/outcome-types.js";
+import { HeadTailBuffer } from "../util/console-cap.js";
 import { deadline as withDeadline } from "../util/deadline.js";
 import { type AgentEvent, ConsoleParser, type CrashReport } from "./console-parser.js";
 
@@ -52,11 +53,7 @@ export class RunMonitor {
   private readonly parser = new ConsoleParser();
   private readonly waiters = new Set<() => void>();
   private hbTimer: NodeJS.Timeout | null = null;
-  private consoleHead: Buffer[] = [];
-  private headBytes = 0;
-  private consoleTail: Buffer[] = [];
-  private tailBytes = 0;
-  private totalBytes = 0;
+  private readonly kept = new HeadTailBuffer(CONSOLE_CAP);
 
   /**
    * `childEnd`: for a zone-4 fault, how its child must end (`signal=SIGSEGV`); the agent's matching
@@ -98,7 +95,7 @@ export class RunMonitor {
   readonly sink = (ev: EnclaveEvent): void => {
     const s = this.state;
     if (ev.type === "console") {
-      this.keepConsole(ev.data);
+      this.kept.push(ev.data);
       const r = this.parser.push(ev.data, ev.at);
       for (const e of r.events) this.onAgent(e, ev.at);
       if (r.crash && !s.crash) s.crashAt = ev.at;
@@ -168,30 +165,9 @@ export class RunMonitor {
     this.hbTimer = null;
   }
 
-  private keepConsole(data: Buffer): void {
-    this.totalBytes += data.length;
-    const half = CONSOLE_CAP / 2;
-    if (this.headBytes < half) {
-      const part = data.subarray(0, half - this.headBytes);
-      this.consoleHead.push(part);
-      this.headBytes += part.length;
-      data = data.subarray(part.length);
-    }
-    if (data.length === 0) return;
-    this.consoleTail.push(data);
-    this.tailBytes += data.length;
-    while (this.tailBytes - (this.consoleTail[0]?.length ?? 0) >= half) {
-      this.tailBytes -= this.consoleTail.shift()?.length ?? 0;
-    }
-  }
-
   /** The raw console, capped: head, an elision marker, tail. */
   console(): { data: Buffer; truncated: boolean } {
-    const kept = this.headBytes + this.tailBytes;
-    if (kept >= this.totalBytes)
-      return { data: Buffer.concat([...this.consoleHead, ...this.consoleTail]), truncated: false };
-    const marker = Buffer.from(`\n[ezone: ${this.totalBytes - kept} bytes elided]\n`);
-    return { data: Buffer.concat([...this.consoleHead, marker, ...this.consoleTail]), truncated: true };
+    return this.kept.contents();
   }
 
   private notify(): void {

@@ -38,7 +38,7 @@ export function summarize(
     backends: matrix.backends,
     runs,
     statements,
-    paper: paperRows(order, runs, statements),
+    paper: paperRows(order, runs, statements, campaign),
     matrix,
     overhead: overhead(matrix.backends),
   };

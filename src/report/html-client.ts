@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { assertInlineable } from "./assets.js";
+import { separateLabels } from "./label-layout.js";
 
 const COMPILED = new URL("./browser/report-client.js", import.meta.url);
 const SOURCE = new URL("./browser/report-client.ts", import.meta.url);
@@ -18,11 +19,19 @@ function transpile(source: string): string {
   return ts.transpileModule(source, { compilerOptions: options }).outputText;
 }
 
-/** The browser script of the report (read once per process). */
+/**
+ * The browser script of the report (read once per process), after the label layout it calls: that
+ * function runs in the page through its own text (`Function.prototype.toString`), in the module's scope.
+ */
 export function clientScript(): string {
   cached ??= assertInlineable(
     "the report's browser script",
-    existsSync(COMPILED) ? readFileSync(COMPILED, "utf8") : transpile(readFileSync(SOURCE, "utf8")),
+    `const separateLabels = ${separateLabels.toString()};\n${compiledClient()}`,
   );
   return cached;
+}
+
+/** The build's output, or the source transpiled here when run from TypeScript (the tests). */
+function compiledClient(): string {
+  return existsSync(COMPILED) ? readFileSync(COMPILED, "utf8") : transpile(readFileSync(SOURCE, "utf8"));
 }

@@ -18,7 +18,7 @@ import { type CampaignSummary, pooledCell, type RunDetail } from "./collect.js";
 import type { ConsoleEvidence } from "./console-evidence.js";
 import { clientScript } from "./html-client.js";
 import { type HtmlValue, html, joinHtml, raw, type SafeHtml } from "./html-template.js";
-import { PAPER_COLUMNS, paperCells } from "./paper-table.js";
+import { NO_PAPER_ROWS, PAPER_COLUMNS, paperCells } from "./paper-table.js";
 import {
   type CellTone,
   cellLines,
@@ -114,6 +114,7 @@ function matrixTable(s: CampaignSummary): SafeHtml {
 }
 
 function paperTable(s: CampaignSummary): SafeHtml {
+  if (s.paper.length === 0) return html`<p class="note">${NO_PAPER_ROWS}</p>`;
   const head = PAPER_COLUMNS.map((c) => html`<th>${c}</th>`);
   const rows = s.paper.map((r) => html`<tr>${paperCells(r).map((c) => html`<td>${c}</td>`)}</tr>`);
   return html`<table class="paper"><thead><tr>${head}</tr></thead><tbody>${rows}</tbody></table>`;

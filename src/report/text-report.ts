@@ -7,7 +7,7 @@ import { escapeControl, escapeHtml } from "../util/escape.js";
 import { renderTable } from "../util/format.js";
 import type { CampaignSummary } from "./collect.js";
 import type { Overhead } from "./overhead.js";
-import { PAPER_COLUMNS, paperCells } from "./paper-table.js";
+import { NO_PAPER_ROWS, PAPER_COLUMNS, paperCells } from "./paper-table.js";
 import { cellLines, renderZoneMatrix, ZONE_NAMES } from "./zone-matrix.js";
 
 export type ReportFormat = "text" | "md" | "json";
@@ -20,6 +20,7 @@ export function paperHeading(campaign: string): string {
 
 /** The paper's table with each cell made safe for a terminal. */
 export function paperTableText(summary: Pick<CampaignSummary, "paper">): string {
+  if (summary.paper.length === 0) return NO_PAPER_ROWS;
   return renderTable(
     PAPER_COLUMNS,
     summary.paper.map((r) => paperCells(r).map(escapeControl)),
@@ -84,10 +85,12 @@ export function renderMarkdownReport(summaries: CampaignSummary[]): string {
       ]);
       return [
         `## ${mdCell(paperHeading(s.campaign))}`,
-        mdTable(
-          PAPER_COLUMNS,
-          s.paper.map((r) => paperCells(r).map(mdCell)),
-        ),
+        s.paper.length === 0
+          ? NO_PAPER_ROWS
+          : mdTable(
+              PAPER_COLUMNS,
+              s.paper.map((r) => paperCells(r).map(mdCell)),
+            ),
         "### Zone matrix",
         mdTable(["backend", ...s.matrix.zones.map((z) => `zone ${z} (${ZONE_NAMES[z]})`)], matrixRows),
         "contained = contained-limited + contained-varied + no-effect; bounds are one-sided 95% Clopper–Pearson. Control runs are left out.",

@@ -36,11 +36,25 @@ function tableCounts(results: string) {
   }
 }
 
+const savedTmpdir = process.env.TMPDIR;
+
+function restoreEnv(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+}
+
 beforeAll(() => {
   requireBuiltCli();
   dir = mkdtempSync(join(tmpdir(), "ezone-resilience-"));
+  // An ezone killed with -9 cannot remove its runs' scratch dirs (ezone-run-*, ezone-spare-*): give the
+  // ones started here a temp dir inside this test's, which afterAll removes.
+  mkdirSync(join(dir, "tmp"));
+  process.env.TMPDIR = join(dir, "tmp");
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  restoreEnv("TMPDIR", savedTmpdir);
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe.runIf(hasBinary("qemu-system-x86_64"))("campaigns survive kill -9, Ctrl-C and a full disk", () => {
   it("kill -9 at 10 random moments and at each named point, then resume: every run stored exactly once", async () => {

@@ -10,11 +10,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OUTCOMES } from "../../src/model/outcome-types.js";
 import { Store } from "../../src/store/store.js";
 import { hasBinary } from "../helpers/capabilities.js";
+import { launchHeadlessChromium } from "../helpers/chromium.js";
 import { evidenceFor } from "../helpers/report-fixtures.js";
 
 const CLI = resolve("dist/cli/main.js");
@@ -189,19 +190,7 @@ describe.runIf(runIt)("HTML report in headless Chromium", () => {
     if (report.code !== 0) throw new Error(`ezone report failed (${report.code}): ${report.stderr}`);
     jsonReport = JSON.parse(report.stdout);
 
-    ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "ezone-chromium-")), {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    ctx = await launchHeadlessChromium(join(dir, "chromium-profile"));
   }, 600_000);
 
   afterAll(async () => {

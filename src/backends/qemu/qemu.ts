@@ -176,19 +176,25 @@ export class QemuBackend implements Backend, Snapshotter {
     image: BuiltImage | null,
     signal: AbortSignal,
   ): Promise<Availability> {
-    const base = {
-      version: `QEMU ${version}`,
-      install: "a host with working hardware virtualization (/dev/kvm)",
-    };
     try {
       await access("/dev/kvm", constants.R_OK | constants.W_OK);
     } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
       return {
-        ...base,
+        version: `QEMU ${version}`,
         available: false,
-        reason: `no usable /dev/kvm (${(e as NodeJS.ErrnoException).code})`,
+        reason: `no usable /dev/kvm (${code})`,
+        install:
+          code === "ENOENT"
+            ? "a host with hardware virtualization (this one has no /dev/kvm)"
+            : "read/write access to /dev/kvm (e.g. add the user to group kvm)",
       };
     }
+    // /dev/kvm is here: what is missing, if the probe boot fails, is a KVM that runs a standard guest.
+    const base = {
+      version: `QEMU ${version}`,
+      install: "a KVM that boots a standard x86-64 guest (a PVM or broken nested KVM does not)",
+    };
     if (!image) return { ...base, available: false, reason: "/dev/kvm present; no image to probe-boot yet" };
     const cacheFile = join(defaultCacheDir(), "kvm-probe.json");
     const key = [hostname(), release(), version, image.manifest.id].join("|");
@@ -197,7 +203,7 @@ export class QemuBackend implements Backend, Snapshotter {
       Availability
     >;
     const hit = cache[key];
-    if (hit) return { ...hit, reason: `${hit.reason} (cached probe)` };
+    if (hit) return { ...hit, install: base.install, reason: `${hit.reason} (cached probe)` };
     const result = await this.probeBoot(image, signal);
     cache[key] = { ...base, ...result };
     await mkdir(defaultCacheDir(), { recursive: true });

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import type { Availability } from "../../backends/backend.js";
 import { EXTERNAL_VMM_DOC } from "../../backends/exec.js";
 import { BACKEND_NAMES, createBackend } from "../../backends/index.js";
 import { findCachedImage } from "../../guest/image-cache.js";
@@ -10,7 +11,17 @@ export interface DoctorOptions {
   json?: boolean;
 }
 
-interface ToolCheck {
+/** One backend as `ezone doctor` shows it (also its `--json` shape). */
+export interface BackendRow {
+  name: string;
+  available: boolean;
+  /** Why it is (not) available. */
+  reason: string;
+  /** What would make it available; empty when it is. */
+  install: string;
+}
+
+export interface ToolCheck {
   name: string;
   purpose: string;
   check: () => Promise<string | null>;
@@ -26,7 +37,8 @@ const dpkg = (pkg: string) => async () => {
   return version ? `${pkg} ${version}` : null;
 };
 
-const TOOLS: ToolCheck[] = [
+/** The host tools `ezone doctor` looks for: what each is for and how to install it. */
+export const TOOLS: ToolCheck[] = [
   {
     name: "qemu-system-x86_64",
     purpose: "qemu-tcg and kvm backends",
@@ -71,7 +83,7 @@ const TOOLS: ToolCheck[] = [
   },
   {
     name: "rsyslogd",
-    purpose: "host syslog monitoring (planned)",
+    purpose: "ezone monitor: heartbeats through the host's syslog",
     check: onPath("rsyslogd"),
     install: "apt-get install -y rsyslog",
   },
@@ -95,23 +107,35 @@ const TOOLS: ToolCheck[] = [
   },
   {
     name: "chromium",
-    purpose: "HTML report tests (planned)",
+    purpose: "HTML report tests (rendered in headless Chromium)",
     check: onPath("chromium"),
     install: "apt-get install -y chromium",
   },
 ];
 
+/** A backend's doctor row: the fix goes in `install` and only when the backend is not available. */
+export function backendRow(name: string, a: Availability): BackendRow {
+  const install =
+    name === "exec"
+      ? `give a campaign backend of type exec a start command: Palacios, Xen, Firecracker... (${EXTERNAL_VMM_DOC})`
+      : (a.install ?? "");
+  return {
+    name,
+    available: a.available,
+    reason:
+      name === "exec" && !a.available ? "no VMM command configured (exec runs one from YAML)" : a.reason,
+    install: a.available ? "" : install,
+  };
+}
+
 /** `ezone doctor`: what this host can run, and what would make the rest runnable. */
 export async function run(opts: DoctorOptions): Promise<void> {
   const signal = AbortSignal.timeout(120_000);
   const image = await findCachedImage();
-  const backends = [];
+  const backends: BackendRow[] = [];
   for (const name of BACKEND_NAMES) {
     const b = createBackend({ name, type: name, exec: null });
-    const a = await b.probe(image, signal);
-    const reason =
-      name === "exec" ? `plug in Palacios, Xen, Firecracker... via YAML (${EXTERNAL_VMM_DOC})` : a.reason;
-    backends.push({ name, available: a.available, reason, install: a.install ?? "" });
+    backends.push(backendRow(name, await b.probe(image, signal)));
   }
   const tools = [];
   for (const t of TOOLS) {

@@ -1,14 +1,20 @@
 /**
  * The script of the HTML report, run in the reader's browser: draws the continuum plots with Plot from
- * the embedded JSON, filters the run list, and opens the run a permalink names. It builds DOM nodes only
- * through Plot (text via textContent) and never parses stored text as HTML: every run's evidence is
- * already escaped in the page by the server side.
+ * the embedded JSON, moves their labels apart, filters the run list, and opens the run a permalink
+ * names. It builds text only through Plot (text via textContent), adds only leader lines itself, and
+ * never parses stored text as HTML: every run's evidence is already escaped in the page by the server.
  *
  * A module script (`<script type="module">`, so nothing it declares lands in the page's global scope),
  * compiled with the DOM library (tsconfig.client.json) and inlined into the page after the classic
  * scripts of d3 and Plot, which define the globals it uses.
  */
 declare const Plot: typeof import("@observablehq/plot");
+/** Put before this script by html-client.ts, from label-layout.ts (pure geometry, unit-tested there). */
+declare const separateLabels: (
+  boxes: { x: number; y: number; width: number; height: number }[],
+  top: number,
+  bottom: number,
+) => number[];
 
 import type { CampaignPlot, PlotData, PlotPoint } from "./plot-data.js";
 
@@ -75,6 +81,7 @@ function measuredPlot(measured: MeasuredPoint[]): Element {
         text: (p: MeasuredPoint) => `${p.backend} ${p.x}/${p.n}`,
         dx: 10,
         textAnchor: "start",
+        className: "ezone-label",
       }),
     ],
   });
@@ -110,8 +117,46 @@ function unmeasuredPlot(unmeasured: PlotPoint[]): Element {
         text: (p: PlotPoint) => `${p.x}/${p.n}`,
         dx: 10,
         textAnchor: "start",
+        className: "ezone-label",
       }),
     ],
+  });
+}
+
+/**
+ * Labels of backends at the same height would be drawn over each other: measure them once the plot is in
+ * the page, shift them apart (label-layout.ts), and tie a moved label to its dot with a leader line.
+ */
+function spreadLabels(svg: Element | null): void {
+  if (!(svg instanceof SVGSVGElement)) return;
+  const texts = Array.from(svg.querySelectorAll<SVGTextElement>("g.ezone-label text"));
+  const frame = svg.getBoundingClientRect();
+  if (frame.width === 0) return; // not laid out (hidden): nothing to measure
+  const scale = frame.width / (svg.viewBox.baseVal.width || frame.width) || 1;
+  const boxes = texts.map((t) => {
+    const r = t.getBoundingClientRect();
+    return {
+      x: (r.left - frame.left) / scale,
+      y: (r.top - frame.top) / scale,
+      width: r.width / scale,
+      height: r.height / scale,
+    };
+  });
+  const height = svg.viewBox.baseVal.height || frame.height / scale;
+  const shifts = separateLabels(boxes, 0, height);
+  texts.forEach((t, i) => {
+    const dy = shifts[i] ?? 0;
+    const b = boxes[i];
+    if (dy === 0 || !b) return;
+    t.setAttribute("transform", `${t.getAttribute("transform") ?? ""} translate(0,${dy})`);
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    line.setAttribute("class", "ezone-leader");
+    line.setAttribute("x1", String(b.x - 6));
+    line.setAttribute("y1", String(b.y + b.height / 2));
+    line.setAttribute("x2", String(b.x - 1));
+    line.setAttribute("y2", String(b.y + dy + b.height / 2));
+    line.setAttribute("stroke", "#888");
+    svg.append(line);
   });
 }
 
@@ -129,8 +174,14 @@ function drawPlot(campaign: CampaignPlot, zone: string): void {
   }
   const measured = points.filter((p): p is MeasuredPoint => p.overhead !== null);
   const unmeasured = points.filter((p) => p.overhead === null);
-  if (measured.length > 0) host.append(measuredPlot(measured));
-  if (unmeasured.length > 0) host.append(unmeasuredPlot(unmeasured));
+  if (measured.length > 0) {
+    host.append(measuredPlot(measured));
+    spreadLabels(host.lastElementChild);
+  }
+  if (unmeasured.length > 0) {
+    host.append(unmeasuredPlot(unmeasured));
+    spreadLabels(host.lastElementChild);
+  }
 }
 
 for (const campaign of data.campaigns) {
