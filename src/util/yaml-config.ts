@@ -1,0 +1,334 @@
+/**
+ * The one loader for ezone's YAML config files (campaigns, the monitor): read with bounds, parse with
+ * positions, validate with a zod schema. Every problem is a ConfigError (exit code 2) naming the file,
+ * the line and column of the offending key or value, its key path and what was expected.
+ */
+import { isUtf8 } from "node:buffer";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  LineCounter,
+  type Node,
+  parseDocument,
+  type Scalar,
+  visit,
+  type YAMLError,
+} from "yaml";
+import type { z } from "zod";
+import { ConfigError } from "./errors.js";
+import { escapeControl, shellQuote } from "./escape.js";
+import {
+  describeIssue,
+  describeUnknownKey,
+  flattenIssue,
+  type Issue,
+  knownKeys,
+  quote,
+  valueAt,
+} from "./zod-issues.js";
+
+/** Largest config file accepted: real ones are a few KiB; this bounds what a hostile file can cost. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** Nodes that YAML aliases may copy in: enough for any honest reuse, far too few for an alias bomb. */
+export const MAX_ALIAS_NODES = 1000;
+/** Problems listed per file; the rest are counted. */
+const MAX_ISSUES = 20;
+
+/** The kinds of ezone config file, told apart by their top-level keys, and the command that takes each. */
+export const CONFIG_KINDS = {
+  campaign: { noun: "a campaign", command: "ezone run", keys: ["backends", "faults"] },
+  monitor: { noun: "a monitor config", command: "ezone monitor --config", keys: ["syslog", "enclaves"] },
+} as const;
+export type ConfigKind = keyof typeof CONFIG_KINDS;
+
+type Located = ConfigError["issues"][number];
+
+/** The command line that takes `file` as a config of this kind (the file quoted for a shell if need be). */
+export function commandFor(kind: ConfigKind, file: string): string {
+  const word = /^[\w./@%+=:,-]+$/.test(file) ? file : shellQuote(file);
+  return `${CONFIG_KINDS[kind].command} ${word}`;
+}
+
+/** A parsed file: the YAML document with offsets, and their line counter. */
+interface Parsed {
+  file: string;
+  doc: Document.Parsed;
+  lines: LineCounter;
+}
+
+function at(lines: LineCounter, offset: number, path: string): string {
+  const { line, col } = lines.linePos(offset);
+  return `line ${line}, column ${col}${path ? `: ${path}` : ""}`;
+}
+
+/** Line and column of a string index, for checks that run before YAML has parsed anything. */
+function textPosition(text: string, index: number): string {
+  const lines = new LineCounter();
+  for (const match of text.matchAll(/\n/g)) lines.addNewLine(match.index + 1);
+  return at(lines, index, "");
+}
+
+/**
+ * Characters YAML does not allow in a stream (C0 controls but tab and line breaks, DEL, C1 controls but
+ * NEL, non-characters): a file holding them is binary data, not a config.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the purpose
+const NOT_YAML = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]/;
+/** In a string value (written with an escape such as "\e"): would act on the terminal that prints it. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the purpose
+const CONTROL_IN_VALUE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]/;
+
+/** Read a config file: a missing path, a directory, an oversize file or one that is not UTF-8 is a ConfigError. */
+export function readConfigText(file: string): string {
+  const fail = (message: string) => new ConfigError(file, [{ path: "", message }]);
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw fail("no such file");
+    if (code === "EISDIR") throw fail("is a directory, expected a YAML file");
+    throw fail(`cannot read: ${code ?? String(e)}`);
+  }
+  try {
+    if (fstatSync(fd).isDirectory()) throw fail("is a directory, expected a YAML file");
+    // Read at most one byte past the limit, whatever the file claims to be (a FIFO, /dev/zero).
+    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let size = 0;
+    for (let n = -1; n !== 0 && size < buffer.length; size += n) {
+      n = readSync(fd, buffer, size, buffer.length - size, null);
+    }
+    if (size > MAX_CONFIG_BYTES) throw fail(`larger than ${MAX_CONFIG_BYTES} bytes: not a config file`);
+    return decode(buffer.subarray(0, size), file);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw fail(`cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function decode(bytes: Buffer, file: string): string {
+  const text = bytes.toString("utf8");
+  if (bytes.includes(0)) {
+    throw new ConfigError(file, [
+      {
+        path: textPosition(text, text.indexOf("\0")),
+        message: "binary data (a NUL byte), expected YAML text",
+      },
+    ]);
+  }
+  if (!isUtf8(bytes)) {
+    // The first replacement character is where decoding failed (unless the file also holds a real one).
+    const index = Math.max(0, text.indexOf("\ufffd"));
+    throw new ConfigError(file, [{ path: textPosition(text, index), message: "not UTF-8 text" }]);
+  }
+  return text;
+}
+
+function checkText(text: string, file: string): void {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
+    throw new ConfigError(file, [
+      { path: "", message: `larger than ${MAX_CONFIG_BYTES} bytes: not a config file` },
+    ]);
+  }
+  const bad = NOT_YAML.exec(text);
+  if (bad) {
+    const what = bad[0] === "\0" ? "a NUL byte" : `control character ${escapeControl(bad[0])}`;
+    throw new ConfigError(file, [
+      { path: textPosition(text, bad.index), message: `binary data (${what}), expected YAML text` },
+    ]);
+  }
+}
+
+function yamlMessage(error: YAMLError, text: string): string {
+  // The offending token: a key or tag runs to the next colon, space or line end.
+  const source =
+    /^("[^"\n]*"|'[^'\n]*'|[^\s:]*)/.exec(text.slice(error.pos[0], error.pos[0] + 200))?.[0] ?? "";
+  switch (error.code) {
+    case "TAB_AS_INDENT":
+      return "YAML syntax: a tab in the indentation (YAML indents with spaces)";
+    case "DUPLICATE_KEY":
+      return `YAML syntax: duplicate key ${quote(source)}`;
+    case "MULTIPLE_DOCS":
+      return "several YAML documents (a second one starts here): a config file holds one";
+    case "TAG_RESOLVE_FAILED":
+      return `YAML: unknown tag ${quote(source)}`;
+    default:
+      return `YAML syntax: ${error.message.split("\n")[0]}`;
+  }
+}
+
+/** Parse YAML text: syntax errors, several documents and unknown tags name their line and column. */
+function parse(text: string, file: string): Parsed {
+  checkText(text, file);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length > 0) {
+    throw new ConfigError(
+      file,
+      bounded(problems.map((e) => ({ path: at(lines, e.pos[0], ""), message: yamlMessage(e, text) }))),
+    );
+  }
+  return { file, doc, lines };
+}
+
+function firstNode(doc: Document, test: (node: Node) => boolean): Node | undefined {
+  let found: Node | undefined;
+  visit(doc, (_key, node) => {
+    if (isNode(node) && test(node)) {
+      found = node;
+      return visit.BREAK;
+    }
+    return undefined;
+  });
+  return found;
+}
+
+/** The document as plain data: aliases that expand too far, or point nowhere, are config errors. */
+function toData({ file, doc, lines }: Parsed): unknown {
+  const control = firstNode(
+    doc,
+    (n) => isScalar(n) && typeof n.value === "string" && CONTROL_IN_VALUE.test(n.value),
+  );
+  if (control) {
+    const char = CONTROL_IN_VALUE.exec(String((control as { value: unknown }).value))?.[0] ?? "";
+    throw new ConfigError(file, [
+      {
+        path: at(lines, control.range?.[0] ?? 0, ""),
+        message: `control character ${escapeControl(char)} in a string`,
+      },
+    ]);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_NODES });
+  } catch (e) {
+    const alias =
+      firstNode(doc, (n) => isAlias(n) && n.resolve(doc) === undefined) ?? firstNode(doc, isAlias);
+    const message = /alias count/i.test(String((e as Error).message))
+      ? `aliases expand to more than ${MAX_ALIAS_NODES} nodes (an alias bomb?)`
+      : `YAML: ${escapeControl(String((e as Error).message))}`;
+    throw new ConfigError(file, [{ path: at(lines, alias?.range?.[0] ?? 0, ""), message }]);
+  }
+}
+
+function topKeys(doc: Document): string[] {
+  return isMap(doc.contents)
+    ? doc.contents.items.flatMap((p) => (isScalar(p.key) ? [String(p.key.value)] : []))
+    : [];
+}
+
+/**
+ * The kind of config the document's top-level keys show most (`prefer` on a tie), or undefined when they
+ * show none.
+ */
+function kindOf(doc: Document, prefer?: ConfigKind): ConfigKind | undefined {
+  const keys = topKeys(doc);
+  const score = (kind: ConfigKind) =>
+    CONFIG_KINDS[kind].keys.filter((k) => keys.includes(k)).length + (kind === prefer ? 0.5 : 0);
+  const [best] = (Object.keys(CONFIG_KINDS) as ConfigKind[]).sort((a, b) => score(b) - score(a));
+  return best && score(best) >= 1 ? best : undefined;
+}
+
+/** Which kind of config file YAML text is (from its top-level keys); a syntax error is a ConfigError. */
+export function configKindOf(text: string, file: string): ConfigKind | undefined {
+  return kindOf(parse(text, file).doc);
+}
+
+function nodeAt(doc: Document, path: PropertyKey[]): Node | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as (string | number)[], true);
+    if (isNode(node)) return node;
+  }
+  return undefined;
+}
+
+function keyPath(path: PropertyKey[]): string {
+  const text = path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+  return text.replace(/^\./, "") || "(root)";
+}
+
+/** Each issue at the line and column of its key (unknown keys) or value (the rest), in file order. */
+function locate(
+  { doc, lines }: Parsed,
+  data: unknown,
+  schema: z.core.$ZodType,
+  issue: Issue,
+): (Located & { offset: number })[] {
+  if (issue.code === "unrecognized_keys") {
+    const parent =
+      doc.getIn(issue.path as (string | number)[], true) ??
+      (issue.path.length === 0 ? doc.contents : undefined);
+    const known = knownKeys(schema, issue.path);
+    return issue.keys.map((key) => {
+      const pair = isMap(parent)
+        ? parent.items.find((p) => isScalar(p.key) && String(p.key.value) === key)
+        : undefined;
+      const offset =
+        (isNode(pair?.key) ? pair.key.range?.[0] : undefined) ?? nodeAt(doc, issue.path)?.range?.[0] ?? 0;
+      return {
+        offset,
+        path: at(lines, offset, keyPath([...issue.path, key])),
+        message: describeUnknownKey(key, known),
+      };
+    });
+  }
+  const offset = nodeAt(doc, issue.path)?.range?.[0] ?? 0;
+  return [
+    {
+      offset,
+      path: at(lines, offset, keyPath(issue.path)),
+      message: describeIssue(issue, valueAt(data, issue.path)),
+    },
+  ];
+}
+
+function bounded(issues: Located[]): Located[] {
+  if (issues.length <= MAX_ISSUES) return issues;
+  return [
+    ...issues.slice(0, MAX_ISSUES),
+    { path: "", message: `… and ${issues.length - MAX_ISSUES} more problems` },
+  ];
+}
+
+/**
+ * Parse and validate YAML config text against `schema`. `kind` is what the caller takes: a file that is
+ * plainly another kind of config is rejected with the command that takes it.
+ */
+export function parseYamlConfig<S extends z.ZodType>(
+  text: string,
+  file: string,
+  schema: S,
+  kind: ConfigKind,
+): z.output<S> {
+  const parsed = parse(text, file);
+  const other = kindOf(parsed.doc, kind);
+  if (other && other !== kind) {
+    const marker = isMap(parsed.doc.contents)
+      ? parsed.doc.contents.items.find(
+          (p) => isScalar(p.key) && CONFIG_KINDS[other].keys.some((k) => k === (p.key as Scalar).value),
+        )
+      : undefined;
+    const offset = (isScalar(marker?.key) ? marker.key.range?.[0] : undefined) ?? 0;
+    throw new ConfigError(file, [
+      {
+        path: at(parsed.lines, offset, "(root)"),
+        message: `this is ${CONFIG_KINDS[other].noun}, not ${CONFIG_KINDS[kind].noun}: use \`${commandFor(other, file)}\``,
+      },
+    ]);
+  }
+  const data = toData(parsed);
+  const result = schema.safeParse(data);
+  if (result.success) return result.data;
+  const located = result.error.issues
+    .flatMap(flattenIssue)
+    .flatMap((issue) => locate(parsed, data, schema, issue))
+    .sort((a, b) => a.offset - b.offset)
+    .map(({ path, message }) => ({ path, message }));
+  throw new ConfigError(file, bounded(located));
+}
