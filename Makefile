@@ -11,7 +11,7 @@ image: setup
 	node dist/cli/main.js image build
 
 demo: image
-	node dist/cli/main.js run examples/paper.yaml
+	node dist/cli/main.js run examples/campaigns/paper.yaml
 
 test: setup
 	npx biome check .

@@ -97,7 +97,7 @@ export function buildProgram(): Command {
   program
     .command("monitor")
     .description("watch enclaves' heartbeats through the host's syslog; store and announce violations")
-    .requiredOption("--config <m.yaml>", "monitor configuration (see examples/monitor.yaml)")
+    .requiredOption("--config <m.yaml>", "monitor configuration (see examples/monitor/monitor.yaml)")
     .option("--duration <seconds>", "stop after this long (default: until interrupted)")
     .action(async (o) => (await import("./commands/monitor.js")).run(o));
 

@@ -1,7 +1,7 @@
 /**
  * A private rsyslogd (Debian `rsyslog`) in a directory of its own: its own imuxsock socket, work
  * directory, pid file and one omfile output in RFC 5424 form for the monitor to read. Never the
- * system's syslog. Used by tests, the soak and `examples/monitor.yaml`'s walkthrough.
+ * system's syslog. Used by tests, the soak and `examples/monitor/monitor.yaml`'s walkthrough.
  */
 import { existsSync, rmSync, watch } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
