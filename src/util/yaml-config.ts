@@ -8,6 +8,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import {
   type Document,
   isAlias,
+  isCollection,
   isMap,
   isNode,
   isScalar,
@@ -35,6 +36,8 @@ import {
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Nodes that YAML aliases may copy in: enough for any honest reuse, far too few for an alias bomb. */
 export const MAX_ALIAS_NODES = 1000;
+/** Deepest nesting accepted (ezone's configs need 5 levels): bounds the recursion of every later step. */
+const MAX_DEPTH = 32;
 /** Problems listed per file; the rest are counted. */
 const MAX_ISSUES = 20;
 
@@ -68,6 +71,7 @@ function at(lines: LineCounter, offset: number, path: string): string {
 /** Line and column of a string index, for checks that run before YAML has parsed anything. */
 function textPosition(text: string, index: number): string {
   const lines = new LineCounter();
+  lines.addNewLine(0);
   for (const match of text.matchAll(/\n/g)) lines.addNewLine(match.index + 1);
   return at(lines, index, "");
 }
@@ -84,7 +88,7 @@ const CONTROL_IN_VALUE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]/;
 
 /** Read a config file: a missing path, a directory, an oversize file or one that is not UTF-8 is a ConfigError. */
 export function readConfigText(file: string): string {
-  const fail = (message: string) => new ConfigError(file, [{ path: "", message }]);
+  const fail = (message: string) => new ConfigError(file, [{ path: "(file)", message }]);
   let fd: number;
   try {
     fd = openSync(file, "r");
@@ -133,7 +137,7 @@ function decode(bytes: Buffer, file: string): string {
 function checkText(text: string, file: string): void {
   if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) {
     throw new ConfigError(file, [
-      { path: "", message: `larger than ${MAX_CONFIG_BYTES} bytes: not a config file` },
+      { path: "(file)", message: `larger than ${MAX_CONFIG_BYTES} bytes: not a config file` },
     ]);
   }
   const bad = NOT_YAML.exec(text);
@@ -159,6 +163,8 @@ function yamlMessage(error: YAMLError, text: string): string {
     case "TAG_RESOLVE_FAILED":
       return `YAML: unknown tag ${quote(source)}`;
     default:
+      // The parser's own recursion limit, hit by brackets nested thousands deep.
+      if (/call stack/i.test(error.message)) return `YAML: nested more than ${MAX_DEPTH} levels deep`;
       return `YAML syntax: ${error.message.split("\n")[0]}`;
   }
 }
@@ -178,10 +184,10 @@ function parse(text: string, file: string): Parsed {
   return { file, doc, lines };
 }
 
-function firstNode(doc: Document, test: (node: Node) => boolean): Node | undefined {
+function firstNode(doc: Document, test: (node: Node, depth: number) => boolean): Node | undefined {
   let found: Node | undefined;
-  visit(doc, (_key, node) => {
-    if (isNode(node) && test(node)) {
+  visit(doc, (_key, node, path) => {
+    if (isNode(node) && test(node, path.filter(isCollection).length)) {
       found = node;
       return visit.BREAK;
     }
@@ -192,6 +198,12 @@ function firstNode(doc: Document, test: (node: Node) => boolean): Node | undefin
 
 /** The document as plain data: aliases that expand too far, or point nowhere, are config errors. */
 function toData({ file, doc, lines }: Parsed): unknown {
+  const deep = firstNode(doc, (_n, depth) => depth > MAX_DEPTH);
+  if (deep) {
+    throw new ConfigError(file, [
+      { path: at(lines, deep.range?.[0] ?? 0, ""), message: `nested more than ${MAX_DEPTH} levels deep` },
+    ]);
+  }
   const control = firstNode(
     doc,
     (n) => isScalar(n) && typeof n.value === "string" && CONTROL_IN_VALUE.test(n.value),
@@ -292,7 +304,7 @@ function bounded(issues: Located[]): Located[] {
   if (issues.length <= MAX_ISSUES) return issues;
   return [
     ...issues.slice(0, MAX_ISSUES),
-    { path: "", message: `… and ${issues.length - MAX_ISSUES} more problems` },
+    { path: "…", message: `… and ${issues.length - MAX_ISSUES} more problems` },
   ];
 }
 
@@ -331,4 +343,19 @@ export function parseYamlConfig<S extends z.ZodType>(
     .sort((a, b) => a.offset - b.offset)
     .map(({ path, message }) => ({ path, message }));
   throw new ConfigError(file, bounded(located));
+}
+
+/**
+ * A ConfigError about the value at `path` in YAML text that its schema accepted, for checks the schema
+ * cannot make (the file system's say on a path): at the value's line and column like every other error.
+ */
+export function configErrorAt(
+  text: string,
+  file: string,
+  path: (string | number)[],
+  message: string,
+): ConfigError {
+  const parsed = parse(text, file);
+  const offset = nodeAt(parsed.doc, path)?.range?.[0] ?? 0;
+  return new ConfigError(file, [{ path: at(parsed.lines, offset, keyPath(path)), message }]);
 }

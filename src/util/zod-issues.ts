@@ -75,6 +75,8 @@ export function quote(value: unknown): string {
 
 function kindOf(value: unknown): string {
   if (value === null) return "null";
+  if (value instanceof Uint8Array) return "binary data";
+  if (typeof value === "number") return `number ${value}`;
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a mapping";
   return `${typeof value} ${quote(value)}`;
