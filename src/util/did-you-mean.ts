@@ -32,6 +32,7 @@ export function editDistance(a: string, b: string): number {
 /**
  * The candidate `input` most likely misspells, or undefined: case is ignored, and at most one edit is
  * allowed per three characters (at least one), so `repetitons` finds `repetitions` but `x` finds nothing.
+ * Failing that, a candidate the input begins (at least 4 characters): `quarantine` finds `quarantineAfter`.
  */
 export function closest(input: string, candidates: readonly string[]): string | undefined {
   const typed = input.toLowerCase();
@@ -43,5 +44,7 @@ export function closest(input: string, candidates: readonly string[]): string | 
       best = { candidate, distance };
     }
   }
-  return best?.candidate;
+  if (best || typed.length < 4) return best?.candidate;
+  const begun = candidates.filter((c) => c.toLowerCase().startsWith(typed));
+  return begun.length === 1 ? begun[0] : undefined;
 }

@@ -25,6 +25,7 @@ import { escapeControl, shellQuote } from "./escape.js";
 import {
   describeIssue,
   describeUnknownKey,
+  dropExplained,
   flattenIssue,
   type Issue,
   knownKeys,
@@ -169,6 +170,43 @@ function yamlMessage(error: YAMLError, text: string): string {
   }
 }
 
+/**
+ * Where the flow collection or quoted string still open at `end` was opened, or undefined. The parser
+ * notices an unclosed `[`, `{` or `"` only lines later; the user needs the line it was opened on. A
+ * quote opens a string only where a value starts (after `:`, `-`, `[`, `{`, `,` or at a line's start).
+ */
+function openedAt(text: string, end: number): number | undefined {
+  const open: number[] = [];
+  let quote: { char: string; at: number } | undefined;
+  let valueStart = true;
+  for (let i = 0; i < end && i < text.length; i++) {
+    const c = text[i] ?? "";
+    if (quote) {
+      if (c === "\\" && quote.char === '"') i++;
+      else if (c === quote.char) quote = undefined;
+      continue;
+    }
+    if (c === "#" && (i === 0 || /\s/.test(text[i - 1] ?? ""))) {
+      while (i < end && text[i] !== "\n") i++;
+      valueStart = true;
+      continue;
+    }
+    if ((c === '"' || c === "'") && valueStart) quote = { char: c, at: i };
+    else if (c === "[" || c === "{") open.push(i);
+    else if (c === "]" || c === "}") open.pop();
+    if (!/[ \t]/.test(c)) valueStart = /[\n:\-[{,?]/.test(c);
+  }
+  return quote?.at ?? open.at(-1);
+}
+
+/** A syntax error where the user needs it: an unclosed collection or string at its opening. */
+function syntaxIssue(error: YAMLError, text: string, lines: LineCounter): Located {
+  const unclosed = /end with a [\]}]|closing .*quote/i.test(error.message);
+  const opener = unclosed ? openedAt(text, error.pos[0]) : undefined;
+  if (opener === undefined) return { path: at(lines, error.pos[0], ""), message: yamlMessage(error, text) };
+  return { path: at(lines, opener, ""), message: `YAML syntax: this ${quote(text[opener])} is never closed` };
+}
+
 /** Parse YAML text: syntax errors, several documents and unknown tags name their line and column. */
 function parse(text: string, file: string): Parsed {
   checkText(text, file);
@@ -176,10 +214,7 @@ function parse(text: string, file: string): Parsed {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const problems = [...doc.errors, ...doc.warnings];
   if (problems.length > 0) {
-    throw new ConfigError(
-      file,
-      bounded(problems.map((e) => ({ path: at(lines, e.pos[0], ""), message: yamlMessage(e, text) }))),
-    );
+    throw new ConfigError(file, bounded(problems.map((e) => syntaxIssue(e, text, lines))));
   }
   return { file, doc, lines };
 }
@@ -202,6 +237,24 @@ function toData({ file, doc, lines }: Parsed): unknown {
   if (deep) {
     throw new ConfigError(file, [
       { path: at(lines, deep.range?.[0] ?? 0, ""), message: `nested more than ${MAX_DEPTH} levels deep` },
+    ]);
+  }
+  let complexKey: Node | undefined;
+  visit(doc, {
+    Pair(_key, pair) {
+      if (isNode(pair.key) && !isScalar(pair.key)) {
+        complexKey = pair.key;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  if (complexKey) {
+    throw new ConfigError(file, [
+      {
+        path: at(lines, complexKey.range?.[0] ?? 0, ""),
+        message: "a key must be a plain name, not a list or mapping",
+      },
     ]);
   }
   const control = firstNode(
@@ -260,6 +313,21 @@ function nodeAt(doc: Document, path: PropertyKey[]): Node | undefined {
   return undefined;
 }
 
+/**
+ * Where the value at `path` is written: a scalar at its first character; a list or mapping at its key
+ * (a block collection starts on the line after it); a missing value at the nearest enclosing one.
+ */
+function offsetOf(doc: Document, path: PropertyKey[]): number {
+  const node = nodeAt(doc, path);
+  const last = path.at(-1);
+  const parent = path.length > 0 ? nodeAt(doc, path.slice(0, -1)) : undefined;
+  if (isCollection(node) && node === doc.getIn(path as (string | number)[], true) && isMap(parent)) {
+    const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === last);
+    if (isScalar(pair?.key) && pair.key.range) return pair.key.range[0];
+  }
+  return node?.range?.[0] ?? 0;
+}
+
 function keyPath(path: PropertyKey[]): string {
   const text = path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
   return text.replace(/^\./, "") || "(root)";
@@ -290,7 +358,7 @@ function locate(
       };
     });
   }
-  const offset = nodeAt(doc, issue.path)?.range?.[0] ?? 0;
+  const offset = offsetOf(doc, issue.path);
   return [
     {
       offset,
@@ -337,8 +405,7 @@ export function parseYamlConfig<S extends z.ZodType>(
   const data = toData(parsed);
   const result = schema.safeParse(data);
   if (result.success) return result.data;
-  const located = result.error.issues
-    .flatMap(flattenIssue)
+  const located = dropExplained(result.error.issues.flatMap(flattenIssue), schema, data)
     .flatMap((issue) => locate(parsed, data, schema, issue))
     .sort((a, b) => a.offset - b.offset)
     .map(({ path, message }) => ({ path, message }));
@@ -356,6 +423,6 @@ export function configErrorAt(
   message: string,
 ): ConfigError {
   const parsed = parse(text, file);
-  const offset = nodeAt(parsed.doc, path)?.range?.[0] ?? 0;
+  const offset = offsetOf(parsed.doc, path);
   return new ConfigError(file, [{ path: at(parsed.lines, offset, keyPath(path)), message }]);
 }

@@ -67,6 +67,30 @@ export function flattenIssue(issue: Issue): Issue[] {
   return deepest.flatMap((sub) => flattenIssue({ ...sub, path: [...issue.path, ...sub.path] } as Issue));
 }
 
+/**
+ * Leave out "missing" for a key that an unknown key beside it misspells: `inptu: ...` is one mistake,
+ * reported once (as the unknown key, with its "did you mean").
+ */
+export function dropExplained(issues: Issue[], schema: z.core.$ZodType, data: unknown): Issue[] {
+  const meant = new Set<string>();
+  for (const issue of issues) {
+    if (issue.code !== "unrecognized_keys") continue;
+    const known = knownKeys(schema, issue.path);
+    for (const key of issue.keys) {
+      const match = closest(key, known);
+      if (match) meant.add(JSON.stringify([...issue.path, match]));
+    }
+  }
+  return issues.filter(
+    (i) =>
+      !(
+        i.code === "invalid_type" &&
+        valueAt(data, i.path) === undefined &&
+        meant.has(JSON.stringify(i.path))
+      ),
+  );
+}
+
 /** A value from the input, quoted and bounded for an error message. */
 export function quote(value: unknown): string {
   const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
