@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { ConfigError, ExitError, InfraError, UsageError } from "../util/errors.js";
 import { ezoneVersion } from "../util/version.js";
@@ -169,11 +171,22 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  () => {
-    process.exitCode = 70;
-  },
-);
+/** This file is the program being run (`node dist/cli/main.js`, the `ezone` link), not a test's import of main. */
+function isEntryPoint(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? "") === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    () => {
+      process.exitCode = 70;
+    },
+  );
+}
