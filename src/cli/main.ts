@@ -117,8 +117,8 @@ export function buildProgram(): Command {
 
   program
     .command("validate")
-    .description("check a campaign file without running it")
-    .argument("<campaign.yaml>")
+    .description("check a campaign or monitor config without using it; says which command takes it")
+    .argument("<file.yaml>")
     .action(async (file) => (await import("./commands/validate.js")).run(file));
 
   program
