@@ -16,7 +16,10 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { parseCampaign } from "../../src/campaign/load.js";
 import { main } from "../../src/cli/main.js";
+import { parseMonitorConfig } from "../../src/monitor/syslog/monitor-config.js";
+import { ConfigError } from "../../src/util/errors.js";
 
 const DIR = "test/fixtures/configs/malformed";
 const HEADER = /^# line (\d+): (.*)$/m;
@@ -128,5 +131,70 @@ describe("config kinds: each file is sent to the command that takes it", () => {
     expect(r.stderr).toMatch(
       /this is a campaign, not a monitor config: use `ezone run examples\/campaigns\/paper.yaml`/,
     );
+  });
+});
+
+describe("no input makes the loaders fail with anything but a config error", () => {
+  /** A small deterministic generator (LCG), so a failure replays. */
+  function random(seed: number): (n: number) => number {
+    let state = seed;
+    return (n) => {
+      state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+      return state % n;
+    };
+  }
+  const ALPHABET = [
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    "-",
+    "&a",
+    "*a",
+    "!",
+    "|",
+    ">",
+    "'",
+    '"',
+    "#",
+    "\t",
+    "\n",
+    "\0",
+    "\\",
+    "? ",
+    "---\n",
+    "0",
+    "é",
+    "\u202e",
+    "<<: *a",
+  ];
+
+  function mutate(text: string, pick: (n: number) => number): string {
+    let out = text;
+    for (let k = 1 + pick(4); k > 0; k--) {
+      const at = pick(out.length + 1);
+      const op = pick(3);
+      if (op === 0) out = out.slice(0, at) + out.slice(at + 1 + pick(8));
+      else if (op === 1) out = out.slice(0, at) + ALPHABET[pick(ALPHABET.length)] + out.slice(at);
+      else out = out.slice(0, at) + out.slice(pick(out.length), pick(out.length)) + out.slice(at);
+    }
+    return out;
+  }
+
+  it.each([
+    ["examples/campaigns/paper.yaml", parseCampaign],
+    ["examples/monitor/monitor.yaml", parseMonitorConfig],
+  ] as const)("%s mutated 300 ways", (file, parse) => {
+    const text = readFileSync(file, "utf8");
+    const pick = random(file.length);
+    for (let i = 0; i < 300; i++) {
+      const mutated = mutate(text, pick);
+      try {
+        parse(mutated, file);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw new Error(`mutation ${i}: ${e}\n${JSON.stringify(mutated)}`);
+      }
+    }
   });
 });
