@@ -34,13 +34,17 @@ import {
 } from "./zod-issues.js";
 
 /** Largest config file accepted: real ones are a few KiB; this bounds what a hostile file can cost. */
-export const MAX_CONFIG_BYTES = 1024 * 1024;
+export const MAX_CONFIG_BYTES = 256 * 1024;
+/** Most YAML nodes (keys and values) accepted: a monitor config of 1000 enclaves needs about 15,000. */
+const MAX_NODES = 20_000;
 /** Nodes that YAML aliases may copy in: enough for any honest reuse, far too few for an alias bomb. */
 export const MAX_ALIAS_NODES = 1000;
 /** Deepest nesting accepted (ezone's configs need 5 levels): bounds the recursion of every later step. */
 const MAX_DEPTH = 32;
 /** Problems listed per file; the rest are counted. */
 const MAX_ISSUES = 20;
+/** Schema issues located and sorted into file order; enough to find the first MAX_ISSUES. */
+const MAX_LOCATED = 1000;
 
 /** The kinds of ezone config file, told apart by their top-level keys, and the command that takes each. */
 export const CONFIG_KINDS = {
@@ -211,7 +215,8 @@ function syntaxIssue(error: YAMLError, text: string, lines: LineCounter): Locate
 function parse(text: string, file: string): Parsed {
   checkText(text, file);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Keys are checked for uniqueness below, in one pass: the parser's own check is quadratic.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const problems = [...doc.errors, ...doc.warnings];
   if (problems.length > 0) {
     throw new ConfigError(file, bounded(problems.map((e) => syntaxIssue(e, text, lines))));
@@ -219,6 +224,7 @@ function parse(text: string, file: string): Parsed {
   return { file, doc, lines };
 }
 
+/** The first node (keys included) that `test` holds for, given how many collections enclose it. */
 function firstNode(doc: Document, test: (node: Node, depth: number) => boolean): Node | undefined {
   let found: Node | undefined;
   visit(doc, (_key, node, path) => {
@@ -231,43 +237,79 @@ function firstNode(doc: Document, test: (node: Node, depth: number) => boolean):
   return found;
 }
 
-/** The document as plain data: aliases that expand too far, or point nowhere, are config errors. */
-function toData({ file, doc, lines }: Parsed): unknown {
-  const deep = firstNode(doc, (_n, depth) => depth > MAX_DEPTH);
-  if (deep) {
-    throw new ConfigError(file, [
-      { path: at(lines, deep.range?.[0] ?? 0, ""), message: `nested more than ${MAX_DEPTH} levels deep` },
-    ]);
-  }
-  let complexKey: Node | undefined;
+function stringWithControl(node: Node): string | undefined {
+  return isScalar(node) && typeof node.value === "string"
+    ? CONTROL_IN_VALUE.exec(node.value)?.[0]
+    : undefined;
+}
+
+/** A key written twice in one mapping (also `1` and `"1"`, which become the same key), and its first. */
+function firstDuplicateKey(doc: Document): { key: Node; first: Node } | undefined {
+  let found: { key: Node; first: Node } | undefined;
   visit(doc, {
-    Pair(_key, pair) {
-      if (isNode(pair.key) && !isScalar(pair.key)) {
-        complexKey = pair.key;
-        return visit.BREAK;
+    Map(_key, map) {
+      const seen = new Map<string, Node>();
+      for (const { key } of map.items) {
+        if (!isScalar(key)) continue;
+        const first = seen.get(String(key.value));
+        if (first) found = { key, first };
+        if (found) return visit.BREAK;
+        seen.set(String(key.value), key);
       }
       return undefined;
     },
   });
-  if (complexKey) {
-    throw new ConfigError(file, [
-      {
-        path: at(lines, complexKey.range?.[0] ?? 0, ""),
-        message: "a key must be a plain name, not a list or mapping",
-      },
-    ]);
+  return found;
+}
+
+function firstComplexKey(doc: Document): Node | undefined {
+  let found: Node | undefined;
+  visit(doc, {
+    Pair(_key, pair) {
+      if (isNode(pair.key) && !isScalar(pair.key)) found = pair.key;
+      return found ? visit.BREAK : undefined;
+    },
+  });
+  return found;
+}
+
+/**
+ * What no schema should have to meet, checked before the document becomes data: more nodes than any
+ * config has, a key written twice, nesting that deep recursion would choke on, keys that are lists or
+ * mappings (JavaScript would stringify them), and control characters hidden in escaped strings. The
+ * first offending node and why, or undefined.
+ */
+function shapeProblem(doc: Document, lines: LineCounter): { node: Node; message: string } | undefined {
+  let count = 0;
+  const tooMany = firstNode(doc, () => ++count > MAX_NODES);
+  if (tooMany) return { node: tooMany, message: `more than ${MAX_NODES} keys and values: not a config file` };
+  const duplicate = firstDuplicateKey(doc);
+  if (duplicate) {
+    const first = lines.linePos(duplicate.first.range?.[0] ?? 0);
+    const name = quote((duplicate.key as Scalar).value);
+    return {
+      node: duplicate.key,
+      message: `YAML syntax: duplicate key ${name} (first at line ${first.line})`,
+    };
   }
-  const control = firstNode(
-    doc,
-    (n) => isScalar(n) && typeof n.value === "string" && CONTROL_IN_VALUE.test(n.value),
-  );
+  const deep = firstNode(doc, (_node, depth) => depth > MAX_DEPTH);
+  if (deep) return { node: deep, message: `nested more than ${MAX_DEPTH} levels deep` };
+  const key = firstComplexKey(doc);
+  if (key) return { node: key, message: "a key must be a plain name, not a list or mapping" };
+  const control = firstNode(doc, (node) => stringWithControl(node) !== undefined);
   if (control) {
-    const char = CONTROL_IN_VALUE.exec(String((control as { value: unknown }).value))?.[0] ?? "";
+    const char = stringWithControl(control) ?? "";
+    return { node: control, message: `control character ${escapeControl(char)} in a string` };
+  }
+  return undefined;
+}
+
+/** The document as plain data: aliases that expand too far, or point nowhere, are config errors. */
+function toData({ file, doc, lines }: Parsed): unknown {
+  const problem = shapeProblem(doc, lines);
+  if (problem) {
     throw new ConfigError(file, [
-      {
-        path: at(lines, control.range?.[0] ?? 0, ""),
-        message: `control character ${escapeControl(char)} in a string`,
-      },
+      { path: at(lines, problem.node.range?.[0] ?? 0, ""), message: problem.message },
     ]);
   }
   try {
@@ -345,12 +387,12 @@ function locate(
       doc.getIn(issue.path as (string | number)[], true) ??
       (issue.path.length === 0 ? doc.contents : undefined);
     const known = knownKeys(schema, issue.path);
+    const keyOffsets = new Map<string, number>();
+    for (const p of isMap(parent) ? parent.items : []) {
+      if (isScalar(p.key) && p.key.range) keyOffsets.set(String(p.key.value), p.key.range[0]);
+    }
     return issue.keys.map((key) => {
-      const pair = isMap(parent)
-        ? parent.items.find((p) => isScalar(p.key) && String(p.key.value) === key)
-        : undefined;
-      const offset =
-        (isNode(pair?.key) ? pair.key.range?.[0] : undefined) ?? nodeAt(doc, issue.path)?.range?.[0] ?? 0;
+      const offset = keyOffsets.get(key) ?? nodeAt(doc, issue.path)?.range?.[0] ?? 0;
       return {
         offset,
         path: at(lines, offset, keyPath([...issue.path, key])),
@@ -368,11 +410,12 @@ function locate(
   ];
 }
 
-function bounded(issues: Located[]): Located[] {
-  if (issues.length <= MAX_ISSUES) return issues;
+/** The first problems, and how many more of `total` there are. */
+function bounded(issues: Located[], total = issues.length): Located[] {
+  if (total <= MAX_ISSUES) return issues;
   return [
     ...issues.slice(0, MAX_ISSUES),
-    { path: "…", message: `… and ${issues.length - MAX_ISSUES} more problems` },
+    { path: "…", message: `… and ${total - MAX_ISSUES} more problems` },
   ];
 }
 
@@ -405,11 +448,13 @@ export function parseYamlConfig<S extends z.ZodType>(
   const data = toData(parsed);
   const result = schema.safeParse(data);
   if (result.success) return result.data;
-  const located = dropExplained(result.error.issues.flatMap(flattenIssue), schema, data)
+  const issues = dropExplained(result.error.issues.flatMap(flattenIssue), schema, data);
+  const located = issues
+    .slice(0, MAX_LOCATED)
     .flatMap((issue) => locate(parsed, data, schema, issue))
     .sort((a, b) => a.offset - b.offset)
     .map(({ path, message }) => ({ path, message }));
-  throw new ConfigError(file, bounded(located));
+  throw new ConfigError(file, bounded(located, located.length + Math.max(0, issues.length - MAX_LOCATED)));
 }
 
 /**

@@ -20,6 +20,7 @@ import { parseCampaign } from "../../src/campaign/load.js";
 import { main } from "../../src/cli/main.js";
 import { parseMonitorConfig } from "../../src/monitor/syslog/monitor-config.js";
 import { ConfigError } from "../../src/util/errors.js";
+import { MAX_CONFIG_BYTES } from "../../src/util/yaml-config.js";
 
 const DIR = "test/fixtures/configs/malformed";
 const HEADER = /^# line (\d+): (.*)$/m;
@@ -90,10 +91,10 @@ describe("malformed configs: exit 2 and the line of the offending key or value",
     [
       "an oversize file",
       () => {
-        writeFileSync(join(tmp, "big.yaml"), `name: c\n#${"x".repeat(1024 * 1024)}\n`);
+        writeFileSync(join(tmp, "big.yaml"), `name: c\n#${"x".repeat(MAX_CONFIG_BYTES)}\n`);
         return join(tmp, "big.yaml");
       },
-      /\(file\): larger than 1048576 bytes/,
+      new RegExp(`\\(file\\): larger than ${MAX_CONFIG_BYTES} bytes`),
     ],
   ] as const)("%s", async (_what, make, message) => {
     const r = await ezone("validate", make());

@@ -72,6 +72,14 @@ describe("parseYamlConfig", () => {
     expect(issues[0]).toEqual({ path: "line 3, column 7", message: "YAML syntax: this ''' is never closed" });
   });
 
+  it("refuses more keys and values than any config has, at the first one past the limit", () => {
+    const text = `name: a\nitems:\n${"  - { size: 1, mode: fast }\n".repeat(5000)}`;
+    const issues = issuesOf(() => parse(text));
+    expect(issues).toEqual([
+      { path: "line 4002, column 5", message: "more than 20000 keys and values: not a config file" },
+    ]);
+  });
+
   it("bounds the list of problems", () => {
     const text = `name: a\n${Array.from({ length: 30 }, (_, i) => `k${i}: 1`).join("\n")}\n`;
     const issues = issuesOf(() => parse(text));
