@@ -4,7 +4,10 @@ import { FAULT_NAMES } from "../faults/catalogue.js";
 
 const name = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "a name of lower-case letters, digits, '.', '_' or '-'");
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/,
+    "a name of lower-case letters, digits, '.', '_' or '-', starting with a letter or digit (at most 63)",
+  );
 
 /** A backend entry: a built-in name, or an object naming its type (for `exec`, the VMM's commands). */
 const backendEntry = z.union([
@@ -98,7 +101,7 @@ const campaignFields = z.strictObject({
       quarantineAfter: z.number().int().min(1).max(1000).default(3),
     })
     .prefault({}),
-  /** Where results go; relative to the campaign file's directory's parent (the project). */
+  /** Where results go, relative to the campaign file's directory (default: results/<name> in the current one). */
   results: z.string().optional(),
 });
 
