@@ -38,7 +38,7 @@ export const MAX_CONFIG_BYTES = 256 * 1024;
 /** Most YAML nodes (keys and values) accepted: a monitor config of 1000 enclaves needs about 15,000. */
 const MAX_NODES = 20_000;
 /** Nodes that YAML aliases may copy in: enough for any honest reuse, far too few for an alias bomb. */
-export const MAX_ALIAS_NODES = 1000;
+const MAX_ALIAS_NODES = 1000;
 /** Deepest nesting accepted (ezone's configs need 5 levels): bounds the recursion of every later step. */
 const MAX_DEPTH = 32;
 /** Problems listed per file; the rest are counted. */
