@@ -119,11 +119,15 @@ function oneOf(values: readonly unknown[]): string {
   return values.map((v) => JSON.stringify(v)).join(", ");
 }
 
+function notOneOf(values: readonly unknown[], value: unknown): string {
+  return `expected one of ${oneOf(values)}, got ${kindOf(value)}${suggestion(value, values)}`;
+}
+
 /** One sentence for an issue (not a union: see flattenIssue), given the input value it is about. */
 export function describeIssue(issue: Issue, value: unknown): string {
   switch (issue.code) {
     case "invalid_value":
-      return `expected one of ${oneOf(issue.values)}, got ${kindOf(value)}${suggestion(value, issue.values)}`;
+      return notOneOf(issue.values, value);
     case "invalid_type":
       return value === undefined
         ? `missing (expected ${issue.expected})`
@@ -131,8 +135,7 @@ export function describeIssue(issue: Issue, value: unknown): string {
     case "invalid_union": {
       // A discriminated union whose discriminator (e.g. a trigger's `mode`) matched no option.
       const options = (issue as { options?: unknown[] }).options;
-      if (options && value !== undefined)
-        return `expected one of ${oneOf(options)}, got ${kindOf(value)}${suggestion(value, options)}`;
+      if (options && value !== undefined) return notOneOf(options, value);
       if (options) return `missing (expected one of ${oneOf(options)})`;
       const wanted = issue.errors.flatMap((b) => b.map((i) => (i.code === "invalid_type" ? i.expected : [])));
       if (wanted.length > 0) return `expected ${[...new Set(wanted)].join(" or ")}, got ${kindOf(value)}`;
