@@ -4,7 +4,8 @@
  */
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
-import { parseYamlConfig, readConfigText } from "../../util/yaml-config.js";
+import { resultsDirProblem } from "../../store/results-dir.js";
+import { configErrorAt, parseYamlConfig, readConfigText } from "../../util/yaml-config.js";
 import { ENCLAVE_NAME, MONITOR_APP } from "./protocol.js";
 import { SEVERITIES } from "./rfc5424.js";
 import type { SyslogTarget } from "./syslog-sender.js";
@@ -138,9 +139,20 @@ export function parseMonitorConfig(text: string, file: string): MonitorConfig {
   return parseYamlConfig(text, file, monitorConfigSchema, "monitor");
 }
 
-/** Read and validate a monitor config; returns it with its results directory resolved. */
+/** Read and validate a monitor config; returns it with its results directory resolved and checked. */
 export function loadMonitorConfig(file: string): { config: MonitorConfig; resultsDir: string } {
-  const config = parseMonitorConfig(readConfigText(file), file);
+  const text = readConfigText(file);
+  const config = parseMonitorConfig(text, file);
   const base = config.results ? dirname(resolve(file)) : resolve("results");
-  return { config, resultsDir: resolve(base, config.results ?? config.name) };
+  const resultsDir = resolve(base, config.results ?? config.name);
+  const problem = resultsDirProblem(resultsDir);
+  if (problem) {
+    throw configErrorAt(
+      text,
+      file,
+      [config.results ? "results" : "name"],
+      `results directory ${resultsDir}: ${problem}`,
+    );
+  }
+  return { config, resultsDir };
 }
