@@ -4,7 +4,10 @@ import { FAULT_NAMES } from "../faults/catalogue.js";
 
 const name = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "a name of lower-case letters, digits, '.', '_' or '-'");
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/,
+    "a name of lower-case letters, digits, '.', '_' or '-', starting with a letter or digit (at most 63)",
+  );
 
 /** A backend entry: a built-in name, or an object naming its type (for `exec`, the VMM's commands). */
 const backendEntry = z.union([
@@ -65,7 +68,7 @@ const until = z.strictObject({
   maxRuns: z.number().int().min(1).max(100_000),
 });
 
-export const campaignSchema = z.strictObject({
+const campaignFields = z.strictObject({
   name,
   description: z.string().optional(),
   repetitions: z.number().int().min(1).max(100_000).default(5),
@@ -98,8 +101,60 @@ export const campaignSchema = z.strictObject({
       quarantineAfter: z.number().int().min(1).max(1000).default(3),
     })
     .prefault({}),
-  /** Where results go; relative to the campaign file's directory's parent (the project). */
+  /** Where results go, relative to the campaign file's directory (default: results/<name> in the current one). */
   results: z.string().optional(),
+});
+
+type Fields = z.output<typeof campaignFields>;
+
+/** Two backends of one name would share run keys: the second's runs would never happen. */
+function checkBackendNames(c: Fields, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  c.backends.forEach((b, i) => {
+    const name = typeof b === "string" ? b : b.name;
+    const first = seen.get(name);
+    if (first === undefined) seen.set(name, i);
+    else
+      ctx.addIssue({
+        code: "custom",
+        path: typeof b === "string" ? ["backends", i] : ["backends", i, "name"],
+        message: `backend name '${name}' is already used by backends[${first}]: each backend needs its own name`,
+      });
+    if (typeof b !== "string" && b.exec && b.type !== "exec")
+      ctx.addIssue({
+        code: "custom",
+        path: ["backends", i, "exec"],
+        message: `only a backend of type exec runs commands; this one is type '${b.type}'`,
+      });
+  });
+}
+
+/** The same fault twice gives the same run keys; a trigger past the run's deadline can never fire. */
+function checkFaults(c: Fields, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  const { runSeconds, observeSeconds } = c.timeouts;
+  c.faults.forEach((f, i) => {
+    const key = JSON.stringify(typeof f === "string" ? { name: f } : f);
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, i);
+    else ctx.addIssue({ code: "custom", path: ["faults", i], message: `the same fault as faults[${first}]` });
+    if (typeof f === "string" || f.name === "none" || !f.trigger) return;
+    if (f.trigger.delaySeconds + observeSeconds > runSeconds)
+      ctx.addIssue({
+        code: "custom",
+        path: ["faults", i, "trigger", "delaySeconds"],
+        message:
+          `the fault would fire ${f.trigger.delaySeconds} s after READY, outside the observation window: ` +
+          `the run's deadline (timeouts.runSeconds ${runSeconds}) less the observation ` +
+          `(timeouts.observeSeconds ${observeSeconds}) leaves at most ${runSeconds - observeSeconds} s`,
+      });
+  });
+}
+
+/** A campaign file's schema: its fields, then the combinations of them that could never run. */
+export const campaignSchema = campaignFields.superRefine((c, ctx) => {
+  checkBackendNames(c, ctx);
+  checkFaults(c, ctx);
 });
 
 export type CampaignConfig = z.output<typeof campaignSchema>;

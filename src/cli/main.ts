@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { ConfigError, ExitError, InfraError, UsageError } from "../util/errors.js";
 import { ezoneVersion } from "../util/version.js";
@@ -108,7 +110,7 @@ export function buildProgram(): Command {
     .command("monitor")
     .description("watch enclaves' heartbeats through the host's syslog; store and announce violations")
     // Not a requiredOption: commander would then demand it of `monitor setup` too.
-    .option("--config <m.yaml>", "monitor configuration (see examples/monitor.yaml)")
+    .option("--config <m.yaml>", "monitor configuration (see examples/monitor/monitor.yaml)")
     .option("--duration <seconds>", "stop after this long (default: until interrupted)")
     .action(async (o) => {
       if (!o.config) monitor.error("error: required option '--config <m.yaml>' not specified");
@@ -172,8 +174,8 @@ export function buildProgram(): Command {
 
   program
     .command("validate")
-    .description("check a campaign file without running it")
-    .argument("<campaign.yaml>")
+    .description("check a campaign or monitor config without using it; says which command takes it")
+    .argument("<file.yaml>")
     .action(async (file) => (await import("./commands/validate.js")).run(file));
 
   program
@@ -227,11 +229,22 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  () => {
-    process.exitCode = 70;
-  },
-);
+/** This file is the program being run (`node dist/cli/main.js`, the `ezone` link), not a test's import of main. */
+function isEntryPoint(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? "") === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    () => {
+      process.exitCode = 70;
+    },
+  );
+}

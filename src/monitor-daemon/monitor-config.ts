@@ -2,11 +2,10 @@
  * `ezone monitor --config m.yaml`: the file's schema, and its loading with errors that name the file,
  * the key path and what was expected (ConfigError, exit code 2).
  */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseDocument } from "yaml";
 import { z } from "zod";
-import { ConfigError } from "../util/errors.js";
+import { resultsDirProblem } from "../store/results-dir.js";
+import { configErrorAt, parseYamlConfig, readConfigText } from "../util/yaml-config.js";
 import { ENCLAVE_NAME, MONITOR_APP } from "./protocol.js";
 import { SEVERITIES } from "./rfc5424.js";
 import type { SyslogTarget } from "./syslog-sender.js";
@@ -39,6 +38,41 @@ const enclave = z.strictObject({
   channel: z.strictObject({ socket: absolutePath }).optional(),
 });
 
+/** Longest UNIX socket path the kernel takes (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/** Names and channel sockets are each an enclave's own: a second one would shadow the first. */
+function checkEnclaves(list: z.output<typeof enclave>[], ctx: z.RefinementCtx): void {
+  const names = new Map<string, number>();
+  const sockets = new Map<string, number>();
+  list.forEach((e, i) => {
+    const sameName = names.get(e.name);
+    if (sameName === undefined) names.set(e.name, i);
+    else
+      ctx.addIssue({
+        code: "custom",
+        path: [i, "name"],
+        message: `enclave names must be unique: also enclaves[${sameName}]`,
+      });
+    const socket = e.channel?.socket;
+    if (socket === undefined) return;
+    const sameSocket = sockets.get(socket);
+    if (sameSocket === undefined) sockets.set(socket, i);
+    else
+      ctx.addIssue({
+        code: "custom",
+        path: [i, "channel", "socket"],
+        message: `the channel of enclaves[${sameSocket}] too: each enclave needs its own socket`,
+      });
+    if (Buffer.byteLength(socket) > MAX_SOCKET_PATH)
+      ctx.addIssue({
+        code: "custom",
+        path: [i, "channel", "socket"],
+        message: `longer than the ${MAX_SOCKET_PATH} bytes a UNIX socket path may have`,
+      });
+  });
+}
+
 export const monitorConfigSchema = z.strictObject({
   name: z
     .string()
@@ -58,11 +92,7 @@ export const monitorConfigSchema = z.strictObject({
     /** Longest message accepted from rsyslog's output, in bytes. */
     maxMessageBytes: z.number().int().min(480).max(65_536).default(8192),
   }),
-  enclaves: z
-    .array(enclave)
-    .min(1)
-    .max(1000)
-    .refine((list) => new Set(list.map((e) => e.name)).size === list.length, "enclave names must be unique"),
+  enclaves: z.array(enclave).min(1).max(1000).superRefine(checkEnclaves),
   /** The monitor's own message through syslog: while it does not come back, silence proves nothing. */
   canary: z
     .strictObject({
@@ -104,45 +134,25 @@ export function syslogTarget(c: MonitorConfig): SyslogTarget {
   return "unix" in t ? { kind: "unix", path: t.unix } : { kind: "udp", host: t.udp.host, port: t.udp.port };
 }
 
-function keyPath(path: PropertyKey[]): string {
-  return path
-    .map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`))
-    .join("")
-    .replace(/^\./, "");
-}
-
-/** Validate monitor YAML text; every error names the key path and what was expected. */
+/** Validate monitor YAML text; every error names the line, column, key path and what was expected. */
 export function parseMonitorConfig(text: string, file: string): MonitorConfig {
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length > 0)
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => ({ path: "", message: `YAML syntax: ${e.message.split("\n")[0]}` })),
-    );
-  const result = monitorConfigSchema.safeParse(doc.toJS());
-  if (result.success) return result.data;
-  throw new ConfigError(
-    file,
-    result.error.issues.map((i) => ({
-      path: keyPath(i.path),
-      message:
-        i.code === "unrecognized_keys" ? `unknown key ${i.keys.map((k) => `'${k}'`).join(", ")}` : i.message,
-    })),
-  );
+  return parseYamlConfig(text, file, monitorConfigSchema, "monitor");
 }
 
-/** Read and validate a monitor config; returns it with its results directory resolved. */
+/** Read and validate a monitor config; returns it with its results directory resolved and checked. */
 export function loadMonitorConfig(file: string): { config: MonitorConfig; resultsDir: string } {
-  const config = parseMonitorConfig(readText(file), file);
+  const text = readConfigText(file);
+  const config = parseMonitorConfig(text, file);
   const base = config.results ? dirname(resolve(file)) : resolve("results");
-  return { config, resultsDir: resolve(base, config.results ?? config.name) };
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    throw new ConfigError(file, [{ path: "", message: `cannot read: ${code}` }]);
+  const resultsDir = resolve(base, config.results ?? config.name);
+  const problem = resultsDirProblem(resultsDir);
+  if (problem) {
+    throw configErrorAt(
+      text,
+      file,
+      [config.results ? "results" : "name"],
+      `results directory ${resultsDir}: ${problem}`,
+    );
   }
+  return { config, resultsDir };
 }

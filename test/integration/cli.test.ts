@@ -25,19 +25,23 @@ describe("bad campaign files: exit 2, one clear error, nothing written", () => {
     [
       "unknown backend",
       "name: c1\nbackends: [qemu-tcg, xen-pv]\nfaults: [kerncrash]\n",
-      /line 2: backends\[1\]: .*expected one of/,
+      /line 2, column 22: backends\[1\]: .*expected one of/,
     ],
     [
       "negative delay",
       "name: c2\nbackends: [qemu-tcg]\nfaults:\n  - name: kerncrash\n    trigger: { mode: boot-delay, delaySeconds: -3 }\n",
-      /line 5: faults\[0\]\.trigger\.delaySeconds: .*>=0/,
+      /line 5, column 48: faults\[0\]\.trigger\.delaySeconds: .*>=0/,
     ],
     [
       "unknown key",
       "name: c3\nbackends: [qemu-tcg]\nfaults: [kerncrash]\nrepetitons: 5\n",
-      /\(root\): unknown key 'repetitons'/,
+      /line 4, column 1: repetitons: unknown key 'repetitons'; did you mean 'repetitions'\?/,
     ],
-    ["YAML syntax", "name: c4\nbackends: [qemu-tcg\n", /YAML syntax/],
+    [
+      "YAML syntax",
+      "name: c4\nbackends: [qemu-tcg\n",
+      /line 2, column 11: YAML syntax: this '\[' is never closed/,
+    ],
   ];
   it.each(cases)("%s", (_what, body, message) => {
     const file = campaign(`bad-${_what.replace(/\W/g, "-")}`, body);

@@ -21,7 +21,7 @@ exec qemu-system-x86_64 -accel tcg -M q35 -m "$4" -nodefaults -display none -no-
 `;
 
 describe("exec examples", () => {
-  it.each(["examples/exec-firecracker.yaml", "examples/exec-cloud-hypervisor.yaml"])(
+  it.each(["examples/campaigns/exec-firecracker.yaml", "examples/campaigns/exec-cloud-hypervisor.yaml"])(
     "%s is a valid campaign, marked untested, with the image placeholders",
     async (file) => {
       const { config, text } = loadCampaign(file);

@@ -273,8 +273,11 @@ enclaves:
 notify:
   webhook: { url: "http://127.0.0.1:9000/hook" }
 `;
-  it("accepts examples/monitor.yaml", () => {
-    const c = parseMonitorConfig(readFileSync("examples/monitor.yaml", "utf8"), "examples/monitor.yaml");
+  it("accepts examples/monitor/monitor.yaml", () => {
+    const c = parseMonitorConfig(
+      readFileSync("examples/monitor/monitor.yaml", "utf8"),
+      "examples/monitor/monitor.yaml",
+    );
     expect(c.enclaves.map((e) => e.name)).toEqual(["vm1", "p1"]);
     expect(c.notify.command?.argv[0]).toBe("/usr/bin/logger");
   });
@@ -287,7 +290,11 @@ notify:
   });
 
   const bad: [string, string, RegExp][] = [
-    ["an unknown key", good.replace("name: prod", "name: prod\nnotfy: {}"), /\(root\): unknown key 'notfy'/],
+    [
+      "an unknown key",
+      good.replace("name: prod", "name: prod\nnotfy: {}"),
+      /line 3, column 1: notfy: unknown key 'notfy'; did you mean 'notify'\?/,
+    ],
     [
       "a relative input path",
       good.replace("/var/log/ezone.log", "ezone.log"),
@@ -303,7 +310,11 @@ notify:
       good.replace("- name: e1", "- name: 'e 1'"),
       /enclaves\[0\]\.name: letters, digits/,
     ],
-    ["duplicate enclaves", good.replace("name: e2", "name: e1"), /enclaves: enclave names must be unique/],
+    [
+      "duplicate enclaves",
+      good.replace("name: e2", "name: e1"),
+      /enclaves\[1\]\.name: enclave names must be unique/,
+    ],
     [
       "a webhook that is not http",
       good.replace("http://127.0.0.1:9000/hook", "ftp://x/y"),

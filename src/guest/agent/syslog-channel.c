@@ -2,7 +2,7 @@
 /*
  * The agent's second channel: every READY, HB, FIRED, INJECT-FAILED and ERROR line it prints on the
  * console is also sent as one RFC 5424 message on a separate channel, which the host forwards to its
- * syslog (src/monitor/syslog). Enabled by the configuration:
+ * syslog (src/monitor-daemon). Enabled by the configuration:
  *
  *   ezone.syslog=/dev/ttyS1   a serial port (QEMU connects the guest's ttyS1 to a host UNIX socket)
  *   ezone.syslog=fd:3         an inherited file descriptor (a pipe, for a process enclave)
