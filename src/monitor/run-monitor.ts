@@ -185,6 +185,11 @@ export class RunMonitor {
     }
   }
 
+  /** Console bytes received so far (before the cap). */
+  get consoleBytes(): number {
+    return this.totalBytes;
+  }
+
   /** The raw console, capped: head, an elision marker, tail. */
   console(): { data: Buffer; truncated: boolean } {
     const kept = this.headBytes + this.tailBytes;

@@ -171,6 +171,46 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX violations_monitor ON violations(monitor, detected_at);
   `,
+  // 4: the outcome boot-error (a guest that never came up). SQLite cannot change a CHECK in place: the runs
+  // table is rebuilt. Its children's foreign keys are deferred meanwhile: dropping the old table orphans
+  // them, copying the rows back into the new one resolves them before the commit.
+  `
+  PRAGMA defer_foreign_keys = ON;
+  CREATE TABLE runs_copy AS SELECT * FROM runs;
+  DROP TABLE runs;
+  CREATE TABLE runs (
+    id            INTEGER PRIMARY KEY,
+    campaign_id   INTEGER NOT NULL REFERENCES campaigns(id),
+    run_key       TEXT NOT NULL UNIQUE,
+    backend       TEXT NOT NULL,
+    fault         TEXT NOT NULL,
+    zone          INTEGER NOT NULL CHECK (zone BETWEEN 1 AND 4),
+    params_json   TEXT NOT NULL,
+    repetition    INTEGER NOT NULL,
+    seed          TEXT NOT NULL,
+    nonce         TEXT NOT NULL,
+    outcome       TEXT NOT NULL CHECK (outcome IN (
+                    'boot-error', 'contained-limited', 'contained-varied', 'escaped-global',
+                    'infra-error', 'no-effect', 'not-fired', 'unknown')),
+    reasons_json  TEXT NOT NULL,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT NOT NULL,
+    boot_ms       REAL NULL,
+    detection_ms  REAL NULL,
+    run_ms        REAL NOT NULL,
+    stop_reason   TEXT NOT NULL,
+    crash_title   TEXT NULL,
+    crash_class   TEXT NULL,
+    proof         INTEGER NOT NULL CHECK (proof IN (0, 1)),
+    guest_crashed INTEGER NOT NULL CHECK (guest_crashed IN (0, 1)),
+    -- NULL when not judged (infra-error): the run says nothing about the host.
+    host_survived INTEGER NULL CHECK (host_survived IN (0, 1)),
+    infra_error   TEXT NULL
+  );
+  INSERT INTO runs SELECT * FROM runs_copy;
+  DROP TABLE runs_copy;
+  CREATE INDEX runs_campaign_backend ON runs(campaign_id, backend);
+  `,
 ];
 
 /** The schema version this build of ezone writes. */

@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
 import {
+  isResult,
   OUTCOMES,
   type Outcome,
   type ProbeFinding,
@@ -16,6 +17,7 @@ import {
   type Verdict,
   type Zone,
 } from "../model/outcome-types.js";
+import type { RunParams } from "../model/run-params.js";
 import { killPoint } from "../util/kill-point.js";
 import { type ArtifactRef, artifactPath, writeArtifact } from "./artifacts.js";
 import { openDatabase } from "./schema.js";
@@ -61,7 +63,7 @@ export interface RunFields {
   fault: string;
   /** Must equal `evidence.zone`. */
   zone: Zone;
-  params: Record<string, unknown>;
+  params: RunParams;
   repetition: number;
   seed: string;
   nonce: string;
@@ -673,7 +675,7 @@ function validateRecord(rec: RunRecord): void {
 /** The `runs` row of a record, in `insertRun` column order, with the derived columns. */
 function runColumns(campaignId: number, rec: RunRecord): unknown[] {
   const ev = rec.evidence;
-  const judged = rec.verdict.outcome !== "infra-error";
+  const judged = isResult(rec.verdict.outcome);
   return [
     campaignId,
     rec.runKey,
@@ -714,7 +716,7 @@ function toStoredRun(row: RunRow): StoredRun {
     backend: row.backend,
     fault: row.fault,
     zone: row.zone as Zone,
-    params: JSON.parse(row.params_json) as Record<string, unknown>,
+    params: JSON.parse(row.params_json) as RunParams,
     repetition: row.repetition,
     seed: row.seed,
     nonce: row.nonce,
