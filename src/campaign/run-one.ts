@@ -22,12 +22,14 @@ export async function runOne(plan: RunPlan, parent: AbortSignal): Promise<RunRes
   } finally {
     await stop(st);
   }
-  if (st.failure === null) await runStep(st, after);
+  await runStep(st, after);
   return decide(st);
 }
 
-/** Run one step; its failure is recorded in the state (the parent's abort is rethrown). */
+/** Run one step unless an earlier one failed; its failure is recorded in the state (the parent's abort is rethrown). */
 async function runStep(st: RunState, step: RunStep): Promise<void> {
+  // The caller's abort may end the enclave before a wait notices the abort: never judge such a run.
+  st.parent.throwIfAborted();
   if (st.failure !== null) return;
   try {
     await step.run(st);

@@ -3,6 +3,7 @@ import type { SnapshotRef } from "../backends/snapshot-cache.js";
 import { type FaultName, faultKernelArgs } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { ProbeThresholds } from "../host/compare.js";
+import type { HostSnapshot, HostSnapshotOptions } from "../host/snapshot.js";
 import type { RunEvidence, Verdict } from "../model/outcome-types.js";
 import type { Trigger } from "../model/run-params.js";
 import type { ProbeChain } from "./probe-chain.js";
@@ -49,6 +50,8 @@ export interface RunPlan {
   bystanders?: number;
   /** The worker's previous after-probe, reused as this run's baseline while fresh and healthy. */
   probeChain?: ProbeChain;
+  /** Takes the host snapshot before and after the run (default `takeHostSnapshot`; lifecycle tests replace it). */
+  hostProbe?: (opts: HostSnapshotOptions) => Promise<HostSnapshot>;
 }
 
 /** What one run produced: the verdict, its evidence, timings and the raw console. */

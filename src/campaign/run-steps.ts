@@ -32,6 +32,7 @@ export interface RunStep {
 }
 
 const probeSignal = (st: RunState) => deadline(st.signal, st.plan.timeouts.probeMs);
+const probeHost = (st: RunState) => st.plan.hostProbe ?? takeHostSnapshot;
 
 /** Host probes before the run (the worker's previous after-probe while fresh and healthy). */
 export const baseline: RunStep = {
@@ -42,14 +43,14 @@ export const baseline: RunStep = {
     st.before =
       chained && !judgeBaseline(chained, plan.thresholds)
         ? chained
-        : await takeHostSnapshot({
+        : await probeHost(st)({
             runTag: plan.runTag,
             signal: probeSignal(st),
             startedSince: st.startedSince,
           });
     const unhealthy = judgeBaseline(st.before, plan.thresholds);
     st.marks.baselineDone = performance.now();
-    if (unhealthy) throw new InfraError("probe.baseline", `host unhealthy before the run: ${unhealthy}`);
+    if (unhealthy) throw new InfraError("probe.baseline", unhealthy);
   },
 };
 
@@ -227,7 +228,7 @@ export const after: RunStep = {
     const { plan, enclave, before } = st;
     if (!before) return;
     await plan.hooks?.beforeAfterProbe?.();
-    const snapshot = await takeHostSnapshot({
+    const snapshot = await probeHost(st)({
       runTag: plan.runTag,
       alsoTags: enclave?.tag && enclave.tag !== plan.runTag ? [enclave.tag] : [],
       alsoPids: enclave ? [enclave.pid] : [],
