@@ -192,7 +192,7 @@ describe("runOne on the replaying backend", () => {
     };
     const plan = replayPlan(script, "kerncrash", {
       trigger: { mode: "boot-delay", delaySeconds: 0 },
-      snapshot: { get: async () => ({ key: "k", dir: "/nonexistent" }), invalidate: async () => {} },
+      snapshot: { get: async () => ({ key: "k", dir: "/nonexistent", bytes: 0, savedMs: 0 }), invalidate: async () => {} },
     });
     const start = plan.backend.start.bind(plan.backend);
     plan.backend.start = async (spec, sink, signal) => {
@@ -213,7 +213,7 @@ describe("runOne on the replaying backend", () => {
     let invalidated = false;
     const plan = replayPlan({ start: [] }, "kerncrash", {
       snapshot: {
-        get: async () => ({ key: "k", dir: "/nonexistent" }),
+        get: async () => ({ key: "k", dir: "/nonexistent", bytes: 0, savedMs: 0 }),
         invalidate: async () => {
           invalidated = true;
         },
