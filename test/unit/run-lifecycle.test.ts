@@ -192,7 +192,10 @@ describe("runOne on the replaying backend", () => {
     };
     const plan = replayPlan(script, "kerncrash", {
       trigger: { mode: "boot-delay", delaySeconds: 0 },
-      snapshot: { get: async () => ({ key: "k", dir: "/nonexistent", bytes: 0, savedMs: 0 }), invalidate: async () => {} },
+      snapshot: {
+        get: async () => ({ key: "k", dir: "/nonexistent", bytes: 0, savedMs: 0 }),
+        invalidate: async () => {},
+      },
     });
     const start = plan.backend.start.bind(plan.backend);
     plan.backend.start = async (spec, sink, signal) => {
