@@ -35,6 +35,7 @@ export interface AttemptContext {
   image: BuiltImage;
   probeChain: ProbeChain;
   hooks?: RunPlan["hooks"];
+  hostProbe?: RunPlan["hostProbe"];
   /** One line per attempt. */
   log: (line: string) => void;
 }
@@ -49,9 +50,10 @@ export async function runRepetition(
   const key = `${slot.cell.keyPrefix}/${rep}`;
   const seed = seedOf(key);
   for (let attempt = 0; ; attempt++) {
-    const plan = {
+    const plan: RunPlan = {
       ...planRun(ctx.config, slot, seed, attempt, ctx.image, ctx.hooks),
       probeChain: ctx.probeChain,
+      hostProbe: ctx.hostProbe,
     };
     if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(slot, plan);
     const result = await runOne(plan, signal);

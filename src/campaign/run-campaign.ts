@@ -31,6 +31,8 @@ export interface CampaignOptions {
   /** Tests: override the emulator binary of every built-in backend. */
   binary?: string;
   hooks?: RunPlan["hooks"];
+  /** Tests: take host snapshots this way instead of probing the host. */
+  hostProbe?: RunPlan["hostProbe"];
 }
 
 export interface CampaignSummary {
@@ -96,6 +98,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     image: opts.image,
     probeChain: new ProbeChain(),
     hooks: opts.hooks,
+    hostProbe: opts.hostProbe,
     log,
   }));
   try {

@@ -117,14 +117,16 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("ezone run, real QEMU", () => {
     expect(processesMatching("qemu-system-x86_64")).toEqual([]);
   });
 
-  it("a guest that cannot boot gives infra-error runs (retried once), not results, and exit code 3", () => {
+  it("a guest that cannot boot gives boot-error runs (retried once), not results, and exit code 3", () => {
     const file = campaign(
       "broken",
       "name: broken\nrepetitions: 1\nbackends: [qemu-tcg]\nfaults: [kerncrash]\nguest: { boot: fresh, kernelArgs: [rdinit=/nonexistent] }\n",
     );
     const r = ezone("run", file, "--results", join(dir, "results-broken"));
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/infra-error — wait\.ready: enclave ended before READY/);
-    expect(r.stdout).toMatch(/\| QEMU \(TCG\) \| 0 \(\+2 infra-error\)/);
+    expect(r.stderr).toMatch(
+      /boot-error — wait\.ready: enclave ended before READY \(exited with status \d+\); last console lines: .*No working init/,
+    );
+    expect(r.stdout).toMatch(/\| QEMU \(TCG\) \| 0 \(\+2 boot-error\)/);
   });
 });
