@@ -11,7 +11,7 @@ import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
 import { sha } from "./run-key.js";
 import type { RunPlan } from "./run-plan.js";
-import { defaultJobs, infraStreak, schedule } from "./scheduler.js";
+import { defaultJobs, infraStreak, type ScheduleWork, schedule } from "./scheduler.js";
 
 export { backendRefs, campaignKernelArgs, faultPlans } from "./plan-slots.js";
 export { replayRun } from "./replay.js";
@@ -81,7 +81,6 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     summary.stoppedBecause = why;
     stop.abort(new Error(why));
   };
-  let streak = 0;
   const progress = (running: number) =>
     opts.progress?.update({
       done: summary.executed,
@@ -104,31 +103,9 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   try {
     await schedule<Slot>(slots, jobs, signal, {
       onChange: progress,
-      run: async (slot, rep, worker) => {
-        try {
-          const outcome = await runRepetition(contexts[worker] as AttemptContext, slot, rep, signal);
-          summary.executed++;
-          summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
-          streak = infraStreak(streak, outcome);
-          if (streak >= config.infra.quarantineAfter)
-            stopBecause(
-              `host quarantined: ${streak} runs in a row ended in infra-error (see the runs' reasons); fix the host, then re-run to resume`,
-            );
-          return outcome;
-        } catch (e) {
-          if (e instanceof ArtifactWriteError) {
-            stopBecause(
-              `cannot write results (disk full?): ${(e.cause as Error)?.message ?? e.message}; nothing of that run was stored`,
-            );
-            return null;
-          }
-          if (signal.aborted) {
-            summary.abandoned++;
-            return null;
-          }
-          throw e; // an internal error: the scheduler stops the other workers, then it is reported
-        }
-      },
+      run: tallied(summary, config.infra.quarantineAfter, signal, stopBecause, (slot, rep, worker) =>
+        runRepetition(contexts[worker] as AttemptContext, slot, rep, signal),
+      ),
     });
   } finally {
     opts.progress?.stop();
@@ -137,4 +114,43 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   }
   summary.wallMs = performance.now() - t0;
   return summary;
+}
+
+/**
+ * The scheduler's run: one repetition counted in the summary. N infra-errors in a row (boot-errors do
+ * not count) and a failed artifact write stop the campaign; an interrupted repetition is abandoned.
+ */
+function tallied(
+  summary: CampaignSummary,
+  quarantineAfter: number,
+  signal: AbortSignal,
+  stopBecause: (why: string) => void,
+  run: (slot: Slot, rep: number, worker: number) => Promise<Outcome>,
+): ScheduleWork<Slot>["run"] {
+  let streak = 0;
+  return async (slot, rep, worker) => {
+    try {
+      const outcome = await run(slot, rep, worker);
+      summary.executed++;
+      summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
+      streak = infraStreak(streak, outcome);
+      if (streak >= quarantineAfter)
+        stopBecause(
+          `host quarantined: ${streak} runs in a row ended in infra-error (see the runs' reasons); fix the host, then re-run to resume`,
+        );
+      return outcome;
+    } catch (e) {
+      if (e instanceof ArtifactWriteError) {
+        stopBecause(
+          `cannot write results (disk full?): ${(e.cause as Error)?.message ?? e.message}; nothing of that run was stored`,
+        );
+        return null;
+      }
+      if (signal.aborted) {
+        summary.abandoned++;
+        return null;
+      }
+      throw e; // an internal error: the scheduler stops the other workers, then it is reported
+    }
+  };
 }

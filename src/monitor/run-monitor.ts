@@ -36,6 +36,31 @@ export interface Wait {
   timeoutMs: number;
 }
 
+/** What a monitor knows before the first event: nothing but when the enclave was started. */
+export function initialMonitorState(startedAt: number): MonitorState {
+  return {
+    startedAt,
+    readyAt: null,
+    heartbeats: 0,
+    lastHbAt: null,
+    hbAfterFault: 0,
+    firedAt: null,
+    firedNonce: null,
+    injectFailed: null,
+    proofAt: null,
+    crash: null,
+    crashAt: null,
+    panicLineAt: null,
+    panicEventAt: null,
+    heartbeatLostAt: null,
+    exit: null,
+    exitAt: null,
+    stderr: "",
+    controlEvents: [],
+  };
+}
+
+/** A wait's deadline passed before its condition held; the message is the wait's reason. */
 export class WaitTimeout extends Error {
   override name = "WaitTimeout";
 }
@@ -67,26 +92,7 @@ export class RunMonitor {
     private readonly heartbeatLossMs: number,
     private readonly childEnd: string | null = null,
   ) {
-    this.state = {
-      startedAt: performance.now(),
-      readyAt: null,
-      heartbeats: 0,
-      lastHbAt: null,
-      hbAfterFault: 0,
-      firedAt: null,
-      firedNonce: null,
-      injectFailed: null,
-      proofAt: null,
-      crash: null,
-      crashAt: null,
-      panicLineAt: null,
-      panicEventAt: null,
-      heartbeatLostAt: null,
-      exit: null,
-      exitAt: null,
-      stderr: "",
-      controlEvents: [],
-    };
+    this.state = initialMonitorState(performance.now());
   }
 
   /** The enclave is about to be spawned (after the baseline probes): boot time counts from now. */

@@ -9,28 +9,9 @@ import {
 } from "../../src/campaign/observation.js";
 import type { StopReason, Zone } from "../../src/model/outcome-types.js";
 import type { CrashReport } from "../../src/monitor/console-parser.js";
-import type { MonitorState } from "../../src/monitor/run-monitor.js";
+import { initialMonitorState, type MonitorState } from "../../src/monitor/run-monitor.js";
 
-const idle: MonitorState = {
-  startedAt: 0,
-  readyAt: 100,
-  heartbeats: 5,
-  lastHbAt: 150,
-  hbAfterFault: 0,
-  firedAt: null,
-  firedNonce: null,
-  injectFailed: null,
-  proofAt: null,
-  crash: null,
-  crashAt: null,
-  panicLineAt: null,
-  panicEventAt: null,
-  heartbeatLostAt: null,
-  exit: null,
-  exitAt: null,
-  stderr: "",
-  controlEvents: [],
-};
+const idle: MonitorState = { ...initialMonitorState(0), readyAt: 100, heartbeats: 5, lastHbAt: 150 };
 const crash: CrashReport = {
   title: "divide error in kerncrash_fire [kerncrash]",
   crashClass: "divide-error",
