@@ -77,10 +77,6 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   };
   const stop = new AbortController();
   const signal = AbortSignal.any([opts.signal, stop.signal]);
-  const stopBecause = (why: string) => {
-    summary.stoppedBecause = why;
-    stop.abort(new Error(why));
-  };
   const progress = (running: number) =>
     opts.progress?.update({
       done: summary.executed,
@@ -103,7 +99,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   try {
     await schedule<Slot>(slots, jobs, signal, {
       onChange: progress,
-      run: tallied(summary, config.infra.quarantineAfter, signal, stopBecause, (slot, rep, worker) =>
+      run: tallied(summary, config.infra.quarantineAfter, stop, signal, (slot, rep, worker) =>
         runRepetition(contexts[worker] as AttemptContext, slot, rep, signal),
       ),
     });
@@ -118,15 +114,20 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
 
 /**
  * The scheduler's run: one repetition counted in the summary. N infra-errors in a row (boot-errors do
- * not count) and a failed artifact write stop the campaign; an interrupted repetition is abandoned.
+ * not count), a failed artifact write and an internal error stop the campaign (`stop`, under `signal`);
+ * an interrupted repetition is abandoned.
  */
 function tallied(
   summary: CampaignSummary,
   quarantineAfter: number,
+  stop: AbortController,
   signal: AbortSignal,
-  stopBecause: (why: string) => void,
   run: (slot: Slot, rep: number, worker: number) => Promise<Outcome>,
 ): ScheduleWork<Slot>["run"] {
+  const stopBecause = (why: string) => {
+    summary.stoppedBecause = why;
+    stop.abort(new Error(why));
+  };
   let streak = 0;
   return async (slot, rep, worker) => {
     try {
@@ -150,7 +151,8 @@ function tallied(
         summary.abandoned++;
         return null;
       }
-      throw e; // an internal error: the scheduler stops the other workers, then it is reported
+      stop.abort(e); // an internal error: abandon the runs in flight, then report it
+      throw e;
     }
   };
 }
