@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Outcome } from "../model/outcome-types.js";
 import type { RunParams } from "../model/run-params.js";
 
+/** Hex SHA-256 of `text`. */
 export function sha(text: string): string {
   return createHash("sha256").update(text).digest("hex");
 }
