@@ -38,7 +38,7 @@ export function faultPlans(config: CampaignConfig): { fault: FaultName; trigger:
 }
 
 /** Kernel command line parameters the campaign sets, stored with each run. */
-export function campaignKernelArgs(config: CampaignConfig): string[] {
+function campaignKernelArgs(config: CampaignConfig): string[] {
   return [...(config.guest.oopsPanic ? ["oops=panic"] : []), ...config.guest.kernelArgs];
 }
 

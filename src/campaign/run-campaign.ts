@@ -13,11 +13,6 @@ import { sha } from "./run-key.js";
 import type { RunPlan } from "./run-plan.js";
 import { defaultJobs, infraStreak, type ScheduleWork, schedule } from "./scheduler.js";
 
-export { backendRefs, campaignKernelArgs, faultPlans } from "./plan-slots.js";
-export { replayRun } from "./replay.js";
-export { runKey } from "./run-key.js";
-export { defaultJobs } from "./scheduler.js";
-
 export interface CampaignOptions {
   image: BuiltImage;
   signal: AbortSignal;

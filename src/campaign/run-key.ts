@@ -8,23 +8,12 @@ export function sha(text: string): string {
 }
 
 /**
- * A cell's key: `<campaign>/<backend>/<fault>/<first 12 hex of sha256(JSON of params)>`. Stored keys were
- * made this way: the JSON (and so the field order `runParams` fixes) must never change, or a resume
- * would run every stored run again.
+ * A cell's key: `<campaign>/<backend>/<fault>/<first 12 hex of sha256(JSON of params)>`; a run's key is
+ * the cell's key, `/`, its repetition. Stored keys were made this way: the JSON (and so the field order
+ * `runParams` fixes) must never change, or a resume would run every stored run again.
  */
 export function cellKey(campaign: string, backend: string, fault: string, params: RunParams): string {
   return `${campaign}/${backend}/${fault}/${sha(JSON.stringify(params)).slice(0, 12)}`;
-}
-
-/** Run key = (campaign, backend, fault, params, repetition): stable across resumes and hosts. */
-export function runKey(
-  campaign: string,
-  backend: string,
-  fault: string,
-  params: RunParams,
-  rep: number,
-): string {
-  return `${cellKey(campaign, backend, fault, params)}/${rep}`;
 }
 
 /** A repetition's seed, from its key: the same on every host and every resume. */

@@ -5,8 +5,8 @@ import { decide } from "./run-result.js";
 import { createRunState, type RunFailure, type RunState } from "./run-state.js";
 import { after, RUN_STEPS, type RunStep, stop } from "./run-steps.js";
 
-export type { RunPlan, RunResult, RunTimeouts, SnapshotSource } from "./run-plan.js";
-export { enclaveSpec } from "./run-plan.js";
+// Callers of runOne take its plan and result types from here.
+export type { RunPlan, RunResult } from "./run-plan.js";
 
 /**
  * One run: baseline → start → ready → inject → observe → stop → after → decide (DESIGN.md §3; the
