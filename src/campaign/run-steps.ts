@@ -120,7 +120,7 @@ export const ready: RunStep = {
       });
       if (plan.snapshot) {
         // A saved guest that does not come back is not trusted again: the next attempt saves a new one.
-        // Ezone's own cache failed, not the guest's boot: an infra-error.
+        // ezone's own cache failed, not the guest's boot: an infra-error.
         await plan.snapshot.invalidate();
         throw new InfraError("wait.ready", `the restored guest never reported READY: ${why.message}`);
       }
