@@ -43,11 +43,7 @@ async function runStep(st: RunState, step: RunStep): Promise<void> {
  * A step's error as the run's failure: a BootError is a boot-error, anything else an infra-error; a run
  * past its own deadline says so. The after-probe's failure is always `probe.after`.
  */
-function failureOf(
-  st: Pick<RunState, "signal" | "parent" | "plan">,
-  step: RunStep,
-  e: unknown,
-): RunFailure {
+function failureOf(st: Pick<RunState, "signal" | "parent" | "plan">, step: RunStep, e: unknown): RunFailure {
   const message = (e as Error).message;
   if (step === after) return { kind: "infra", message: `probe.after: ${message}` };
   const failure: RunFailure =
