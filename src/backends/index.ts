@@ -4,6 +4,7 @@ import { ExecBackend, type ExecConfig } from "./exec.js";
 import { GvisorBackend } from "./gvisor.js";
 import { NativeBackend } from "./native.js";
 import { QemuBackend } from "./qemu/qemu.js";
+import { TestBackend, type TestScript } from "./test.js";
 import { UmlBackend } from "./uml.js";
 
 /** Every backend ezone knows, in continuum order; the only name → backend table. */
@@ -19,8 +20,20 @@ export interface BackendRef {
   binary?: string;
 }
 
-export function createBackend(ref: BackendRef): Backend {
+/**
+ * The replaying `test` backend, for tests only: its type is not in BACKEND_NAMES, so campaigns, `ezone
+ * matrix` and doctor never offer it.
+ */
+export interface TestBackendRef {
+  name: string;
+  type: "test";
+  script: TestScript;
+}
+
+export function createBackend(ref: BackendRef | TestBackendRef): Backend {
   switch (ref.type) {
+    case "test":
+      return new TestBackend(ref.script);
     case "native":
       return new NativeBackend();
     case "container":

@@ -1,4 +1,4 @@
-import type { Outcome } from "../model/outcome-types.js";
+import { isResult, type Outcome } from "../model/outcome-types.js";
 import { clopperPearsonUpper } from "../model/stats.js";
 
 /** Adaptive stopping rule of a campaign (see schema `until`). */
@@ -15,7 +15,7 @@ export interface StopRule {
 export class Cell {
   private readonly done = new Set<number>();
   private readonly running = new Set<number>();
-  /** Repetitions that ended in infra-error after their retries: not redone in this invocation. */
+  /** Repetitions that ended in infra-error or boot-error after their retries: not redone in this invocation. */
   private readonly givenUp = new Set<number>();
   private failures = 0;
   private results = 0;
@@ -32,10 +32,13 @@ export class Cell {
     this.finished(rep, outcome);
   }
 
-  /** Record the result of a repetition; infra-errors are not results and leave the repetition to redo. */
+  /**
+   * Record the result of a repetition; infra-errors and boot-errors are not results: the repetition is
+   * given up for this invocation and redone by the next.
+   */
   finished(rep: number, outcome: Outcome): void {
     this.running.delete(rep);
-    if (outcome === "infra-error") {
+    if (!isResult(outcome)) {
       this.givenUp.add(rep);
       return;
     }

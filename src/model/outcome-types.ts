@@ -4,6 +4,7 @@
 
 /** What happened in one run, decided from evidence only. Sorted block; keep it sorted. */
 export const OUTCOMES = [
+  "boot-error",
   "contained-limited",
   "contained-varied",
   "escaped-global",
@@ -13,6 +14,14 @@ export const OUTCOMES = [
   "unknown",
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+
+/**
+ * Outcomes that are results. `infra-error` (ezone or the host tooling failed) and `boot-error` (the guest
+ * never came up under this backend) are runs to retry, never results.
+ */
+export function isResult(outcome: Outcome): boolean {
+  return outcome !== "infra-error" && outcome !== "boot-error";
+}
 
 /** Error zone of Naughton et al.: 1 host kernel, 2 host user space, 3 guest kernel, 4 guest user space. */
 export type Zone = 1 | 2 | 3 | 4;
@@ -54,6 +63,11 @@ export interface RunEvidence {
   zone: Zone;
   /** Infrastructure failure before the fault could be judged (boot never reached READY, spawn failed...). */
   infraError: string | null;
+  /**
+   * The guest never came up: no READY within the boot timeout, or the enclave ended before READY after
+   * printing something (its exit status and last console lines). Absent in runs stored before it existed.
+   */
+  bootError?: string | null;
   /** The agent's READY line was seen. */
   ready: boolean;
   /** The agent printed FIRED for this run's nonce (its claim, not proof). */

@@ -7,6 +7,8 @@ import type { EnclaveExit, RunEvidence, Verdict } from "./outcome-types.js";
  */
 export function decideOutcome(ev: RunEvidence): Verdict {
   if (ev.infraError) return { outcome: "infra-error", reasons: [ev.infraError] };
+  // A guest that cannot boot under a backend is not the host's fault (syzkaller's BootError vs InfraError).
+  if (ev.bootError) return { outcome: "boot-error", reasons: [ev.bootError] };
   if (!ev.ready) return { outcome: "infra-error", reasons: ["the guest agent never reported READY"] };
 
   const unavailable = ev.probes.filter((p) => p.severity === "unavailable");

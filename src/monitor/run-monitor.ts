@@ -37,6 +37,31 @@ export interface Wait {
   timeoutMs: number;
 }
 
+/** What a monitor knows before the first event: nothing but when the enclave was started. */
+export function initialMonitorState(startedAt: number): MonitorState {
+  return {
+    startedAt,
+    readyAt: null,
+    heartbeats: 0,
+    lastHbAt: null,
+    hbAfterFault: 0,
+    firedAt: null,
+    firedNonce: null,
+    injectFailed: null,
+    proofAt: null,
+    crash: null,
+    crashAt: null,
+    panicLineAt: null,
+    panicEventAt: null,
+    heartbeatLostAt: null,
+    exit: null,
+    exitAt: null,
+    stderr: "",
+    controlEvents: [],
+  };
+}
+
+/** A wait's deadline passed before its condition held; the message is the wait's reason. */
 export class WaitTimeout extends Error {
   override name = "WaitTimeout";
 }
@@ -64,26 +89,7 @@ export class RunMonitor {
     private readonly heartbeatLossMs: number,
     private readonly childEnd: string | null = null,
   ) {
-    this.state = {
-      startedAt: performance.now(),
-      readyAt: null,
-      heartbeats: 0,
-      lastHbAt: null,
-      hbAfterFault: 0,
-      firedAt: null,
-      firedNonce: null,
-      injectFailed: null,
-      proofAt: null,
-      crash: null,
-      crashAt: null,
-      panicLineAt: null,
-      panicEventAt: null,
-      heartbeatLostAt: null,
-      exit: null,
-      exitAt: null,
-      stderr: "",
-      controlEvents: [],
-    };
+    this.state = initialMonitorState(performance.now());
   }
 
   /** The enclave is about to be spawned (after the baseline probes): boot time counts from now. */
@@ -163,6 +169,11 @@ export class RunMonitor {
   private clearHbTimer(): void {
     if (this.hbTimer) clearTimeout(this.hbTimer);
     this.hbTimer = null;
+  }
+
+  /** Console bytes received so far (before the cap). */
+  get consoleBytes(): number {
+    return this.kept.received;
   }
 
   /** The raw console, capped: head, an elision marker, tail. */

@@ -83,7 +83,7 @@ function xml(text: string): string {
 
 /**
  * JUnit XML for CI dashboards: one test suite per backend, one test case per run. A host failure
- * (escaped-global) is a failure; unknown and infra-error are errors; refused and unavailable cells are
+ * (escaped-global) is a failure; unknown, infra-error and boot-error are errors; refused and unavailable cells are
  * skipped test cases carrying the reason.
  */
 export function toJunit(runs: StoredRun[], statements: Statement[]): string {
@@ -97,7 +97,7 @@ export function toJunit(runs: StoredRun[], statements: Statement[]): string {
       const body =
         r.outcome === "escaped-global"
           ? `<failure message="${why}" type="escaped-global"/>`
-          : r.outcome === "unknown" || r.outcome === "infra-error"
+          : isJunitError(r.outcome)
             ? `<error message="${why}" type="${r.outcome}"/>`
             : "";
       return `    <testcase classname="${xml(`${r.campaign}.${backend}`)}" name="${name}" time="${(r.runMs / 1000).toFixed(3)}">${body}</testcase>`;
@@ -108,8 +108,13 @@ export function toJunit(runs: StoredRun[], statements: Statement[]): string {
       );
     }
     const failures = mine.filter((r) => r.outcome === "escaped-global").length;
-    const errors = mine.filter((r) => r.outcome === "unknown" || r.outcome === "infra-error").length;
+    const errors = mine.filter((r) => isJunitError(r.outcome)).length;
     return `  <testsuite name="${xml(backend)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="${skipped.length}">\n${cases.join("\n")}\n  </testsuite>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ezone">\n${suites.join("\n")}\n</testsuites>\n`;
+}
+
+/** Outcomes JUnit reports as errors: the run could not say whether the fault stayed in its zone. */
+function isJunitError(outcome: StoredRun["outcome"]): boolean {
+  return outcome === "unknown" || outcome === "infra-error" || outcome === "boot-error";
 }

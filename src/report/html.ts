@@ -301,7 +301,7 @@ td.skipped, td.refused, td.empty { color: #777; background: #fafafa; }
 .outcome { display: inline-block; min-width: 9.5rem; padding: .1rem .4rem; border-radius: .3rem; font-size: .85rem; color: #fff; text-align: center; }
 .o-contained-limited { background: #2e9e4f; } .o-contained-varied { background: #17becf; }
 .o-escaped-global { background: #d62728; } .o-no-effect { background: #7f7f7f; }
-.o-not-fired { background: #d9a400; } .o-unknown { background: #9467bd; } .o-infra-error { background: #444; }
+.o-not-fired { background: #d9a400; } .o-unknown { background: #9467bd; } .o-infra-error { background: #444; } .o-boot-error { background: #7f7f7f; }
 form.filters { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; margin: .5rem 0 1rem; padding: .5rem; background: #f6f6f6; }
 details.run { border: 1px solid #ddd; border-radius: .3rem; margin: .3rem 0; }
 details.run[open] { border-color: #888; }

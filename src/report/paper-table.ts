@@ -1,4 +1,4 @@
-import type { Outcome } from "../model/outcome-types.js";
+import { isResult, type Outcome } from "../model/outcome-types.js";
 import { clopperPearsonUpper, median } from "../model/stats.js";
 import type { Statement, StoredRun } from "../store/store.js";
 import { duration, percent } from "../util/format.js";
@@ -11,6 +11,8 @@ export interface PaperRow {
   skipped: string | null;
   runs: number;
   infraErrors: number;
+  /** Runs whose guest never came up under this backend (not results either). */
+  bootErrors: number;
   guestCrashed: number;
   proof: number;
   hostSurvived: number;
@@ -67,7 +69,7 @@ export function paperRows(
 ): PaperRow[] {
   const rows = order.map((backend): PaperRow => {
     const mine = runs.filter((r) => r.backend === backend && r.zone === 3 && r.fault !== "none");
-    const results = mine.filter((r) => r.outcome !== "infra-error");
+    const results = mine.filter((r) => isResult(r.outcome));
     const statement = statements.find((s) => s.backend === backend && s.fault === "*");
     const skipped = statement?.kind === "unavailable" && results.length === 0 ? statement.reason : null;
     return {
@@ -75,7 +77,8 @@ export function paperRows(
       backend,
       skipped,
       runs: results.length,
-      infraErrors: mine.length - results.length,
+      infraErrors: mine.filter((r) => r.outcome === "infra-error").length,
+      bootErrors: mine.filter((r) => r.outcome === "boot-error").length,
       guestCrashed: results.filter((r) => r.guestCrashed).length,
       proof: results.filter((r) => r.proof).length,
       hostSurvived: results.filter((r) => r.hostSurvived === true).length,
@@ -91,7 +94,11 @@ export function paperRows(
 export function paperCells(r: PaperRow): string[] {
   if (r.skipped) return [r.vmm, "skipped", "-", "-", "-", r.verdict, "-", "-"];
   const of = (x: number) => `${x}/${r.runs}`;
-  const runs = r.infraErrors > 0 ? `${r.runs} (+${r.infraErrors} infra-error)` : String(r.runs);
+  const extra = [
+    ...(r.infraErrors > 0 ? [`+${r.infraErrors} infra-error`] : []),
+    ...(r.bootErrors > 0 ? [`+${r.bootErrors} boot-error`] : []),
+  ];
+  const runs = extra.length > 0 ? `${r.runs} (${extra.join(", ")})` : String(r.runs);
   return [
     r.vmm,
     runs,

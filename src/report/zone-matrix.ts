@@ -8,7 +8,8 @@
  *   unavailable or refused now: evidence already gathered is never hidden.
  * - Control runs (fault `none`) are not fault runs: they are left out of every cell, so a clean control
  *   run never counts as "contained".
- * - `infra-error` runs are not results: they are counted in `infraErrors`, never in `n`.
+ * - `infra-error` and `boot-error` runs are not results: they are counted in `infraErrors` and
+ *   `bootErrors`, never in `n`.
  * - A backend whose `*` statement is `unavailable` is `skipped` in every zone without runs.
  * - A `refused` statement names a fault; its zone comes from FAULTS. Several refusals in one zone are joined,
  *   the faults refused for the same reason named together.
@@ -25,11 +26,13 @@ import { percent } from "../util/format.js";
 export type ZoneCell =
   | {
       kind: "results";
-      /** Runs that are results (everything but `infra-error`). */
+      /** Runs that are results (everything but `infra-error` and `boot-error`). */
       n: number;
-      /** Result outcomes only; `infra-error` is in `infraErrors`. */
+      /** Result outcomes only; `infra-error` is in `infraErrors`, `boot-error` in `bootErrors`. */
       counts: Partial<Record<Outcome, number>>;
       infraErrors: number;
+      /** Runs whose guest never came up under this backend. */
+      bootErrors: number;
       /** `escaped-global` runs over results, with the one-sided 95% upper bound on that rate. */
       hostFailures: { x: number; n: number; upper95: number };
       /** contained-limited + contained-varied + no-effect over results, with the one-sided 95% lower bound. */
@@ -68,11 +71,13 @@ export function faultZone(fault: string): Zone | null {
 export function resultsCell(runs: readonly Pick<StoredRun, "outcome">[]): ZoneCell & { kind: "results" } {
   const counts: Partial<Record<Outcome, number>> = {};
   let infraErrors = 0;
+  let bootErrors = 0;
   for (const r of runs) {
     if (r.outcome === "infra-error") infraErrors++;
+    else if (r.outcome === "boot-error") bootErrors++;
     else counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
   }
-  const n = runs.length - infraErrors;
+  const n = runs.length - infraErrors - bootErrors;
   const escaped = counts["escaped-global"] ?? 0;
   const contained = CONTAINED_OUTCOMES.reduce((sum, o) => sum + (counts[o] ?? 0), 0);
   return {
@@ -80,6 +85,7 @@ export function resultsCell(runs: readonly Pick<StoredRun, "outcome">[]): ZoneCe
     n,
     counts,
     infraErrors,
+    bootErrors,
     hostFailures: { x: escaped, n, upper95: clopperPearsonUpper(escaped, n) },
     contained: { x: contained, n, lower95: clopperPearsonLower(contained, n) },
   };
@@ -133,6 +139,7 @@ export function zoneMatrix(runs: StoredRun[], statements: Statement[], backendOr
 
 /** Short names for outcomes in a narrow cell. */
 const SHORT: Readonly<Record<Outcome, string>> = {
+  "boot-error": "boot",
   "contained-limited": "limited",
   "contained-varied": "varied",
   "escaped-global": "ESCAPED",
@@ -152,7 +159,11 @@ export function cellLines(cell: ZoneCell): string[] {
     case "refused":
       return ["refused", escapeControl(cell.reason)];
     case "results": {
-      if (cell.n === 0) return [`no results (${cell.infraErrors} infra-error)`];
+      const notResults = [
+        ...(cell.infraErrors > 0 || cell.bootErrors === 0 ? [`${cell.infraErrors} infra-error`] : []),
+        ...(cell.bootErrors > 0 ? [`${cell.bootErrors} boot-error`] : []),
+      ];
+      if (cell.n === 0) return [`no results (${notResults.join(", ")})`];
       const parts = OUTCOMES.filter((o) => (cell.counts[o] ?? 0) > 0).map(
         (o) => `${SHORT[o]} ${cell.counts[o]}/${cell.n}`,
       );
@@ -162,6 +173,7 @@ export function cellLines(cell: ZoneCell): string[] {
         `host failures ${cell.hostFailures.x}/${cell.n}, < ${percent(cell.hostFailures.upper95)}`,
       ];
       if (cell.infraErrors > 0) lines.push(`+${cell.infraErrors} infra-error`);
+      if (cell.bootErrors > 0) lines.push(`+${cell.bootErrors} boot-error`);
       return lines;
     }
   }

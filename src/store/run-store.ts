@@ -6,6 +6,7 @@
  */
 import type Database from "better-sqlite3";
 import {
+  isResult,
   OUTCOMES,
   type Outcome,
   type ProbeFinding,
@@ -14,6 +15,7 @@ import {
   type Verdict,
   type Zone,
 } from "../model/outcome-types.js";
+import type { RunParams } from "../model/run-params.js";
 import { killPoint } from "../util/kill-point.js";
 import { type ArtifactRef, artifactPath, writeArtifact } from "./artifacts.js";
 
@@ -53,7 +55,7 @@ export interface RunFields {
   fault: string;
   /** Must equal `evidence.zone`. */
   zone: Zone;
-  params: Record<string, unknown>;
+  params: RunParams;
   repetition: number;
   seed: string;
   nonce: string;
@@ -82,7 +84,7 @@ export interface StoredRun extends RunFields {
   crashClass: string | null;
   proof: boolean;
   guestCrashed: boolean;
-  /** Null when the run was not judged (`infra-error`). */
+  /** Null when the run was not judged (`infra-error`, `boot-error`). */
   hostSurvived: boolean | null;
   infraError: string | null;
 }
@@ -144,7 +146,7 @@ interface RunColumns {
 }
 
 /** The named parameters of `insertRun`. */
-interface RunParams extends RunColumns {
+interface RunInsertParams extends RunColumns {
   campaign_id: number;
 }
 
@@ -229,7 +231,7 @@ function prepareStatements(db: Database.Database) {
     hasRun: db.prepare<{ runKey: string }, { one: number }>(
       "SELECT 1 AS one FROM runs WHERE run_key = @runKey",
     ),
-    insertRun: db.prepare<RunParams, { id: number }>(INSERT_RUN),
+    insertRun: db.prepare<RunInsertParams, { id: number }>(INSERT_RUN),
     insertEvidence: db.prepare<{ runId: number; evidenceJson: string }>(
       "INSERT INTO evidence (run_id, evidence_json) VALUES (@runId, @evidenceJson)",
     ),
@@ -342,7 +344,7 @@ export class RunStore {
     }
     killPoint("store.artifacts-written");
     const insert = this.#db.transaction((): "inserted" | "duplicate" => {
-      const runId = this.#stmt.insertRun.get(runParams(campaignId, rec))?.id;
+      const runId = this.#stmt.insertRun.get(runInsertParams(campaignId, rec))?.id;
       if (runId === undefined) return "duplicate";
       this.#stmt.insertEvidence.run({ runId, evidenceJson: JSON.stringify(rec.evidence) });
       for (const p of rec.evidence.probes) {
@@ -417,9 +419,9 @@ function validateRecord(rec: RunRecord): void {
 }
 
 /** The `runs` row of a record, with the derived columns. */
-function runParams(campaignId: number, rec: RunRecord): RunParams {
+function runInsertParams(campaignId: number, rec: RunRecord): RunInsertParams {
   const ev = rec.evidence;
-  const judged = rec.verdict.outcome !== "infra-error";
+  const judged = isResult(rec.verdict.outcome);
   return {
     campaign_id: campaignId,
     run_key: rec.runKey,
@@ -460,7 +462,7 @@ function toStoredRun(row: RunRow): StoredRun {
     backend: row.backend,
     fault: row.fault,
     zone: row.zone as Zone,
-    params: JSON.parse(row.params_json) as Record<string, unknown>,
+    params: JSON.parse(row.params_json) as RunParams,
     repetition: row.repetition,
     seed: row.seed,
     nonce: row.nonce,

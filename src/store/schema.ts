@@ -10,19 +10,12 @@ import Database from "better-sqlite3";
 /** How long a writer waits for another process's lock before SQLITE_BUSY (Slurm shards, resume). */
 export const BUSY_TIMEOUT_MS = 10_000;
 
-/** Migration steps; the database's `user_version` is the number of steps applied. */
-export const MIGRATIONS: readonly string[] = [
-  // 1: campaigns, runs and what each run cites.
-  `
-  CREATE TABLE campaigns (
-    id          INTEGER PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,
-    config_json TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    created_at  TEXT NOT NULL
-  );
-
-  CREATE TABLE runs (
+/**
+ * The runs table, with `outcomes` as the list its outcome CHECK allows (each step that adds an outcome
+ * rebuilds it with a longer list, the rest unchanged).
+ */
+function runsTable(outcomes: string): string {
+  return `CREATE TABLE runs (
     id            INTEGER PRIMARY KEY,
     campaign_id   INTEGER NOT NULL REFERENCES campaigns(id),
     run_key       TEXT NOT NULL UNIQUE,
@@ -34,8 +27,7 @@ export const MIGRATIONS: readonly string[] = [
     seed          TEXT NOT NULL,
     nonce         TEXT NOT NULL,
     outcome       TEXT NOT NULL CHECK (outcome IN (
-                    'contained-limited', 'contained-varied', 'escaped-global', 'infra-error',
-                    'no-effect', 'not-fired', 'unknown')),
+                    ${outcomes})),
     reasons_json  TEXT NOT NULL,
     started_at    TEXT NOT NULL,
     finished_at   TEXT NOT NULL,
@@ -50,7 +42,23 @@ export const MIGRATIONS: readonly string[] = [
     -- NULL when not judged (infra-error): the run says nothing about the host.
     host_survived INTEGER NULL CHECK (host_survived IN (0, 1)),
     infra_error   TEXT NULL
+  );`;
+}
+
+/** Migration steps; the database's `user_version` is the number of steps applied. */
+export const MIGRATIONS: readonly string[] = [
+  // 1: campaigns, runs and what each run cites.
+  `
+  CREATE TABLE campaigns (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    config_json TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    created_at  TEXT NOT NULL
   );
+
+  ${runsTable(`'contained-limited', 'contained-varied', 'escaped-global', 'infra-error',
+                    'no-effect', 'not-fired', 'unknown'`)}
   CREATE INDEX runs_campaign_backend ON runs(campaign_id, backend);
 
   -- The whole RunEvidence, as the verdict saw it.
@@ -170,6 +178,19 @@ export const MIGRATIONS: readonly string[] = [
     closed_why                TEXT NULL
   );
   CREATE INDEX violations_monitor ON violations(monitor, detected_at);
+  `,
+  // 4: the outcome boot-error (a guest that never came up). SQLite cannot change a CHECK in place: the runs
+  // table is rebuilt. Its children's foreign keys are deferred meanwhile: dropping the old table orphans
+  // them, copying the rows back into the new one resolves them before the commit.
+  `
+  PRAGMA defer_foreign_keys = ON;
+  CREATE TABLE runs_copy AS SELECT * FROM runs;
+  DROP TABLE runs;
+  ${runsTable(`'boot-error', 'contained-limited', 'contained-varied', 'escaped-global',
+                    'infra-error', 'no-effect', 'not-fired', 'unknown'`)}
+  INSERT INTO runs SELECT * FROM runs_copy;
+  DROP TABLE runs_copy;
+  CREATE INDEX runs_campaign_backend ON runs(campaign_id, backend);
   `,
 ];
 

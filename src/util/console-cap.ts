@@ -17,6 +17,11 @@ export class HeadTailBuffer {
     }
   }
 
+  /** Bytes pushed so far, kept or not. */
+  get received(): number {
+    return this.totalBytes;
+  }
+
   /** Keep what fits of `data` in the head; the rest goes to the tail, whose oldest chunks fall out. */
   push(data: Buffer): void {
     this.totalBytes += data.length;

@@ -1,5 +1,7 @@
 /** Stored runs for report tests, built in memory (no database). */
+
 import type { Outcome, RunEvidence, Zone } from "../../src/model/outcome-types.js";
+import type { RunParams } from "../../src/model/run-params.js";
 import { type CampaignSummary, summarize } from "../../src/report/collect.js";
 import type { Overhead } from "../../src/report/overhead.js";
 import type { Statement, StoredRun } from "../../src/store/store.js";
@@ -29,6 +31,15 @@ export function evidenceFor(fault: string, zone: Zone, overrides: Partial<RunEvi
   };
 }
 
+/** Run parameters of a paper run (kerncrash armed at boot, 5 s after READY). */
+export const FIXTURE_PARAMS: RunParams = {
+  trigger: { mode: "boot-delay", delaySeconds: 5 },
+  memoryMb: 256,
+  heartbeatMs: 250,
+  kernelArgs: ["oops=panic"],
+  boot: "fresh",
+};
+
 /** A stored run of `backend` with `outcome`; fault kerncrash (zone 3) unless overridden. */
 export function storedRun(backend: string, outcome: Outcome, overrides: Partial<StoredRun> = {}): StoredRun {
   const id = nextId++;
@@ -41,7 +52,7 @@ export function storedRun(backend: string, outcome: Outcome, overrides: Partial<
     backend,
     fault,
     zone,
-    params: {},
+    params: FIXTURE_PARAMS,
     repetition: id,
     seed: "42",
     nonce: `n-${id}`,

@@ -3,11 +3,17 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { accessSync, constants, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { judgeBaseline } from "../../src/host/baseline-health.js";
 import { compareProbes, DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import { type HostProbes, type KmsgCursor, kmsgCursorOf, probeHost } from "../../src/host/probes.js";
+import {
+  BUSY_LOOP,
+  BUSY_LOOPS,
+  LOADED_RUNNABLE,
+  loadedThresholds,
+  waitForRunnable,
+} from "../helpers/host-load.js";
 
 /** Every process a test starts, each in its own process group; all are killed after each test. */
 const started = new Set<ChildProcess>();
@@ -137,43 +143,21 @@ describe("probeHost on this host", () => {
   });
 
   it("sees busy loops as too many runnable tasks", async () => {
-    const cores = availableParallelism();
     const before = await probe(null);
     const busy: ChildProcess[] = [];
     try {
-      // Bounded loops: should this test runner be SIGKILLed, they still end on their own.
-      for (let i = 0; i < 12; i++) {
-        busy.push(
-          await start(process.execPath, ["-e", "const end = Date.now() + 60000; while (Date.now() < end);"]),
-        );
-      }
-      expect(await waitForRunnable(9, 10_000)).toBeGreaterThanOrEqual(9);
+      for (let i = 0; i < BUSY_LOOPS; i++) busy.push(await start(BUSY_LOOP.command, BUSY_LOOP.args));
+      expect(await waitForRunnable(LOADED_RUNNABLE, 10_000)).toBeGreaterThanOrEqual(LOADED_RUNNABLE);
       const after = await probe(null, kmsgCursorOf(before));
-
-      // The default (4 per core) on a 2-core host; at most 8 runnable on bigger hosts, where 12 loops
-      // would otherwise stay under the limit.
-      const thresholds = {
-        ...DEFAULT_PROBE_THRESHOLDS,
-        maxRunnablePerCore: Math.min(DEFAULT_PROBE_THRESHOLDS.maxRunnablePerCore, 8 / cores),
-      };
+      const thresholds = loadedThresholds();
       const finding = compareProbes(before, after, thresholds, neverOops).find(
         (f) => f.probe === "host.procsRunning",
       );
       expect(finding?.severity).toBe("degraded");
-      expect(finding?.after).toBeGreaterThanOrEqual(9);
+      expect(finding?.after).toBeGreaterThanOrEqual(LOADED_RUNNABLE);
       expect(judgeBaseline(after, thresholds)).toMatch(/runnable tasks/);
     } finally {
       await Promise.all(busy.map(kill));
     }
   });
 });
-
-/** Polls /proc/stat until `procs_running` reaches `atLeast` or `deadlineMs` passes; returns the last value. */
-async function waitForRunnable(atLeast: number, deadlineMs: number): Promise<number> {
-  const end = performance.now() + deadlineMs;
-  for (;;) {
-    const running = Number(/^procs_running\s+(\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
-    if (running >= atLeast || performance.now() >= end) return running;
-    await delay(50);
-  }
-}

@@ -5,6 +5,13 @@ import { type RunPlan, runOne } from "../../src/campaign/run-one.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
 import { testPlan } from "../helpers/enclave-runs.js";
+import {
+  BUSY_LOOP,
+  BUSY_LOOPS,
+  LOADED_RUNNABLE,
+  loadedThresholds,
+  waitForRunnable,
+} from "../helpers/host-load.js";
 
 const haveQemu = hasBinary("qemu-system-x86_64");
 let image: BuiltImage;
@@ -94,20 +101,16 @@ describe.runIf(haveQemu)("qemu-tcg runs, real guest", () => {
     try {
       const r = await runOne(
         plan({
+          // The busy loops are load on this host whatever its core count (the limit is derived from it).
+          thresholds: loadedThresholds(),
           hooks: {
             beforeAfterProbe: async () => {
-              for (let i = 0; i < 12; i++) {
-                hogs.push(
-                  spawn(
-                    process.execPath,
-                    ["-e", "const end = Date.now() + 60000; while (Date.now() < end);"],
-                    {
-                      stdio: "ignore",
-                    },
-                  ),
-                );
+              for (let i = 0; i < BUSY_LOOPS; i++) {
+                hogs.push(spawn(BUSY_LOOP.command, BUSY_LOOP.args, { stdio: "ignore" }));
               }
-              await waitForRunnable(9, 10_000);
+              const running = await waitForRunnable(LOADED_RUNNABLE, 10_000);
+              if (running < LOADED_RUNNABLE)
+                throw new Error(`host never reached ${LOADED_RUNNABLE} runnable tasks`);
             },
           },
         }),
@@ -121,15 +124,3 @@ describe.runIf(haveQemu)("qemu-tcg runs, real guest", () => {
     }
   });
 });
-
-/** Wait (with a deadline) until the host has at least `n` runnable tasks. */
-async function waitForRunnable(n: number, deadlineMs: number): Promise<void> {
-  const { readFile } = await import("node:fs/promises");
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    const stat = await readFile("/proc/stat", "utf8");
-    if (Number(/procs_running (\d+)/.exec(stat)?.[1] ?? 0) >= n) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`host never reached ${n} runnable tasks within ${deadlineMs} ms`);
-}

@@ -16,7 +16,7 @@ import { OUTCOMES } from "../../src/model/outcome-types.js";
 import { Store } from "../../src/store/store.js";
 import { hasBinary } from "../helpers/capabilities.js";
 import { launchHeadlessChromium } from "../helpers/chromium.js";
-import { evidenceFor } from "../helpers/report-fixtures.js";
+import { evidenceFor, FIXTURE_PARAMS } from "../helpers/report-fixtures.js";
 
 const CLI = resolve("dist/cli/main.js");
 const OUTCOMES_FOR_TEST: readonly string[] = OUTCOMES;
@@ -74,7 +74,7 @@ async function recordHostileRun(): Promise<number> {
     backend: HOSTILE_BACKEND,
     fault: "kerncrash",
     zone: 3,
-    params: { "<b>key</b>": "</script><script>window.__xss=5</script>" },
+    params: { ...FIXTURE_PARAMS, kernelArgs: ["<b>arg</b>", "</script><script>window.__xss=5</script>"] },
     repetition: 0,
     seed: "1",
     nonce: "n-evil",

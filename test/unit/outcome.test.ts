@@ -146,6 +146,12 @@ const cases: [string, RunEvidence, Outcome, RegExp?][] = [
   ],
   ["infrastructure failed", { ...crashed, infraError: "spawn.vmm: ENOENT" }, "infra-error", /ENOENT/],
   ["agent never READY", { ...crashed, ready: false }, "infra-error", /READY/],
+  [
+    "guest never came up (boot timeout)",
+    { ...crashed, ready: false, bootError: "wait.ready: boot timeout: no READY within 500 ms" },
+    "boot-error",
+    /boot timeout.*500 ms/,
+  ],
   ["control run healthy", control, "no-effect", /control/],
   ["kerncrash on QEMU, pvpanic agrees with the console", pvpanic, "contained-limited", /kerncrash_fire/],
   [

@@ -8,7 +8,7 @@ import { OUTCOMES, type Outcome, type RunEvidence } from "../../src/model/outcom
 import { artifactPath, readArtifact, writeArtifact } from "../../src/store/artifacts.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/store/schema.js";
 import { ArtifactWriteError, DB_FILE, type RunRecord, Store } from "../../src/store/store.js";
-import { evidenceFor } from "../helpers/report-fixtures.js";
+import { evidenceFor, FIXTURE_PARAMS } from "../helpers/report-fixtures.js";
 
 const TABLES = [
   "artifacts",
@@ -89,7 +89,7 @@ function record(overrides: Partial<RunRecord> = {}): RunRecord {
     backend: "qemu-tcg",
     fault: "kerncrash",
     zone: 3,
-    params: { delayS: 5 },
+    params: FIXTURE_PARAMS,
     repetition: 0,
     seed: "42",
     nonce: "n-0001",

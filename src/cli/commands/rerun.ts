@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { type LoadedCampaign, parseCampaign } from "../../campaign/load.js";
-import { replayRun } from "../../campaign/run-campaign.js";
+import { replayRun } from "../../campaign/replay.js";
 import { buildImage } from "../../guest/image-builder.js";
 import { openResults } from "../../store/open-results.js";
 import { ConfigError } from "../../util/errors.js";

@@ -1,5 +1,5 @@
 import { loadCampaign } from "../../campaign/load.js";
-import { OUTCOMES, type Outcome } from "../../model/outcome-types.js";
+import { isResult, OUTCOMES, type Outcome } from "../../model/outcome-types.js";
 import { Store } from "../../store/store.js";
 import { ConfigError, ExitError } from "../../util/errors.js";
 import { runCampaignSession, summaryLine } from "../campaign-session.js";
@@ -43,7 +43,7 @@ function parseJobs(value: string | undefined): number | undefined {
  * `ezone run <campaign.yaml>`: build (or reuse) the image, run every backend × fault × repetition not
  * yet stored, then print the paper's table from the stored runs. Re-running resumes (`--resume` is the
  * default behaviour, accepted for clarity). Exit codes: 0 done, 1 a result matched --fail-on, 3 only
- * infra-errors or the campaign stopped itself (quarantine, disk full), 130 interrupted.
+ * infra-errors or boot-errors or the campaign stopped itself (quarantine, disk full), 130 interrupted.
  */
 export async function run(file: string, opts: RunCliOptions): Promise<void> {
   const loaded = loadCampaign(file, opts.results);
@@ -60,7 +60,7 @@ export async function run(file: string, opts: RunCliOptions): Promise<void> {
       process.stdout.write(`\n${summaryLine(summary)}\n`);
     },
     check: (summary) => {
-      const results = Object.entries(summary.outcomes).filter(([o]) => o !== "infra-error");
+      const results = OUTCOMES.filter((o) => isResult(o) && (summary.outcomes[o] ?? 0) > 0);
       if (summary.executed > 0 && results.length === 0) throw new ExitError(3);
       if (failOn.length === 0) return;
       using store = Store.open(loaded.resultsDir);

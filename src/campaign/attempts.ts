@@ -1,0 +1,121 @@
+import { isSnapshotter } from "../backends/backend.js";
+import { ensureSnapshot, invalidateSnapshot } from "../backends/snapshot-cache.js";
+import { FAULTS } from "../faults/catalogue.js";
+import type { BuiltImage } from "../guest/image-builder.js";
+import type { Outcome } from "../model/outcome-types.js";
+import type { Store } from "../store/store.js";
+import { InfraError } from "../util/errors.js";
+import { duration } from "../util/format.js";
+import { planRun } from "./plan-run.js";
+import type { Slot } from "./plan-slots.js";
+import type { ProbeChain } from "./probe-chain.js";
+import { provenance } from "./provenance.js";
+import { attemptKey, seedOf } from "./run-key.js";
+import { runOne } from "./run-one.js";
+import { enclaveSpec, type RunPlan, type RunResult, type SnapshotSource } from "./run-plan.js";
+import type { CampaignConfig } from "./schema.js";
+
+/** A guest that cannot boot under a backend is tried again at most this many times. */
+export const BOOT_ERROR_RETRIES = 1;
+
+/**
+ * Whether an attempt is tried again: an infra-error up to the campaign's `infra.retries`, a boot-error
+ * at most once (more boots of a guest that cannot boot teach nothing), a result never.
+ */
+export function retryAfter(outcome: Outcome, attempt: number, retries: number): boolean {
+  if (outcome === "infra-error") return attempt < retries;
+  if (outcome === "boot-error") return attempt < Math.min(retries, BOOT_ERROR_RETRIES);
+  return false;
+}
+
+/** What one repetition's attempts need besides the slot. */
+export interface AttemptContext {
+  config: CampaignConfig;
+  store: Store;
+  image: BuiltImage;
+  probeChain: ProbeChain;
+  hooks?: RunPlan["hooks"];
+  hostProbe?: RunPlan["hostProbe"];
+  /** One line per attempt. */
+  log: (line: string) => void;
+}
+
+/** One repetition: attempts until a result or the retries are spent; each attempt is stored. */
+export async function runRepetition(
+  ctx: AttemptContext,
+  slot: Slot,
+  rep: number,
+  signal: AbortSignal,
+): Promise<Outcome> {
+  const key = `${slot.cell.keyPrefix}/${rep}`;
+  const seed = seedOf(key);
+  for (let attempt = 0; ; attempt++) {
+    const plan: RunPlan = {
+      ...planRun(ctx.config, slot, seed, attempt, ctx.image, ctx.hooks),
+      probeChain: ctx.probeChain,
+      hostProbe: ctx.hostProbe,
+    };
+    if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(slot, plan);
+    const result = await runOne(plan, signal);
+    await storeAttempt(ctx, slot, { key, rep, seed, attempt, plan, result });
+    ctx.log(describeAttempt(key, attempt, result));
+    if (!retryAfter(result.verdict.outcome, attempt, ctx.config.infra.retries)) return result.verdict.outcome;
+    if (signal.aborted) throw new InfraError("campaign", "interrupted between attempts");
+  }
+}
+
+/** The saved guest of a slot's backend: made on first use, forgotten when a restore fails. */
+function snapshotSource(slot: Slot, plan: RunPlan): SnapshotSource | null {
+  const backend = slot.backend;
+  if (!isSnapshotter(backend)) return null;
+  let key: string | null = null;
+  return {
+    get: async (s) => {
+      const ref = await ensureSnapshot(backend, enclaveSpec(plan, "-"), s);
+      key = ref.key;
+      return ref;
+    },
+    invalidate: async () => {
+      if (key) await invalidateSnapshot(key);
+    },
+    keepSpare: true,
+  };
+}
+
+/** The store step: one transaction per attempt, a failed attempt under its own key. */
+async function storeAttempt(
+  ctx: AttemptContext,
+  slot: Slot,
+  a: { key: string; rep: number; seed: string; attempt: number; plan: RunPlan; result: RunResult },
+): Promise<void> {
+  const { result } = a;
+  await ctx.store.recordRun({
+    campaign: ctx.config.name,
+    runKey: attemptKey(a.key, result.verdict.outcome, a.attempt),
+    backend: slot.backendName,
+    fault: slot.fault,
+    zone: FAULTS[slot.fault].zone,
+    params: slot.params,
+    repetition: a.rep,
+    seed: a.seed,
+    nonce: a.plan.nonce,
+    verdict: result.verdict,
+    evidence: result.evidence,
+    startedAt: result.startedAt,
+    finishedAt: result.finishedAt,
+    bootMs: result.bootMs,
+    detectionMs: result.detectionMs,
+    runMs: result.runMs,
+    artifacts: [
+      { kind: "console", data: result.console.data, truncated: result.console.truncated },
+      { kind: "control-events", data: Buffer.from(JSON.stringify(result.controlEvents)), truncated: false },
+    ],
+    provenance: provenance(slot.backendVersion, ctx.image, a.plan.kernelArgs),
+  });
+}
+
+function describeAttempt(key: string, attempt: number, r: RunResult): string {
+  const ms = duration;
+  const retry = attempt > 0 ? ` (attempt ${attempt + 1})` : "";
+  return `  ${key}${retry}: ${r.verdict.outcome} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]`;
+}

@@ -1,0 +1,81 @@
+import type { Backend, EnclaveSpec } from "../backends/backend.js";
+import type { SnapshotRef } from "../backends/snapshot-cache.js";
+import { type FaultName, faultKernelArgs } from "../faults/catalogue.js";
+import type { BuiltImage } from "../guest/image-builder.js";
+import type { ProbeThresholds } from "../host/compare.js";
+import type { HostProbes, HostProbesOptions } from "../host/probes.js";
+import type { RunEvidence, Verdict } from "../model/outcome-types.js";
+import type { Trigger } from "../model/run-params.js";
+import type { ProbeChain } from "./probe-chain.js";
+
+/** Where a run's saved guest comes from: made on first use, forgotten when it fails to restore. */
+export interface SnapshotSource {
+  /** The saved guest, made first if there is none yet. */
+  get(signal: AbortSignal): Promise<SnapshotRef>;
+  /** Forget the saved guest: the next run saves a new one. */
+  invalidate(): Promise<void>;
+  /** More runs restore it: the backend may start their VMMs ahead (the caller closes the backend). */
+  keepSpare?: boolean;
+}
+
+/** Every duration of one run, already multiplied by the backend's timeout scale. */
+export interface RunTimeouts {
+  runMs: number;
+  bootMs: number;
+  observeMs: number;
+  controlObserveMs: number;
+  heartbeatLossMs: number;
+  graceMs: number;
+  probeMs: number;
+}
+
+/** Everything one run needs: what to start, what to inject, and every deadline. */
+export interface RunPlan {
+  /** Start from a saved guest instead of booting (a Snapshotter backend); null or absent: boot. */
+  snapshot?: SnapshotSource | null;
+  backend: Backend;
+  image: BuiltImage;
+  fault: FaultName;
+  trigger: Trigger;
+  nonce: string;
+  runTag: string;
+  memoryMb: number;
+  heartbeatMs: number;
+  kernelArgs: string[];
+  timeouts: RunTimeouts;
+  thresholds: ProbeThresholds;
+  /** Test hooks at lifecycle points (e.g. load the host just before the after-probe). */
+  hooks?: { beforeAfterProbe?: () => Promise<void> };
+  /** Healthy enclaves of the same backend run beside this one, their heartbeats watched (default 0). */
+  bystanders?: number;
+  /** The worker's previous after-probe, reused as this run's baseline while fresh and healthy. */
+  probeChain?: ProbeChain;
+  /** Takes the host snapshot before and after the run (default `probeHost`; lifecycle tests replace it). */
+  hostProbe?: (opts: HostProbesOptions) => Promise<HostProbes>;
+}
+
+/** What one run produced: the verdict, its evidence, timings and the raw console. */
+export interface RunResult {
+  verdict: Verdict;
+  evidence: RunEvidence;
+  bootMs: number | null;
+  detectionMs: number | null;
+  runMs: number;
+  console: { data: Buffer; truncated: boolean };
+  controlEvents: { name: string; atMs: number }[];
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+/** The enclave a plan boots (no arming, no restore): also what a snapshot for the plan is made of. */
+export function enclaveSpec(plan: RunPlan, workDir: string): EnclaveSpec {
+  return {
+    image: plan.image,
+    memoryMb: plan.memoryMb,
+    heartbeatMs: plan.heartbeatMs,
+    kernelArgs: faultKernelArgs(plan.kernelArgs, plan.fault),
+    arm: null,
+    runTag: plan.runTag,
+    workDir,
+  };
+}

@@ -1,0 +1,257 @@
+import type { BootArm, EnclaveSpec } from "../backends/backend.js";
+import { faultSpec } from "../faults/catalogue.js";
+import { judgeBaseline } from "../host/baseline-health.js";
+import { compareProbes } from "../host/compare.js";
+import { kmsgCursorOf, probeHost } from "../host/probes.js";
+import { isOopsLine } from "../monitor/oops-patterns.js";
+import { type RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
+import { deadline } from "../util/deadline.js";
+import { InfraError } from "../util/errors.js";
+import { killPoint } from "../util/kill-point.js";
+import { BootError, consoleTail, notReadyFailure } from "./boot-failure.js";
+import { Bystanders } from "./bystanders.js";
+import { injectHostFault } from "./host-inject.js";
+import {
+  exitAtStop,
+  heartbeatWindows,
+  observationDecided,
+  observeWindowMs,
+  stopReasonOf,
+  wantsGrace,
+} from "./observation.js";
+import { enclaveSpec } from "./run-plan.js";
+import type { RunState } from "./run-state.js";
+
+/** Heartbeats seen before a host-side fault: 2 prove the guest runs; a hog's baseline needs more. */
+const HOST_FAULT_BASELINE_BEATS = { signal: 2, hog: 8 } as const;
+
+/** One named step of the run lifecycle (DESIGN.md §3); a failure names the step that threw. */
+export interface RunStep {
+  name: string;
+  run(st: RunState): Promise<void>;
+}
+
+const probeSignal = (st: RunState) => deadline(st.signal, st.plan.timeouts.probeMs);
+const hostProbeOf = (st: RunState) => st.plan.hostProbe ?? probeHost;
+
+/** Host probes before the run (the worker's previous after-probe while fresh and healthy). */
+export const baseline: RunStep = {
+  name: "baseline",
+  async run(st) {
+    const { plan } = st;
+    const chained = plan.probeChain?.take();
+    st.before =
+      chained && !judgeBaseline(chained, plan.thresholds)
+        ? chained
+        : await hostProbeOf(st)({
+            runTag: plan.runTag,
+            signal: probeSignal(st),
+            startedSince: st.startedSince,
+          });
+    const unhealthy = judgeBaseline(st.before, plan.thresholds);
+    st.marks.baselineDone = performance.now();
+    if (unhealthy) throw new InfraError("probe.baseline", unhealthy);
+  },
+};
+
+/** Start the bystanders and the enclave (booted, or restored from the saved guest). */
+export const start: RunStep = {
+  name: "start",
+  async run(st) {
+    const { plan } = st;
+    const snapshot = plan.snapshot ? await plan.snapshot.get(st.signal) : null;
+    const spec: EnclaveSpec = {
+      ...enclaveSpec(plan, st.workDir),
+      arm: bootArm(st),
+      restoreFrom: snapshot?.dir,
+      keepSpare: plan.snapshot?.keepSpare,
+    };
+    if ((plan.bystanders ?? 0) > 0) {
+      st.bystanders = st.resources.use(
+        await Bystanders.start(
+          plan.bystanders ?? 0,
+          plan.backend,
+          { ...spec, restoreFrom: undefined },
+          plan.timeouts.heartbeatLossMs,
+          st.signal,
+        ),
+      );
+    }
+    try {
+      st.monitor.markStart();
+      st.marks.spawned = st.monitor.state.startedAt;
+      st.enclave = st.resources.use(await plan.backend.start(spec, st.beats.sink, st.signal));
+    } catch (e) {
+      throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
+    }
+    killPoint("run.booted");
+  },
+};
+
+/**
+ * The fault armed on the kernel command line, if any. From a snapshot the command line is the saved
+ * one: a timed fault is sent after the restore instead, so its delay counts from the restore.
+ */
+function bootArm(st: RunState): BootArm | null {
+  const { plan } = st;
+  if (plan.fault === "none" || plan.trigger.mode !== "boot-delay" || st.hostAction || plan.snapshot)
+    return null;
+  return { fault: plan.fault, nonce: plan.nonce, delayMs: Math.round(plan.trigger.delaySeconds * 1000) };
+}
+
+/** Wait for the agent's READY (after the restore's resume), then for the bystanders'. */
+export const ready: RunStep = {
+  name: "ready",
+  async run(st) {
+    const { plan, monitor } = st;
+    if (plan.snapshot) await resumeRestored(st);
+    await waitFor(monitor, st.signal, {
+      reason: `wait.ready: no READY from the agent within ${plan.timeouts.bootMs} ms`,
+      until: (s) => s.readyAt !== null || s.exit !== null,
+      timeoutMs: plan.timeouts.bootMs,
+    });
+    if (monitor.state.readyAt === null) {
+      const why = notReadyFailure({
+        exit: monitor.state.exit,
+        consoleBytes: monitor.consoleBytes,
+        tail: consoleTail(monitor.console().data),
+        stderr: monitor.state.stderr,
+        bootMs: plan.timeouts.bootMs,
+      });
+      if (plan.snapshot) {
+        // A saved guest that does not come back is not trusted again: the next attempt saves a new one.
+        // ezone's own cache failed, not the guest's boot: an infra-error.
+        await plan.snapshot.invalidate();
+        throw new InfraError("wait.ready", `the restored guest never reported READY: ${why.message}`);
+      }
+      if (why.kind === "boot") throw new BootError("wait.ready", why.message);
+      throw new InfraError("wait.ready", why.message);
+    }
+    await st.bystanders?.waitReady(plan.timeouts.bootMs, st.signal);
+  },
+};
+
+/**
+ * A restored guest is a clone: once QEMU has loaded the state and resumed the CPUs (QMP RESUME), tell the
+ * agent which run this is (its seed is mixed into the guest RNG, the heartbeat restarts at 0); it then
+ * answers READY like a fresh boot.
+ */
+async function resumeRestored(st: RunState): Promise<void> {
+  const resumed = await waitFor(st.monitor, st.signal, {
+    reason: "restore: QEMU did not resume the saved guest",
+    until: (s) => s.controlEvents.some((e) => e.name === "RESUME") || s.exit !== null,
+    timeoutMs: st.plan.timeouts.bootMs,
+  });
+  if (resumed && st.monitor.state.exit === null) st.enclave?.send(`RESUME seed=${st.plan.nonce}`);
+}
+
+/** Zone 2: act on the host once the guest heartbeats; otherwise send INJECT unless armed at boot. */
+export const inject: RunStep = {
+  name: "inject",
+  async run(st) {
+    const { plan, hostAction, enclave } = st;
+    if (!enclave) throw new InfraError("inject", "no enclave to inject into");
+    if (hostAction) {
+      const baselineBeats = HOST_FAULT_BASELINE_BEATS[hostAction.kind === "signal" ? "signal" : "hog"];
+      await waitFor(st.monitor, st.signal, {
+        reason: `baseline: ${baselineBeats} heartbeats before the host-side fault`,
+        until: (s) => s.heartbeats >= baselineBeats || s.exit !== null,
+        timeoutMs: plan.timeouts.bootMs,
+      });
+      st.hostFault = await injectHostFault(hostAction, enclave, {
+        runTag: plan.runTag,
+        signal: deadline(st.signal, plan.timeouts.observeMs),
+      });
+      const hostFault = st.hostFault;
+      st.resources.defer(() => hostFault.stop());
+      st.injectedAt = hostFault.at;
+      killPoint("run.injected");
+    } else if (plan.fault !== "none" && (plan.trigger.mode === "command" || plan.snapshot)) {
+      enclave.send(
+        `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`,
+      );
+      st.injectedAt = performance.now();
+      killPoint("run.injected");
+    }
+  },
+};
+
+/** Watch until the guest is down, the fault ended, or the window closes; then the grace period. */
+export const observe: RunStep = {
+  name: "observe",
+  async run(st) {
+    const { plan, monitor, zone, hostFault } = st;
+    const control = plan.fault === "none";
+    const observeMs = observeWindowMs({
+      control,
+      controlObserveMs: plan.timeouts.controlObserveMs,
+      observeMs: plan.timeouts.observeMs,
+      observeMinMs: (faultSpec(plan.fault).observeMinMs ?? 0) * plan.backend.timeoutScale,
+      delaySeconds: plan.trigger.delaySeconds,
+      host: hostFault && { delivered: hostFault.evidence.delivered, holdMs: hostFault.holdMs },
+    });
+    const settled = await waitFor(monitor, st.signal, {
+      reason: `observe: nothing decisive within ${observeMs} ms`,
+      until: (s) => observationDecided(s, zone),
+      timeoutMs: observeMs,
+    });
+    st.marks.settled = performance.now();
+    await hostFault?.stop();
+    const s = monitor.state;
+    st.windows = heartbeatWindows(
+      s.readyAt,
+      hostFault?.startedAt ?? s.proofAt ?? st.injectedAt,
+      performance.now(),
+    );
+    st.bystanderEvidence = st.bystanders?.evidence(plan.heartbeatMs, st.windows.baseline, st.windows.fault);
+    st.stopReason = stopReasonOf(s, settled, zone);
+    if (wantsGrace(s, settled, control, zone)) {
+      await waitFor(monitor, st.signal, {
+        reason: "grace",
+        until: (x) => x.exit !== null,
+        timeoutMs: plan.timeouts.graceMs,
+      });
+    }
+    st.exitAtStop = exitAtStop(monitor.state);
+  },
+};
+
+/** Release what the steps started, last first: host fault, enclave, bystanders, monitor, scratch dir. */
+export async function stop(st: RunState): Promise<void> {
+  await st.resources.disposeAsync();
+}
+
+/** Host probes after the run, compared with the baseline; kept as the worker's next baseline. */
+export const after: RunStep = {
+  name: "after",
+  async run(st) {
+    const { plan, enclave, before } = st;
+    if (!before) return;
+    await plan.hooks?.beforeAfterProbe?.();
+    const probes = await hostProbeOf(st)({
+      runTag: plan.runTag,
+      alsoTags: enclave?.tag && enclave.tag !== plan.runTag ? [enclave.tag] : [],
+      alsoPids: enclave ? [enclave.pid] : [],
+      startedSince: st.startedSince,
+      signal: probeSignal(st),
+      kmsgCursor: kmsgCursorOf(before),
+    });
+    st.probes = compareProbes(before, probes, plan.thresholds, isOopsLine);
+    plan.probeChain?.keep(probes);
+    st.marks.afterProbeDone = performance.now();
+  },
+};
+
+/** Wait for a condition; false (not an exception) when its deadline passed, rethrow the parent's abort. */
+async function waitFor(monitor: RunMonitor, signal: AbortSignal, w: Wait): Promise<boolean> {
+  try {
+    await monitor.wait(w, signal);
+    return true;
+  } catch (e) {
+    if (e instanceof WaitTimeout) return false;
+    throw e;
+  }
+}
+
+/** Steps from the baseline to the end of the observation; `stop`, `after` and `decide` follow always. */
+export const RUN_STEPS: readonly RunStep[] = [baseline, start, ready, inject, observe];

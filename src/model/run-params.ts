@@ -1,0 +1,41 @@
+/**
+ * The parameters of a run: part of its key (hashed as JSON, so the order of the fields is part of the
+ * key and must never change), stored with it, and read back to replay it. Pure types: no I/O here.
+ */
+
+/** When a fault fires. */
+export type Trigger =
+  /** The paper's mode: armed on the kernel command line, fires `delaySeconds` after the agent is READY. */
+  | { mode: "boot-delay"; delaySeconds: number }
+  /** Sent to the agent over the console once it heartbeats, fires `delaySeconds` later. */
+  | { mode: "command"; delaySeconds: number };
+
+/** How a run's guest started: from the saved, booted guest, or a fresh boot. */
+export type BootMode = "snapshot" | "fresh";
+
+/**
+ * One cell's parameters. Every fault kind has the same fields (a control run keeps its unused trigger),
+ * because stored keys were made from this shape: a per-kind shape would change them.
+ */
+export interface RunParams {
+  trigger: Trigger;
+  memoryMb: number;
+  heartbeatMs: number;
+  /** The campaign's kernel arguments followed by the fault's own (e.g. softlockup's watchdog_thresh=1). */
+  kernelArgs: string[];
+  boot: BootMode;
+  /** Healthy enclaves beside the faulty one; absent when none, so keys without bystanders stay as they were. */
+  bystanders?: number;
+}
+
+/** Build run parameters with their fields in key order (JSON.stringify follows insertion order). */
+export function runParams(p: RunParams): RunParams {
+  return {
+    trigger: { mode: p.trigger.mode, delaySeconds: p.trigger.delaySeconds },
+    memoryMb: p.memoryMb,
+    heartbeatMs: p.heartbeatMs,
+    kernelArgs: [...p.kernelArgs],
+    boot: p.boot,
+    ...(p.bystanders !== undefined && p.bystanders > 0 ? { bystanders: p.bystanders } : {}),
+  };
+}
