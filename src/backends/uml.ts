@@ -56,8 +56,9 @@ export function umlArgv(binary: string, spec: EnclaveSpec): string[] {
 export class UmlBackend implements Backend {
   readonly name = "uml";
   /** Between gVisor (a user-space kernel that is not Linux) and KVM (hardware virtualization). */
-  readonly panicChannel = null;
   readonly continuumRank = 2.5;
+  /** No pvpanic: the console (and the process ending) is the only witness of a guest panic. */
+  readonly panicChannel = null;
   readonly timeoutScale = 1;
   private readonly binary: string;
 
