@@ -21,6 +21,7 @@ import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
 import { enclaveSpec, type RunPlan, type RunResult, runOne } from "./run-one.js";
 import type { CampaignConfig, TriggerConfig } from "./schema.js";
+import { type Shard, shardFilter } from "./shard.js";
 
 export interface CampaignOptions {
   image: BuiltImage;
@@ -35,6 +36,8 @@ export interface CampaignOptions {
   /** Tests: override the emulator binary of every built-in backend. */
   binary?: string;
   hooks?: RunPlan["hooks"];
+  /** Run only this shard's cells (`--shard I/N`); absent = every cell. */
+  shard?: Shard;
 }
 
 export interface CampaignSummary {
@@ -257,6 +260,7 @@ async function planSlots(
   const kernelArgs = campaignKernelArgs(config);
   const stored = store.runs({ campaign: config.name });
   const slots: Slot[] = [];
+  const inShard = shardFilter(config, opts.shard);
   for (const ref of backendRefs(config)) {
     const backend = createBackend({ ...ref, binary: opts.binary });
     const availability = await backend.probe(opts.image, opts.signal);
@@ -268,7 +272,8 @@ async function planSlots(
     });
     opts.log(`${ref.name}: ${availability.available ? "" : "not runnable here — "}${availability.reason}`);
     if (!availability.available) continue;
-    for (const { fault, trigger } of faultPlans(config)) {
+    for (const [faultIndex, { fault, trigger }] of faultPlans(config).entries()) {
+      if (!inShard(ref.name, faultIndex)) continue;
       const support = backend.supports(FAULTS[fault]);
       if (!support.supported) {
         store.recordStatement(config.name, {

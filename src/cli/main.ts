@@ -46,6 +46,7 @@ export function buildProgram(): Command {
       "--fail-on <outcomes>",
       "exit 1 if any stored run has one of these outcomes, e.g. escaped-global,unknown",
     )
+    .option("--shard <I/N>", "run only shard I (0-based) of N, by cell, into <results>/shards/<I>")
     .action(async (file, o) => (await import("./commands/run.js")).run(file, o));
 
   program
