@@ -115,6 +115,12 @@ export function buildProgram(): Command {
     .action(async (o) => (await import("./commands/matrix.js")).run(o));
 
   program
+    .command("merge")
+    .description("merge the shard stores under <results>/shards into the campaign's store (idempotent)")
+    .argument("<results-dir>")
+    .action(async (dir) => (await import("./commands/merge.js")).run(dir));
+
+  program
     .command("validate")
     .description("check a campaign file without running it")
     .argument("<campaign.yaml>")
