@@ -10,15 +10,18 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { DB_FILE } from "../store/store.js";
 
-/** The results directory of shard `index`. */
-export function shardDir(resultsDir: string, index: number): string {
-  return join(resultsDir, "shards", String(index));
+/** The folder holding one results directory per shard. */
+export function shardsRoot(resultsDir: string): string {
+  return join(resultsDir, "shards");
 }
 
-/** The file a Slurm task writes when its shard's `ezone run` ended. */
-export function shardExitFile(resultsDir: string, index: number): string {
-  return join(shardDir(resultsDir, index), "exit.json");
+/** The results directory of shard `index`. */
+export function shardDir(resultsDir: string, index: number): string {
+  return join(shardsRoot(resultsDir), String(index));
 }
+
+/** Name of the file a Slurm task writes in its shard's directory when its `ezone run` ended. */
+export const EXIT_FILE = "exit.json";
 
 /** The folder of the job script, the submission record and the tasks' logs. */
 export function slurmDir(resultsDir: string): string {
@@ -27,7 +30,7 @@ export function slurmDir(resultsDir: string): string {
 
 /** Shards that have a store under `resultsDir`, by index, ascending. */
 export function storedShards(resultsDir: string): number[] {
-  const root = join(resultsDir, "shards");
+  const root = shardsRoot(resultsDir);
   if (!existsSync(root)) return [];
   return readdirSync(root)
     .filter((name) => /^\d{1,5}$/.test(name) && existsSync(join(root, name, DB_FILE)))

@@ -97,3 +97,13 @@ export function unmergedShards(resultsDir: string): number[] {
     }
   });
 }
+
+/** Tell the reader of a report that shards hold runs the report does not show yet (on stderr). */
+export function warnUnmergedShards(resultsDir: string, out: NodeJS.WritableStream = process.stderr): void {
+  const unmerged = unmergedShards(resultsDir);
+  if (unmerged.length === 0) return;
+  out.write(
+    `ezone: ${unmerged.length} shard(s) of ${resultsDir} hold runs not merged yet (${unmerged.map(shardLabel).join(", ")}): ` +
+      `this report leaves them out; run \`ezone merge ${resultsDir}\`\n`,
+  );
+}
