@@ -4,6 +4,7 @@
  * resumes its shard store (stored runs are never repeated). Pure: the same options give the same text.
  */
 
+import { OWNER_ENV } from "../host/reaper.js";
 import { ConfigError } from "../util/errors.js";
 import { escapeControl, shellQuote } from "../util/escape.js";
 import { EXIT_FILE, shardsRoot, slurmDir } from "./layout.js";
@@ -62,6 +63,9 @@ export function renderJobScript(o: JobScriptOptions): string {
     `# ezone campaign ${o.campaign}: ${o.shards} shard(s) as a Slurm job array (written by \`ezone slurm submit\`)`,
     ...directives.map((d) => `#SBATCH ${d}`),
     "set -u",
+    // sbatch hands the submitting shell's environment to the job: an ezone owner tag there names a
+    // process long gone, and another shard's orphan sweep would kill this task's ezone.
+    `unset ${OWNER_ENV}`,
     `shard="\${SLURM_ARRAY_TASK_ID:?run this script with sbatch: it is a job array}"`,
     `node="\${SLURMD_NODENAME:-$(hostname)}"`,
     `mkdir -p ${dir}`,

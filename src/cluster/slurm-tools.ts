@@ -4,18 +4,29 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { OWNER_ENV } from "../host/reaper.js";
 import { InfraError } from "../util/errors.js";
 import { escapeControl } from "../util/escape.js";
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
 
 /** No Slurm command of ezone's may take longer than this (a hung slurmctld must not hang ezone). */
 export const SLURM_TOOL_TIMEOUT_MS = 60_000;
 
+/**
+ * The environment Slurm's tools get. Not ezone's owner tag: sbatch hands its environment to the job,
+ * and a job whose processes name this (soon dead) ezone as their owner would be swept by the first
+ * ezone to start on the node. Not spawned as a tagged group for the same reason; the deadline kills it.
+ */
+function toolEnv(): NodeJS.ProcessEnv {
+  const { [OWNER_ENV]: _owner, ...env } = process.env;
+  return env;
+}
+
 /** Is `tool` on PATH? */
 export async function onPath(tool: string): Promise<boolean> {
   try {
-    await run("sh", ["-c", 'command -v "$1"', "sh", tool], { timeout: 5_000 });
+    await exec("sh", ["-c", 'command -v "$1"', "sh", tool], { timeout: 5_000, env: toolEnv() });
     return true;
   } catch {
     return false;
@@ -25,10 +36,11 @@ export async function onPath(tool: string): Promise<boolean> {
 /** Run `tool args`; its stdout, or an InfraError with its (escaped, bounded) stderr. */
 export async function slurmTool(tool: string, args: string[]): Promise<string> {
   try {
-    const { stdout } = await run(tool, args, {
+    const { stdout } = await exec(tool, args, {
       timeout: SLURM_TOOL_TIMEOUT_MS,
       killSignal: "SIGKILL",
       maxBuffer: 16 * 1024 * 1024,
+      env: toolEnv(),
     });
     return stdout;
   } catch (e) {
