@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { shardDir } from "../../src/cluster/layout.js";
 import { mergeShards } from "../../src/cluster/merge.js";
-import { unmergedShards } from "../../src/cluster/shard-store.js";
+import { unmergedShards, warnUnmergedShards } from "../../src/cluster/shard-store.js";
 import { writeSubmission } from "../../src/cluster/submission.js";
 import type { Outcome } from "../../src/model/outcome-types.js";
 import { DB_FILE, type RunRecord, Store } from "../../src/store/store.js";
@@ -225,6 +225,17 @@ describe("ezone merge", () => {
     expect(unmergedShards(dir)).toEqual([]);
     await shard(1, [run("sharded/b/1", "node-b")]);
     expect(unmergedShards(dir)).toEqual([1]);
+  });
+
+  it("a report on unmerged shards says so, and says nothing once they are merged", async () => {
+    await shard(0, [run("sharded/a/0", "node-a")]);
+    const said: string[] = [];
+    const out = { write: (s: string) => said.push(s) } as unknown as NodeJS.WritableStream;
+    warnUnmergedShards(dir, out);
+    expect(said.join("")).toMatch(/1 shard\(s\) of .* hold runs not merged yet \(shards\/0\).*ezone merge/);
+    await mergeShards(dir);
+    warnUnmergedShards(dir, out);
+    expect(said).toHaveLength(1);
   });
 
   it("has nothing to merge without shards", async () => {
