@@ -106,8 +106,8 @@ function clusterProcesses(marker: string): number[] {
   return found;
 }
 
-/** Start munged, slurmctld and slurmd; resolves once the node is idle (stops everything on failure). */
-export async function startSlurmCluster(): Promise<SlurmCluster> {
+/** A temp dir with the cluster's munge key and slurm.conf; returns the dir and the conf path. */
+async function clusterFiles(): Promise<{ dir: string; key: string; conf: string }> {
   const dir = mkdtempSync(join(tmpdir(), "ezone-slurm-"));
   // munged wants every directory above its socket searchable by all (clients of any user connect).
   chmodSync(dir, 0o711);
@@ -117,8 +117,41 @@ export async function startSlurmCluster(): Promise<SlurmCluster> {
   chmodSync(key, 0o600);
   const conf = join(dir, "slurm.conf");
   writeFileSync(conf, slurmConf(dir, [await freePort(), await freePort()]));
+  return { dir, key, conf };
+}
+
+/** The tail of each daemon's log file, and what they printed. */
+function daemonLogs(dir: string, output: string): string {
+  return ["munged.log", "slurmctld.log", "slurmd.log"]
+    .map((f) => {
+      try {
+        return `--- ${f}\n${readFileSync(join(dir, f), "utf8").slice(-4000)}`;
+      } catch {
+        return `--- ${f}: none`;
+      }
+    })
+    .concat(`--- daemons' output\n${output}`)
+    .join("\n");
+}
+
+/** Kill the daemons, then every process that inherited the cluster's conf path (jobs, slurmstepd). */
+async function killCluster(daemons: GroupChild[], marker: string): Promise<void> {
+  await Promise.all([...daemons].reverse().map((d) => d.kill(2000)));
+  // Jobs run under slurmstepd in sessions of their own: find them by the conf path they inherited.
+  for (const pid of clusterProcesses(marker)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  await waitFor(async () => clusterProcesses(marker).length === 0, 10_000, "the cluster's processes to die");
+}
+
+/** Start munged, slurmctld and slurmd; resolves once the node is idle (stops everything on failure). */
+export async function startSlurmCluster(): Promise<SlurmCluster> {
+  const { dir, key, conf } = await clusterFiles();
   const env = { ...process.env, SLURM_CONF: conf };
-  const marker = `SLURM_CONF=${conf}`;
   const daemons: GroupChild[] = [];
   let output = "";
   const start = (argv: string[]) => {
@@ -132,38 +165,14 @@ export async function startSlurmCluster(): Promise<SlurmCluster> {
   };
   const tool = async (name: string, args: string[]) =>
     (await exec(name, args, { env, timeout: 30_000, killSignal: "SIGKILL" })).stdout;
-  const logs = () =>
-    ["munged.log", "slurmctld.log", "slurmd.log"]
-      .map((f) => {
-        try {
-          return `--- ${f}\n${readFileSync(join(dir, f), "utf8").slice(-4000)}`;
-        } catch {
-          return `--- ${f}: none`;
-        }
-      })
-      .concat(`--- daemons' output\n${output}`)
-      .join("\n");
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await Promise.all(daemons.reverse().map((d) => d.kill(2000)));
-    // Jobs run under slurmstepd in sessions of their own: find them by the conf path they inherited.
-    for (const pid of clusterProcesses(marker)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }
-    await waitFor(
-      async () => clusterProcesses(marker).length === 0,
-      10_000,
-      "the cluster's processes to die",
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= killCluster(daemons, `SLURM_CONF=${conf}`).finally(() =>
+      rmSync(dir, { recursive: true, force: true }),
     );
-    rmSync(dir, { recursive: true, force: true });
+    return stopping;
   };
-  const cluster: SlurmCluster = { dir, env, tool, logs, stop };
+  const cluster: SlurmCluster = { dir, env, tool, logs: () => daemonLogs(dir, output), stop };
   try {
     start([
       "munged",
@@ -185,7 +194,7 @@ export async function startSlurmCluster(): Promise<SlurmCluster> {
     );
     return cluster;
   } catch (e) {
-    const message = `${(e as Error).message}\n${logs()}`;
+    const message = `${(e as Error).message}\n${cluster.logs()}`;
     await stop();
     throw new Error(message);
   }
