@@ -18,6 +18,7 @@ PACKAGES=(
   rsyslog                # ezone monitor: the host's syslog daemon (tests start a private one)
   g++ python3            # node-gyp: native addons (unix-dgram, better-sqlite3) build from source
   chromium               # report tests: the HTML report rendered headless (playwright-core drives it)
+  slurm-wlm munge        # ezone slurm: sbatch/squeue, and the tests' private cluster (slurmctld, slurmd, munged)
 )
 
 missing=()

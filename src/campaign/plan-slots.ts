@@ -11,6 +11,7 @@ import type { LoadedCampaign } from "./load.js";
 import { cellKey, repetitionOf } from "./run-key.js";
 import type { Schedulable } from "./scheduler.js";
 import type { CampaignConfig } from "./schema.js";
+import { type Shard, shardFilter } from "./shard.js";
 
 /** One schedulable (backend, fault) pair of the matrix. */
 export interface Slot extends Schedulable {
@@ -67,6 +68,8 @@ export interface PlanOptions {
   log: (line: string) => void;
   noSnapshot?: boolean;
   binary?: string;
+  /** Plan only this shard's cells (`--shard I/N`); absent = every cell. */
+  shard?: Shard;
 }
 
 /**
@@ -82,6 +85,7 @@ export async function planSlots(
   const stored = store.runs({ campaign: config.name });
   const slots: Slot[] = [];
   let restored = 0;
+  const inShard = shardFilter(config, opts.shard);
   for (const ref of backendRefs(config)) {
     const backend = createBackend({ ...ref, binary: opts.binary });
     const availability = await backend.probe(opts.image, opts.signal);
@@ -93,7 +97,8 @@ export async function planSlots(
     });
     opts.log(`${ref.name}: ${availability.available ? "" : "not runnable here — "}${availability.reason}`);
     if (!availability.available) continue;
-    for (const { fault, trigger } of faultPlans(config)) {
+    for (const [faultIndex, { fault, trigger }] of faultPlans(config).entries()) {
+      if (!inShard(ref.name, faultIndex)) continue;
       const support = backend.supports(FAULTS[fault]);
       if (!support.supported) {
         store.recordStatement(config.name, {

@@ -12,6 +12,7 @@ import type { ProgressReporter } from "./progress.js";
 import { sha } from "./run-key.js";
 import type { RunPlan } from "./run-plan.js";
 import { defaultJobs, infraStreak, type ScheduleWork, schedule } from "./scheduler.js";
+import type { Shard } from "./shard.js";
 
 export interface CampaignOptions {
   image: BuiltImage;
@@ -28,6 +29,8 @@ export interface CampaignOptions {
   hooks?: RunPlan["hooks"];
   /** Tests: take host snapshots this way instead of probing the host. */
   hostProbe?: RunPlan["hostProbe"];
+  /** Run only this shard's cells (`--shard I/N`); absent = every cell. */
+  shard?: Shard;
 }
 
 export interface CampaignSummary {

@@ -1,6 +1,7 @@
 import type { LoadedCampaign } from "../campaign/load.js";
 import { ProgressReporter } from "../campaign/progress.js";
 import { type CampaignSummary, runCampaign } from "../campaign/run-campaign.js";
+import type { Shard } from "../campaign/shard.js";
 import { buildImage } from "../guest/image-builder.js";
 import { ExitError } from "../util/errors.js";
 import { handleInterrupts } from "./interrupt.js";
@@ -8,6 +9,8 @@ import { handleInterrupts } from "./interrupt.js";
 export interface SessionOptions {
   jobs?: number;
   noSnapshot?: boolean;
+  /** Run only this shard's cells. */
+  shard?: Shard;
   /** Prints the results (tables) once the campaign has ended, interrupted or not. */
   report: (summary: CampaignSummary) => void;
   /** Exit-code rules of the command, checked after the common ones (stopped itself: 3, interrupted: 130). */
@@ -38,6 +41,7 @@ export async function runCampaignSession(loaded: LoadedCampaign, opts: SessionOp
       progress,
       jobs: opts.jobs,
       noSnapshot: opts.noSnapshot,
+      shard: opts.shard,
     });
     progress.stop();
     opts.report(summary);

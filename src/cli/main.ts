@@ -49,6 +49,7 @@ export function buildProgram(): Command {
       "--fail-on <outcomes>",
       "exit 1 if any stored run has one of these outcomes, e.g. escaped-global,unknown",
     )
+    .option("--shard <I/N>", "run only shard I (0-based) of N, by cell, into <results>/shards/<I>")
     .action(async (file, o) => (await import("./commands/run.js")).run(file, o));
 
   program
@@ -171,6 +172,38 @@ export function buildProgram(): Command {
     .option("--no-snapshot", "boot every run fresh instead of starting from a saved guest")
     .option("--json", "machine-readable output")
     .action(async (o) => (await import("./commands/matrix.js")).run(o));
+
+  const slurm = program
+    .command("slurm")
+    .description("campaigns on a Slurm cluster: one job array task per shard");
+  slurm
+    .command("submit")
+    .description("submit the campaign as a Slurm job array (--dry-run prints the job script)")
+    .argument("<campaign.yaml>")
+    .requiredOption("--shards <n>", "number of shards (array tasks); cells are dealt to them round-robin")
+    .option("--results <dir>", "results directory on a file system every node sees (default results/<name>)")
+    .option("--partition <p>", "sbatch --partition")
+    .option("--time <t>", "sbatch --time, per task")
+    .option("--account <a>", "sbatch --account")
+    .option("--extra <args>", 'more sbatch options, e.g. "--cpus-per-task=4 --mem=8G"')
+    .option("--jobs <n>", "concurrent runs per task (default: from the node's cores and memory)")
+    .option("--max-parallel <n>", "at most this many tasks at once (--array=0-N%M)")
+    .option("--no-exclusive", "share nodes with other jobs (default: a whole node per task)")
+    .option("--no-snapshot", "boot every run fresh instead of starting from a saved guest")
+    .option("--dry-run", "print the job script; submit nothing")
+    .action(async (file, o) => (await import("./commands/slurm.js")).submit(file, o));
+  slurm
+    .command("status")
+    .description("shards done / running / pending / failed, from squeue and the shard stores")
+    .argument("<results-dir>")
+    .option("--json", "machine-readable output")
+    .action(async (dir, o) => (await import("./commands/slurm.js")).status(dir, o));
+
+  program
+    .command("merge")
+    .description("merge the shard stores under <results>/shards into the campaign's store (idempotent)")
+    .argument("<results-dir>")
+    .action(async (dir) => (await import("./commands/merge.js")).run(dir));
 
   program
     .command("validate")

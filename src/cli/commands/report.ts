@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { warnUnmergedShards } from "../../cluster/shard-store.js";
 import { readContinuumPerformance } from "../../perf/continuum.js";
 import { loadPlotAssets } from "../../report/assets.js";
 import { collectCampaigns, collectRunDetails } from "../../report/collect.js";
@@ -73,6 +74,7 @@ export function useColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): b
  */
 export async function run(resultsDir: string, opts: ReportOptions): Promise<void> {
   const format = parseFormat(opts);
+  warnUnmergedShards(resultsDir);
   using store = openResults(resultsDir);
   if (opts.campaign !== undefined && !store.campaigns().includes(opts.campaign)) {
     throw new ConfigError("--campaign", [

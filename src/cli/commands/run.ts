@@ -1,4 +1,6 @@
 import { loadCampaign } from "../../campaign/load.js";
+import { parseShard } from "../../campaign/shard.js";
+import { shardDir } from "../../cluster/layout.js";
 import { isResult, OUTCOMES, type Outcome } from "../../model/outcome-types.js";
 import { Store } from "../../store/store.js";
 import { ConfigError, ExitError } from "../../util/errors.js";
@@ -12,6 +14,8 @@ export interface RunCliOptions {
   failOn?: string;
   /** commander's negation of --no-snapshot */
   snapshot?: boolean;
+  /** `I/N`: run only shard I of N, into `<results>/shards/<I>/`. */
+  shard?: string;
 }
 
 /** Parse `--fail-on a,b` into outcomes, rejecting unknown names (exit 2). */
@@ -42,15 +46,19 @@ function parseJobs(value: string | undefined): number | undefined {
 /**
  * `ezone run <campaign.yaml>`: build (or reuse) the image, run every backend × fault × repetition not
  * yet stored, then print the paper's table from the stored runs. Re-running resumes (`--resume` is the
- * default behaviour, accepted for clarity). Exit codes: 0 done, 1 a result matched --fail-on, 3 only
+ * default behaviour, accepted for clarity). With `--shard I/N` only shard I's cells run, into
+ * `<results>/shards/<I>/` (see `ezone merge`). Exit codes: 0 done, 1 a result matched --fail-on, 3 only
  * infra-errors or boot-errors or the campaign stopped itself (quarantine, disk full), 130 interrupted.
  */
 export async function run(file: string, opts: RunCliOptions): Promise<void> {
-  const loaded = loadCampaign(file, opts.results);
+  const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
+  const whole = loadCampaign(file, opts.results);
+  const loaded = shard ? { ...whole, resultsDir: shardDir(whole.resultsDir, shard.index) } : whole;
   const failOn = parseFailOn(opts.failOn);
   await runCampaignSession(loaded, {
     jobs: parseJobs(opts.jobs),
     noSnapshot: opts.snapshot === false,
+    shard,
     report: (summary) => {
       for (const r of paperReport(loaded.resultsDir, loaded.config.name)) {
         process.stdout.write(
