@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What every ezone fault module (except the paper's kerncrash.c, kept as it was) shares: the `nonce` and
- * `delay_ms` parameters, and when the fault fires:
+ * What every ezone fault module (except the paper's kerncrash.c, kept with its timer) shares: the `nonce`
+ * and `delay_ms` parameters (ezone-params.h, which kerncrash.c includes too), and when the fault fires:
  *   delay_ms == 0  in module init, in the loading agent's process context ("process");
  *   delay_ms  > 0  from delayed work on a kworker, also process context ("work"), so that every fault
  *                  behaves the same whether it is sent as a command or armed at boot.
@@ -16,16 +16,9 @@
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
-#include <linux/moduleparam.h>
 #include <linux/workqueue.h>
 
-static char *nonce = "none";
-module_param(nonce, charp, 0444);
-MODULE_PARM_DESC(nonce, "run nonce printed as proof of firing");
-
-static uint delay_ms;
-module_param(delay_ms, uint, 0444);
-MODULE_PARM_DESC(delay_ms, "0 = fire in module init (process context); else from delayed work (kworker)");
+#include "ezone-params.h"
 
 /** The proof that the fault fired: ezone's console parser matches this line and its nonce. */
 #define EZONE_PROOF(name, context) pr_emerg("ezone-fault: %s nonce=%s firing context=%s\n", name, nonce, context)

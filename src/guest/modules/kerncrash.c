@@ -12,16 +12,10 @@
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
-#include <linux/moduleparam.h>
 #include <linux/timer.h>
 
-static char *nonce = "none";
-module_param(nonce, charp, 0444);
-MODULE_PARM_DESC(nonce, "run nonce printed as proof of firing");
-
-static uint delay_ms;
-module_param(delay_ms, uint, 0444);
-MODULE_PARM_DESC(delay_ms, "0 = fire in module init (process context); else fire from a timer (softirq)");
+#define EZONE_DELAY_DESC "0 = fire in module init (process context); else fire from a timer (softirq)"
+#include "ezone-params.h"
 
 static struct timer_list kerncrash_timer;
 
