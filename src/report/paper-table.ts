@@ -87,7 +87,7 @@ export function paperRows(
       medianDetectionMs: median(results.map((r) => r.detectionMs)),
     };
   });
-  return campaign === PAPER_CAMPAIGN ? rows : rows.filter((r) => r.runs + r.infraErrors > 0);
+  return campaign === PAPER_CAMPAIGN ? rows : rows.filter((r) => r.runs + r.infraErrors + r.bootErrors > 0);
 }
 
 /** Cells of a row as strings, in PAPER_COLUMNS order. */

@@ -9,6 +9,7 @@ const order = ["qemu-tcg", "kvm", "uml", "gvisor"];
 const runs = [
   storedRun("qemu-tcg", "contained-limited"),
   storedRun("uml", "infra-error"),
+  storedRun("gvisor", "boot-error"),
   // gVisor ran only a zone-4 fault: no row in the zone-3 table.
   storedRun("gvisor", "contained-limited", { fault: "segfault", zone: 4 }),
 ];
@@ -24,11 +25,12 @@ describe("the paper table", () => {
     ]);
   });
 
-  it("in any other campaign leaves out backends without zone-3 fault runs (infra-errors count as runs)", () => {
+  it("in any other campaign leaves out backends without zone-3 fault runs (infra- and boot-errors count)", () => {
     const rows = paperRows(order, runs, [kvmAbsent], "matrix");
-    expect(rows.map((r) => [r.backend, r.runs, r.infraErrors])).toEqual([
-      ["qemu-tcg", 1, 0],
-      ["uml", 0, 1],
+    expect(rows.map((r) => [r.backend, r.runs, r.infraErrors, r.bootErrors])).toEqual([
+      ["qemu-tcg", 1, 0, 0],
+      ["uml", 0, 1, 0],
+      ["gvisor", 0, 0, 1],
     ]);
   });
 
