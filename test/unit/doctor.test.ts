@@ -32,6 +32,7 @@ describe("ezone doctor rows", () => {
   it("says what rsyslogd and chromium are used for, and nothing is 'planned'", () => {
     const purpose = (name: string) => TOOLS.find((t) => t.name === name)?.purpose;
     expect(purpose("rsyslogd")).toMatch(/ezone monitor/);
+    expect(purpose("sbatch")).toMatch(/ezone slurm submit/);
     expect(purpose("chromium")).toMatch(/HTML report/);
     expect(TOOLS.filter((t) => /planned/.test(t.purpose))).toEqual([]);
   });

@@ -106,6 +106,12 @@ export const TOOLS: ToolCheck[] = [
     install: "apt-get install -y user-mode-linux",
   },
   {
+    name: "sbatch",
+    purpose: "ezone slurm submit: campaigns as Slurm job arrays (a cluster's login node)",
+    check: onPath("sbatch"),
+    install: "apt-get install -y slurm-client (or your cluster's Slurm)",
+  },
+  {
     name: "chromium",
     purpose: "HTML report tests (rendered in headless Chromium)",
     check: onPath("chromium"),
