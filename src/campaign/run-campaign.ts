@@ -3,6 +3,7 @@ import { sweepOrphans } from "../host/reaper.js";
 import type { Outcome } from "../model/outcome-types.js";
 import { ArtifactWriteError } from "../store/artifacts.js";
 import { Store } from "../store/store.js";
+import { sweepScratchDirs } from "../util/scratch-dir.js";
 import { type AttemptContext, runRepetition } from "./attempts.js";
 import type { LoadedCampaign } from "./load.js";
 import { acquireCampaignLock } from "./lock.js";
@@ -60,6 +61,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   using store = Store.open(loaded.resultsDir);
   for (const o of sweepOrphans())
     opts.log(`swept a leftover of a dead ezone (${o.owner}): pid ${o.pid} ${o.comm}`);
+  for (const dir of sweepScratchDirs()) opts.log(`swept a dead ezone's scratch directory: ${dir}`);
   store.ensureCampaign(config.name, JSON.stringify(config), sha(loaded.text));
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
   const { slots, restored } = await planSlots(loaded, store, opts);

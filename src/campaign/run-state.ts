@@ -1,6 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import type { Enclave } from "../backends/backend.js";
 import { FAULTS, faultSpec, type HostAction } from "../faults/catalogue.js";
 import type { HostProbes } from "../host/probes.js";
@@ -15,6 +13,7 @@ import { HeartbeatLog } from "../monitor/heartbeat-log.js";
 import { RunMonitor } from "../monitor/run-monitor.js";
 import { deadline } from "../util/deadline.js";
 import { clockTicksNow } from "../util/proc.js";
+import { makeScratchDir } from "../util/scratch-dir.js";
 import { AsyncDisposableStack } from "./async-disposable-stack.js";
 import type { Bystanders } from "./bystanders.js";
 import type { ActiveHostFault } from "./host-inject.js";
@@ -78,7 +77,7 @@ export async function createRunState(plan: RunPlan, parent: AbortSignal): Promis
   const startedAt = new Date();
   const t0 = performance.now();
   const resources = new AsyncDisposableStack();
-  const workDir = await mkdtemp(join(tmpdir(), "ezone-run-"));
+  const workDir = await makeScratchDir("run");
   resources.defer(() => rm(workDir, { recursive: true, force: true }));
   resources.use(monitor);
   const marks: Marks = {};

@@ -46,8 +46,8 @@ function restoreEnv(name: string, value: string | undefined): void {
 beforeAll(() => {
   requireBuiltCli();
   dir = mkdtempSync(join(tmpdir(), "ezone-resilience-"));
-  // An ezone killed with -9 cannot remove its runs' scratch dirs (ezone-run-*, ezone-spare-*): give the
-  // ones started here a temp dir inside this test's, which afterAll removes.
+  // An ezone killed with -9 cannot remove its runs' scratch dirs (ezone-run-*, ezone-spare-*); the next
+  // ezone sweeps them. The ones started here get a temp dir inside this test's, to check that.
   mkdirSync(join(dir, "tmp"));
   process.env.TMPDIR = join(dir, "tmp");
 });
@@ -102,6 +102,8 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("campaigns survive kill -9, Ctrl
     expect(counts.runsWithoutConsole).toBe(0);
     const again = ezoneSync(dir, args);
     expect(again.stdout).toContain(`0 run(s) executed, ${reps} already stored`);
+    // The killed ezones' scratch dirs were swept by the ones that came after them.
+    expect(readdirSync(join(dir, "tmp")).filter((n) => /^ezone-(run|spare)-/.test(n))).toEqual([]);
   }, 600_000);
 
   it("Ctrl-C abandons the running run (not stored) and exits 130; a second Ctrl-C kills at once", async () => {

@@ -46,7 +46,7 @@ const cases: Case[] = [
     },
     outcome: "contained-limited",
     reason: /kerncrash_fire/,
-    check: (r) => expect(r.evidence.panicEventDelayMs).toBe(1),
+    check: (r) => expect(r.evidence.panicEventDelayMs).toBeLessThanOrEqual(1000),
   },
   {
     name: "a lying guest: proof and panic lines on the console, pvpanic silent → unknown",

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { constants, existsSync } from "node:fs";
 import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { hostname, release, tmpdir } from "node:os";
+import { hostname, release } from "node:os";
 import { join } from "node:path";
 import type { BuiltImage } from "../../guest/image-builder.js";
 import { defaultCacheDir } from "../../guest/image-builder.js";
@@ -10,6 +10,7 @@ import { runTool } from "../../util/child.js";
 import { deadline as withDeadline } from "../../util/deadline.js";
 import { InfraError } from "../../util/errors.js";
 import { shellQuote } from "../../util/escape.js";
+import { makeScratchDir } from "../../util/scratch-dir.js";
 import type {
   Availability,
   Backend,
@@ -381,7 +382,7 @@ export class QemuBackend implements Backend, Snapshotter {
       // Unique across backends and runs: a run's leak check looks for its claimed spare's tag.
       const tag = `spare-${process.pid}-${randomBytes(6).toString("hex")}`;
       const idle = new AbortController().signal; // a spare lives until claimed, or until close()
-      const workDir = await mkdtemp(join(tmpdir(), "ezone-spare-"));
+      const workDir = await makeScratchDir("spare");
       const started = await this.spawnVmm({ ...spec, runTag: tag, workDir }, relay.sink, idle, memory).catch(
         async (e) => {
           await rm(workDir, { recursive: true, force: true });
