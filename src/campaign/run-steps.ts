@@ -194,9 +194,10 @@ export const observe: RunStep = {
         delaySeconds: plan.trigger.delaySeconds,
         host: hostFault && { delivered: hostFault.evidence.delivered, holdMs: hostFault.holdMs },
       });
+    const flipped = () => plan.fault === "bitflip" && workloadEnded(st);
     const settled = await waitFor(monitor, st.signal, {
       reason: `observe: nothing decisive within ${observeMs} ms`,
-      until: (s) => observationDecided(s, zone) || (plan.fault === "bitflip" && workloadEnded(st)),
+      until: (s) => observationDecided(s, zone) || flipped(),
       timeoutMs: observeMs,
     });
     st.marks.settled = performance.now();
@@ -208,8 +209,7 @@ export const observe: RunStep = {
       performance.now(),
     );
     st.bystanderEvidence = st.bystanders?.evidence(plan.heartbeatMs, st.windows.baseline, st.windows.fault);
-    st.stopReason =
-      settled && s.exit === null && workloadEnded(st) ? "fault-ended" : stopReasonOf(s, settled, zone);
+    st.stopReason = settled && s.exit === null && flipped() ? "fault-ended" : stopReasonOf(s, settled, zone);
     if (wantsGrace(s, settled, control, zone)) {
       await waitFor(monitor, st.signal, {
         reason: "grace",
