@@ -210,7 +210,8 @@ export const observe: RunStep = {
     );
     st.bystanderEvidence = st.bystanders?.evidence(plan.heartbeatMs, st.windows.baseline, st.windows.fault);
     st.stopReason = settled && s.exit === null && flipped() ? "fault-ended" : stopReasonOf(s, settled, zone);
-    if (wantsGrace(s, settled, control, zone)) {
+    // A flipped workload that ended has said all it will: no trailing oops lines to wait for.
+    if (st.stopReason !== "fault-ended" && wantsGrace(s, settled, control, zone)) {
       await waitFor(monitor, st.signal, {
         reason: "grace",
         until: (x) => x.exit !== null,
