@@ -40,9 +40,12 @@ const bitflip = z.strictObject({
 });
 
 const fault = z.union([
-  bitflip,
   z.enum(FAULT_NAMES),
-  z.strictObject({ name: z.enum(FAULT_NAMES), trigger: trigger.optional() }),
+  // The name picks the shape, so a bit flip's mistakes are reported against its own fields.
+  z.discriminatedUnion("name", [
+    bitflip,
+    z.strictObject({ name: z.enum(FAULT_NAMES).exclude(["bitflip"]), trigger: trigger.optional() }),
+  ]),
 ]);
 
 const timeouts = z
