@@ -59,7 +59,9 @@ export const flip: RunStep = {
     const where = chooseFlip(plan.softError.seed, plan.softError, parked);
     const signal = deadline(st.signal, GDB_MS * plan.backend.timeoutScale);
     const path = join(st.workDir, "gdb.sock");
-    await enclave.openDebugStub(path, signal);
+    await enclave.openDebugStub(path, signal).catch((e: unknown) => {
+      throw new InfraError("flip.gdbstub", `QEMU did not open its gdbstub: ${(e as Error).message}`);
+    });
     await using gdb = await GdbRemote.connect(path, signal);
     await gdb.request("?", signal); // connecting stopped the CPUs: this is the stop reply
     await gdb.request(TARGET_XML, signal);

@@ -185,7 +185,8 @@ export class GdbRemote implements AsyncDisposable {
       );
   }
 
+  /** Close after what was sent is written (a last `c` must reach the stub). */
   async [Symbol.asyncDispose](): Promise<void> {
-    this.socket.destroy();
+    this.socket.end();
   }
 }
