@@ -146,12 +146,13 @@ async function flipRegister(
   await gdb.writeRegister(n, written, signal);
   const readBack = await gdb.readRegister(n, signal);
   gdb.send("c");
+  const value = (hex: string) => `0x${fromTargetHex(hex).toString(16)}`;
   return {
     target: "registers",
     where: `${where.register} bit ${where.bit}`,
-    old,
-    written,
-    readBack,
+    old: value(old),
+    written: value(written),
+    readBack: value(readBack),
     fired: readBack === written,
     cpl,
   };
@@ -164,7 +165,8 @@ export function workloadEnded(st: RunState): boolean {
 
 /** The soft-error evidence of a run: the flip, the golden run, what the workload printed, the class. */
 export function softErrorEvidence(st: RunState): SoftErrorEvidence | undefined {
-  if (!st.golden) return undefined;
+  // An infra-error judges nothing: no class for it.
+  if (!st.golden || st.failure) return undefined;
   const s = st.monitor.state;
   const workload = workloadReport(consoleText(st.monitor), st.plan.nonce);
   const guestCrash = s.crash?.title ?? (s.panicEventAt !== null ? "pvpanic reported a guest panic" : null);

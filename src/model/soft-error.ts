@@ -125,7 +125,7 @@ export function chooseFlip(seed: string, p: SoftErrorParams, parked: ParkedWorkl
  */
 export function hangWindowMs(golden: Golden, scale: number, floorMs: number): number {
   const goldenMs = golden.durationUs / 1000;
-  return floorMs + Math.max(3 * goldenMs, goldenMs + 2000) * scale;
+  return Math.ceil(floorMs + Math.max(3 * goldenMs, goldenMs + 2000) * scale);
 }
 
 /** The facts a class is decided from, besides the golden run. */

@@ -81,6 +81,9 @@ describe("GdbRemote", () => {
     const signal = AbortSignal.timeout(5000);
     await using gdb = await GdbRemote.connect(path, signal);
     expect(await gdb.request("?", signal)).toBe("T05thread:01;");
+    // A stop packet QEMU sends unasked is not the answer to a memory read.
+    gdb.send("?");
+    expect(await gdb.readMemory(0x1000n, 1, signal)).toBe("5a");
     expect(await gdb.readMemory(0x1000n, 1, signal)).toBe("5a");
     await gdb.writeMemory(0x1000n, "52", signal);
     expect(await gdb.readRegister(16, signal)).toBe("f0ff000000000000");

@@ -14,6 +14,9 @@ export function frame(data: string): string {
   return `$${data}#${checksum(data)}`;
 }
 
+/** A stop reply: `T05thread:01;`, `S05`. No other reply ezone asks for starts with T or S and a hex byte. */
+const STOP_REPLY = /^[TS][0-9a-fA-F]{2}/;
+
 /** The longest reply ezone accepts (QEMU's PacketSize is 4 KiB); anything longer is not a gdbstub. */
 const MAX_REPLY = 64 * 1024;
 
@@ -142,10 +145,15 @@ export class GdbRemote implements AsyncDisposable {
     }
   }
 
-  /** Send one packet and wait for its reply; an `E..` reply is an error naming the request. */
+  /**
+   * Send one packet and wait for its reply; an `E..` reply is an error naming the request. A stop packet
+   * (`T..`/`S..`) answers only `?`: QEMU also sends one unasked when a client's connection stops the CPUs,
+   * and it is skipped as the answer to anything else.
+   */
   async request(data: string, signal: AbortSignal): Promise<string> {
     this.send(data);
-    const r = await this.reply(data, signal);
+    let r = await this.reply(data, signal);
+    while (data !== "?" && STOP_REPLY.test(r)) r = await this.reply(data, signal);
     if (/^E[0-9a-fA-F]{2}$/.test(r)) throw new InfraError("flip.gdbstub", `${data}: the stub answered ${r}`);
     return r;
   }
