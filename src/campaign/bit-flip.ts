@@ -7,13 +7,13 @@ import {
   FLIP_REGISTERS,
   type FlipPlan,
   type FlipRecord,
-  type ParkedWorkload,
   registerBits,
   type SoftErrorEvidence,
   type SoftTarget,
+  type SpinningWorkload,
 } from "../model/soft-error.js";
 import { type RunMonitor, WaitTimeout } from "../monitor/run-monitor.js";
-import { parkedWorkload, workloadReport } from "../monitor/soft-lines.js";
+import { parkedWorkload, spinningWorkload, workloadReport } from "../monitor/soft-lines.js";
 import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
 import type { RunState, RunStep } from "./run-state.js";
@@ -48,7 +48,9 @@ export const flip: RunStep = {
   async run(st) {
     const { plan, enclave } = st;
     if (plan.fault !== "bitflip" || !enclave) return;
-    const parked = await waitParked(st);
+    const parked = await waitLine(st, "flip.parked", "SOFT-PARKED (its input buffer)", () =>
+      parkedWorkload(consoleText(st.monitor), plan.nonce),
+    );
     const go = () => enclave.send(`SOFT-GO nonce=${plan.nonce}`);
     if (!plan.softError) {
       go();
@@ -68,19 +70,18 @@ export const flip: RunStep = {
     st.flip =
       where.kind === "memory"
         ? await flipMemory(gdb, where, plan.softError.target, signal, go)
-        : await flipRegister(gdb, where, parked, signal, go);
+        : await flipRegister(st, gdb, where, signal);
     st.flipAt = performance.now();
   },
 };
 
-/** Wait for the workload's SOFT-PARKED line (or the enclave's end); no line is an infra-error. */
-async function waitParked(st: RunState): Promise<ParkedWorkload> {
+/** Wait for a line of the workload (or the enclave's end); no line is an infra-error of `step`. */
+async function waitLine<T>(st: RunState, step: string, line: string, found: () => T | null): Promise<T> {
   const { plan, monitor } = st;
-  const found = () => parkedWorkload(consoleText(monitor), plan.nonce);
   try {
     await monitor.wait(
       {
-        reason: "flip.parked",
+        reason: step,
         until: (s) => s.exit !== null || s.injectFailed !== null || found() !== null,
         timeoutMs: plan.timeouts.bootMs,
       },
@@ -89,10 +90,9 @@ async function waitParked(st: RunState): Promise<ParkedWorkload> {
   } catch (e) {
     if (!(e instanceof WaitTimeout)) throw e;
   }
-  const parked = found();
-  if (!parked)
-    throw new InfraError("flip.parked", "the workload never reported its input buffer (SOFT-PARKED)");
-  return parked;
+  const value = found();
+  if (value === null) throw new InfraError(step, `the workload never printed ${line}`);
+  return value;
 }
 
 /** Flip one bit of the parked input (physical address), read it back, then let the workload compute. */
@@ -121,30 +121,35 @@ async function flipMemory(
   };
 }
 
+/** How many times ezone stops the spinning guest to find the workload in its loop (in user mode). */
+const SPIN_TRIES = 200;
+/** The spin loop's code is shorter than this from the function's start (a load, a test, a pause, a jump). */
+const SPIN_LOOP_BYTES = 32n;
+
 /**
- * Stop at the workload's first instruction of its computation (a breakpoint at its entry, in user
- * mode), flip one bit of a register there, read it back, and continue.
+ * Let the workload spin in user mode before it computes, stop the guest until the CPU is in that loop
+ * (privilege level 3, RIP in it: the workload's own registers), flip one bit of a register there, read
+ * it back, release the workload (its flag, at its virtual address) and continue.
  */
 async function flipRegister(
+  st: RunState,
   gdb: GdbRemote,
   where: Extract<FlipPlan, { kind: "register" }>,
-  parked: ParkedWorkload,
   signal: AbortSignal,
-  go: () => void,
 ): Promise<FlipRecord> {
-  const entry = parked.entry.toString(16);
-  await gdb.expectOk(`Z0,${entry},1`, signal);
   gdb.send("c");
-  go();
-  await gdb.reply("the breakpoint at the workload's entry", signal);
-  await gdb.expectOk(`z0,${entry},1`, signal);
-  const cpl = Number(fromTargetHex(await gdb.readRegister(CS_REGISTER, signal)) & 3n);
+  st.enclave?.send(`SOFT-GO nonce=${st.plan.nonce} spin=1`);
+  const spinning = await waitLine(st, "flip.spin", "SOFT-SPIN", () =>
+    spinningWorkload(consoleText(st.monitor), st.plan.nonce),
+  );
+  const cpl = await stopInLoop(gdb, spinning, signal);
   const n = FLIP_REGISTERS[where.register];
   const bytes = registerBits(where.register) / 8;
   const old = await gdb.readRegister(n, signal);
   const written = toTargetHex(fromTargetHex(old) ^ (1n << BigInt(where.bit)), bytes);
   await gdb.writeRegister(n, written, signal);
   const readBack = await gdb.readRegister(n, signal);
+  await gdb.writeMemory(spinning.release, toTargetHex(1n, 4), signal);
   gdb.send("c");
   const value = (hex: string) => `0x${fromTargetHex(hex).toString(16)}`;
   return {
@@ -156,6 +161,22 @@ async function flipRegister(
     fired: readBack === written,
     cpl,
   };
+}
+
+/** Interrupt the running guest until it stops inside the workload's spin loop; returns the CPL there. */
+async function stopInLoop(gdb: GdbRemote, spinning: SpinningWorkload, signal: AbortSignal): Promise<number> {
+  for (let i = 0; i < SPIN_TRIES; i++) {
+    gdb.interrupt();
+    await gdb.reply("the stop in the workload's spin loop", signal);
+    const cpl = Number(fromTargetHex(await gdb.readRegister(CS_REGISTER, signal)) & 3n);
+    const rip = fromTargetHex(await gdb.readRegister(FLIP_REGISTERS.rip, signal));
+    if (cpl === 3 && rip >= spinning.spin && rip < spinning.spin + SPIN_LOOP_BYTES) return cpl;
+    gdb.send("c");
+  }
+  throw new InfraError(
+    "flip.spin",
+    `the guest never stopped in the workload's spin loop in ${SPIN_TRIES} tries`,
+  );
 }
 
 /** The workload of this run has ended (its CHILD line is on the console). */

@@ -52,11 +52,16 @@ export interface SoftErrorParams {
   bit?: number;
 }
 
-/** What the parked workload reported: its input buffer's physical address and its compute entry point. */
+/** What the parked workload reported: its input buffer's physical address and length. */
 export interface ParkedWorkload {
   physical: bigint;
   length: number;
-  entry: bigint;
+}
+
+/** The workload spinning in user mode before it computes: its loop and its release flag (virtual). */
+export interface SpinningWorkload {
+  spin: bigint;
+  release: bigint;
 }
 
 /** One flip to place, fixed by the run's seed. */

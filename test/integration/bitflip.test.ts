@@ -13,7 +13,9 @@ beforeAll(() => {
   requireBuiltCli();
   dir = mkdtempSync(join(tmpdir(), "ezone-bitflip-"));
 });
-afterAll(() => { if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true }); });
+afterAll(() => {
+  if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+});
 
 interface Row {
   run_key: string;

@@ -9,11 +9,11 @@ import {
   hangWindowMs,
   type SoftErrorEvidence,
 } from "../../src/model/soft-error.js";
-import { parkedWorkload, workloadReport } from "../../src/monitor/soft-lines.js";
+import { parkedWorkload, spinningWorkload, workloadReport } from "../../src/monitor/soft-lines.js";
 import { countWithInterval } from "../../src/report/soft-errors.js";
 
 const golden: Golden = { digest: "e58830d343209cac", durationUs: 1500 };
-const parked = { physical: 0x2_1af5_000n, length: 4096, entry: 0x49fc30n };
+const parked = { physical: 0x2_1af5_000n, length: 4096 };
 
 describe("chooseFlip", () => {
   it("puts a data flip inside the parked input buffer, the same for the same seed", () => {
@@ -79,8 +79,8 @@ describe("classifySoftError", () => {
 describe("soft-error lines", () => {
   const console = [
     "HB 3 1200",
-    "SOFT-PARKED nonce=other pid=90 phys=0x1000 len=4096 entry=0x401000",
-    "SOFT-PARKED nonce=n1 pid=91 phys=0x21af5000 len=4096 entry=0x49fc30",
+    "SOFT-PARKED nonce=other pid=90 phys=0x1000 len=4096",
+    "SOFT-PARKED nonce=n1 pid=91 phys=0x21af5000 len=4096",
     "SOFT-DONE nonce=n1 digest=e58830d343209cac us=1650",
     "SOFT-DONE nonce=n1 digest=zz us=1",
     "CHILD bitflip nonce=n1 pid=91 exit=0",
@@ -89,7 +89,13 @@ describe("soft-error lines", () => {
   it("reads the parked workload of the run's nonce only", () => {
     expect(parkedWorkload(console, "n1")).toEqual(parked);
     expect(parkedWorkload(console, "n2")).toBeNull();
-    expect(parkedWorkload("SOFT-PARKED nonce=n1 pid=1 phys=0x1000 len=0 entry=0x1", "n1")).toBeNull();
+    expect(parkedWorkload("SOFT-PARKED nonce=n1 pid=1 phys=0x1000 len=0", "n1")).toBeNull();
+  });
+
+  it("reads the spinning workload's loop and release flag", () => {
+    const spin = "SOFT-SPIN nonce=n1 spin=0x4042a0 release=0x4d6000\r\n";
+    expect(spinningWorkload(spin, "n1")).toEqual({ spin: 0x4042a0n, release: 0x4d6000n });
+    expect(spinningWorkload(spin, "n2")).toBeNull();
   });
 
   it("reads the digest, the time and how the workload ended; a malformed line is ignored", () => {

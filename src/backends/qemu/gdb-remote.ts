@@ -163,6 +163,11 @@ export class GdbRemote implements AsyncDisposable {
     this.socket.write(frame(data));
   }
 
+  /** Stop the running target (Ctrl-C); a stop reply follows. */
+  interrupt(): void {
+    this.socket.write("\x03");
+  }
+
   /** Read `length` bytes at `address` (hex, target order). */
   readMemory(address: bigint, length: number, signal: AbortSignal): Promise<string> {
     return this.request(`m${address.toString(16)},${length.toString(16)}`, signal);

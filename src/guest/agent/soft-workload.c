@@ -6,8 +6,11 @@
  *
  *   INJECT bitflip nonce=<n> delay_ms=0   fork the workload: it fills and mlocks its input page, then
  *                                         prints its addresses and parks
- *   SOFT-PARKED nonce=<n> pid=<p> phys=0x<physical address of the input> len=<bytes> entry=0x<compute()>
- *   SOFT-GO nonce=<n>                     (command) let the parked workload compute
+ *   SOFT-PARKED nonce=<n> pid=<p> phys=0x<physical address of the input> len=<bytes>
+ *   SOFT-GO nonce=<n> [spin=1]            (command) let the parked workload compute; with spin=1 it
+ *                                         first prints SOFT-SPIN and spins in user mode until ezone
+ *                                         sets its release flag (where a register flip is placed)
+ *   SOFT-SPIN nonce=<n> spin=0x<loop function> release=0x<flag address>
  *   SOFT-DONE nonce=<n> digest=<16 hex> us=<microseconds>
  *   CHILD bitflip nonce=<n> pid=<p> exit=0 | signal=SIG...
  *
@@ -32,6 +35,8 @@
 #define ROUNDS 6
 
 static uint8_t input[PAGE] __attribute__((aligned(PAGE)));
+/* Set from outside (ezone through the gdbstub) to end soft_spin(). */
+volatile int soft_released;
 /* The agent's end of the pipe the parked workload waits on; -1 when no workload is parked. */
 static int go_fd = -1;
 static int park_fd = -1;
@@ -50,9 +55,9 @@ static void fill_input(void)
 
 /*
  * The computation: FNV-1a over the input, then ROUNDS products of two SIDE x SIDE matrices read from it,
- * folded into the digest. noinline: ezone stops the guest at its first instruction (SOFT-PARKED entry=).
+ * folded into the digest.
  */
-__attribute__((noinline)) uint64_t soft_compute(const uint8_t *in)
+static uint64_t soft_compute(const uint8_t *in)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (size_t i = 0; i < PAGE; i++)
@@ -76,6 +81,13 @@ __attribute__((noinline)) uint64_t soft_compute(const uint8_t *in)
 				h = (h ^ c[i][j]) * 0x100000001b3ull;
 	}
 	return h;
+}
+
+/** Spin in user mode until released: ezone stops the guest here to flip a register of the workload. */
+__attribute__((noinline)) void soft_spin(void)
+{
+	while (!soft_released)
+		__asm__ volatile("pause");
 }
 
 /** The physical address of `p` from /proc/self/pagemap; 0 when the page is not present or not readable. */
@@ -111,14 +123,19 @@ static void workload_body(void)
 	uint64_t phys = physical_address(input);
 	if (!phys)
 		_exit(4);
-	emit("SOFT-PARKED nonce=%s pid=%d phys=0x%llx len=%d entry=0x%llx", parked_nonce, (int)getpid(),
-	     (unsigned long long)phys, PAGE, (unsigned long long)(uintptr_t)soft_compute);
+	emit("SOFT-PARKED nonce=%s pid=%d phys=0x%llx len=%d", parked_nonce, (int)getpid(), (unsigned long long)phys,
+	     PAGE);
 	ssize_t n;
 	do
 		n = read(park_fd, &go, 1);
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		_exit(5);
+	if (go == 's') {
+		emit("SOFT-SPIN nonce=%s spin=0x%llx release=0x%llx", parked_nonce,
+		     (unsigned long long)(uintptr_t)soft_spin, (unsigned long long)(uintptr_t)&soft_released);
+		soft_spin();
+	}
 	long long t0 = now_us();
 	uint64_t digest = soft_compute(input);
 	emit("SOFT-DONE nonce=%s digest=%016llx us=%lld", parked_nonce, (unsigned long long)digest, now_us() - t0);
@@ -147,13 +164,14 @@ static void park(const char *fault, const char *nonce, unsigned delay_ms, const 
 
 static void go(const char *args)
 {
-	char nonce[64] = "";
+	char nonce[64] = "", spin[4] = "0";
 	kv_get(args, "nonce", nonce, sizeof(nonce));
+	kv_get(args, "spin", spin, sizeof(spin));
 	if (go_fd < 0 || strcmp(nonce, parked_nonce) != 0) {
 		emit("ERROR SOFT-GO: no workload parked for nonce=%s", nonce);
 		return;
 	}
-	if (write(go_fd, "g", 1) != 1)
+	if (write(go_fd, strcmp(spin, "1") == 0 ? "s" : "g", 1) != 1)
 		emit("ERROR SOFT-GO: errno=%d", errno);
 	close(go_fd);
 	go_fd = -1;
