@@ -3,12 +3,12 @@ import type { ParkedWorkload, SpinningWorkload, WorkloadReport } from "../model/
 /*
  * The soft-error workload's lines on the console (src/guest/agent/soft-workload.c). A guest can print
  * anything: each field is matched whole, with bounded lengths, and only lines carrying the run's nonce
- * count.
+ * count. A line counts once its newline has arrived: a line still arriving would match cut short.
  */
-const PARKED = /^SOFT-PARKED nonce=(\S{1,64}) pid=\d{1,10} phys=0x([0-9a-f]{1,16}) len=(\d{1,6})\r?$/gm;
-const SPIN = /^SOFT-SPIN nonce=(\S{1,64}) spin=0x([0-9a-f]{1,16}) release=0x([0-9a-f]{1,16})\r?$/gm;
-const DONE = /^SOFT-DONE nonce=(\S{1,64}) digest=([0-9a-f]{16}) us=(\d{1,12})\r?$/gm;
-const CHILD = /^CHILD bitflip nonce=(\S{1,64}) pid=\d{1,10} ((?:signal|exit)=[\w-]{1,16})\r?$/gm;
+const PARKED = /^SOFT-PARKED nonce=(\S{1,64}) pid=\d{1,10} phys=0x([0-9a-f]{1,16}) len=(\d{1,6})\r?\n/gm;
+const SPIN = /^SOFT-SPIN nonce=(\S{1,64}) spin=0x([0-9a-f]{1,16}) release=0x([0-9a-f]{1,16})\r?\n/gm;
+const DONE = /^SOFT-DONE nonce=(\S{1,64}) digest=([0-9a-f]{16}) us=(\d{1,12})\r?\n/gm;
+const CHILD = /^CHILD bitflip nonce=(\S{1,64}) pid=\d{1,10} ((?:signal|exit)=[\w-]{1,16})\r?\n/gm;
 
 /** The parked workload's addresses for `nonce`, or null when it has not reported them. */
 export function parkedWorkload(console: string, nonce: string): ParkedWorkload | null {

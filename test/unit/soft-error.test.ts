@@ -84,23 +84,26 @@ describe("soft-error lines", () => {
     "SOFT-DONE nonce=n1 digest=e58830d343209cac us=1650",
     "SOFT-DONE nonce=n1 digest=zz us=1",
     "CHILD bitflip nonce=n1 pid=91 exit=0",
+    "",
   ].join("\r\n");
 
   it("reads the parked workload of the run's nonce only", () => {
     expect(parkedWorkload(console, "n1")).toEqual(parked);
     expect(parkedWorkload(console, "n2")).toBeNull();
-    expect(parkedWorkload("SOFT-PARKED nonce=n1 pid=1 phys=0x1000 len=0", "n1")).toBeNull();
+    expect(parkedWorkload("SOFT-PARKED nonce=n1 pid=1 phys=0x1000 len=0\n", "n1")).toBeNull();
   });
 
   it("reads the spinning workload's loop and release flag", () => {
     const spin = "SOFT-SPIN nonce=n1 spin=0x4042a0 release=0x4d6000\r\n";
     expect(spinningWorkload(spin, "n1")).toEqual({ spin: 0x4042a0n, release: 0x4d6000n });
     expect(spinningWorkload(spin, "n2")).toBeNull();
+    // Still arriving: the address would be cut short.
+    expect(spinningWorkload("SOFT-SPIN nonce=n1 spin=0x4042a0 release=0x4", "n1")).toBeNull();
   });
 
   it("reads the digest, the time and how the workload ended; a malformed line is ignored", () => {
     expect(workloadReport(console, "n1")).toEqual({ digest: golden.digest, durationUs: 1650, end: "exit=0" });
-    expect(workloadReport("SOFT-DONE nonce=n1 digest=e58830d343209cac<b> us=1", "n1").digest).toBeNull();
+    expect(workloadReport("SOFT-DONE nonce=n1 digest=e58830d343209cac<b> us=1\n", "n1").digest).toBeNull();
     expect(workloadReport(console, "other")).toEqual({ digest: null, durationUs: null, end: null });
   });
 });
