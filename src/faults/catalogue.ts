@@ -82,7 +82,7 @@ export const FAULTS = {
     zone: 4,
     kernelModule: false,
     mechanism:
-      "ezone flips one seeded bit through QEMU's gdbstub: in the parked workload's input buffer (physical address) or in a CPU register as the workload starts computing",
+      "ezone flips one seeded bit through QEMU's gdbstub: in the parked workload's input buffer (physical address) or in a CPU register of the workload (stopped in user mode just before it computes)",
     proof:
       "ezone's record of the flip read back through the gdbstub (where, old, written and read-back value)",
     expected:
