@@ -26,6 +26,8 @@ export interface FaultNeeds {
   host?: HostAction;
   /** Exhausts its enclave's memory: needs memory of the enclave's own (a VM). */
   exhaustsMemory?: boolean;
+  /** Flips bits in the running guest from outside: needs a debug stub (QEMU's gdbstub under TCG). */
+  flipsBits?: boolean;
 }
 
 /** The host process that embodies a running enclave: where a zone-2 signal goes. */
@@ -130,6 +132,19 @@ export interface Snapshotter {
   snapshotKey(spec: EnclaveSpec, signal: AbortSignal): Promise<string>;
   /** Boot `spec` once, wait until the agent is READY and idle, save the running guest's files in `dir`. */
   saveSnapshot(spec: EnclaveSpec, dir: string, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Optional: an enclave whose VMM can open a gdb remote-protocol stub on a UNIX socket (QEMU's gdbstub).
+ * Connecting to it stops the guest's CPUs.
+ */
+export interface DebugStub {
+  /** Open the stub on a UNIX socket at `path` (a private path of the run). */
+  openDebugStub(path: string, signal: AbortSignal): Promise<void>;
+}
+
+export function hasDebugStub(e: Enclave): e is Enclave & DebugStub {
+  return typeof (e as Partial<DebugStub>).openDebugStub === "function";
 }
 
 export function isSnapshotter(b: Backend): b is Backend & Snapshotter {

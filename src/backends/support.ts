@@ -49,6 +49,13 @@ export function supportFor(kernel: GuestKernel, fault: FaultNeeds): Support {
         "the enclave has no memory of its own here (the host's memory, with no bound): exhausting it would press on the host (and the guest's OOM killer would be the host's)",
     };
   }
+  if (fault.flipsBits) {
+    return {
+      supported: false,
+      reason:
+        "bit flips are placed through QEMU's gdbstub, under TCG only (qemu-tcg); this backend has no debug stub ezone drives",
+    };
+  }
   if (fault.host?.kind === "signal" && fault.host.target === "sentry" && kernel !== "sentry") {
     return { supported: false, reason: "no gVisor Sentry here to panic" };
   }

@@ -6,6 +6,7 @@ import type { Outcome } from "../model/outcome-types.js";
 import type { Store } from "../store/store.js";
 import { InfraError } from "../util/errors.js";
 import { duration } from "../util/format.js";
+import type { GoldenRuns } from "./golden.js";
 import { planRun } from "./plan-run.js";
 import type { Slot } from "./plan-slots.js";
 import type { ProbeChain } from "./probe-chain.js";
@@ -38,6 +39,8 @@ export interface AttemptContext {
   hostProbe?: RunPlan["hostProbe"];
   /** One line per attempt. */
   log: (line: string) => void;
+  /** Bit flips: the golden runs they are judged against. */
+  goldens: GoldenRuns;
 }
 
 /** One repetition: attempts until a result or the retries are spent; each attempt is stored. */
@@ -56,6 +59,7 @@ export async function runRepetition(
       hostProbe: ctx.hostProbe,
     };
     if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(slot, plan);
+    if (plan.softError) plan.golden = ctx.goldens.source(plan, slot.backendName);
     const result = await runOne(plan, signal);
     await storeAttempt(ctx, slot, { key, rep, seed, attempt, plan, result });
     ctx.log(describeAttempt(key, attempt, result));
@@ -117,5 +121,6 @@ async function storeAttempt(
 function describeAttempt(key: string, attempt: number, r: RunResult): string {
   const ms = duration;
   const retry = attempt > 0 ? ` (attempt ${attempt + 1})` : "";
-  return `  ${key}${retry}: ${r.verdict.outcome} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]`;
+  const soft = r.evidence.softError?.class;
+  return `  ${key}${retry}: ${r.verdict.outcome}${soft ? ` [${soft}]` : ""} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]`;
 }

@@ -37,5 +37,6 @@ export function planRun(
     thresholds: DEFAULT_PROBE_THRESHOLDS,
     hooks,
     bystanders: slot.params.bystanders ?? 0,
+    softError: slot.params.softError ? { ...slot.params.softError, seed } : null,
   };
 }

@@ -5,6 +5,7 @@ import { FAULTS, type FaultName, faultKernelArgs, faultSpec } from "../faults/ca
 import type { BuiltImage } from "../guest/image-builder.js";
 import { isResult } from "../model/outcome-types.js";
 import { type RunParams, runParams, type Trigger } from "../model/run-params.js";
+import type { SoftErrorParams } from "../model/soft-error.js";
 import type { Store } from "../store/store.js";
 import { Cell } from "./cell.js";
 import type { LoadedCampaign } from "./load.js";
@@ -29,13 +30,31 @@ export function backendRefs(config: CampaignConfig): BackendRef[] {
   );
 }
 
+/** One fault entry of a campaign: its trigger, and for a bit flip its target and number of flips. */
+export interface FaultPlan {
+  fault: FaultName;
+  trigger: Trigger;
+  softError?: SoftErrorParams;
+  /** Runs of the cell instead of the campaign's repetitions (a bit flip's `flips`). */
+  repetitions?: number;
+}
+
 /** The campaign's faults with their trigger (the paper's default: armed at boot, 5 s after READY). */
-export function faultPlans(config: CampaignConfig): { fault: FaultName; trigger: Trigger }[] {
-  return config.faults.map((f) =>
-    typeof f === "string"
-      ? { fault: f, trigger: { mode: "boot-delay", delaySeconds: 5 } }
-      : { fault: f.name, trigger: f.trigger ?? { mode: "boot-delay", delaySeconds: 5 } },
-  );
+export function faultPlans(config: CampaignConfig): FaultPlan[] {
+  return config.faults.map((f): FaultPlan => {
+    if (typeof f === "string") return { fault: f, trigger: { mode: "boot-delay", delaySeconds: 5 } };
+    if ("target" in f) {
+      // The workload parks once the agent has it; ezone flips, then sends it on.
+      const { target, register, bit } = f;
+      return {
+        fault: f.name,
+        trigger: { mode: "command", delaySeconds: 0 },
+        softError: { target, register, bit },
+        repetitions: f.flips,
+      };
+    }
+    return { fault: f.name, trigger: f.trigger ?? { mode: "boot-delay", delaySeconds: 5 } };
+  });
 }
 
 /** Kernel command line parameters the campaign sets, stored with each run. */
@@ -49,8 +68,10 @@ export function slotParams(
   fault: FaultName,
   trigger: Trigger,
   snapshots: boolean,
+  softError?: SoftErrorParams,
 ): RunParams {
   return runParams({
+    softError,
     trigger,
     memoryMb: config.guest.memoryMb,
     heartbeatMs: config.guest.heartbeatMs,
@@ -97,8 +118,9 @@ export async function planSlots(
     });
     opts.log(`${ref.name}: ${availability.available ? "" : "not runnable here — "}${availability.reason}`);
     if (!availability.available) continue;
-    for (const [faultIndex, { fault, trigger }] of faultPlans(config).entries()) {
+    for (const [faultIndex, fp] of faultPlans(config).entries()) {
       if (!inShard(ref.name, faultIndex)) continue;
+      const { fault } = fp;
       const support = backend.supports(FAULTS[fault]);
       if (!support.supported) {
         store.recordStatement(config.name, {
@@ -110,10 +132,11 @@ export async function planSlots(
         opts.log(`${ref.name} × ${fault}: refused — ${support.reason}`);
         continue;
       }
-      const params = slotParams(config, fault, trigger, !opts.noSnapshot && isSnapshotter(backend));
+      const snapshots = !opts.noSnapshot && isSnapshotter(backend);
+      const params = slotParams(config, fault, fp.trigger, snapshots, fp.softError);
       const cell = new Cell(
         cellKey(config.name, ref.name, fault, params),
-        config.repetitions,
+        fp.repetitions ?? config.repetitions,
         config.until ?? null,
       );
       for (const r of stored) {

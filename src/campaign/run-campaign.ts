@@ -5,6 +5,7 @@ import { ArtifactWriteError } from "../store/artifacts.js";
 import { Store } from "../store/store.js";
 import { sweepScratchDirs } from "../util/scratch-dir.js";
 import { type AttemptContext, runRepetition } from "./attempts.js";
+import { GoldenRuns } from "./golden.js";
 import type { LoadedCampaign } from "./load.js";
 import { acquireCampaignLock } from "./lock.js";
 import { planSlots, type Slot } from "./plan-slots.js";
@@ -87,7 +88,9 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     });
   const log = opts.progress ? (l: string) => opts.progress?.log(l) : opts.log;
   // One context per worker: its probe chain hands each after-probe to that worker's next run.
+  const goldens = new GoldenRuns(store, log);
   const contexts: AttemptContext[] = Array.from({ length: jobs }, () => ({
+    goldens,
     config,
     store,
     image: opts.image,

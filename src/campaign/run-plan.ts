@@ -6,6 +6,7 @@ import type { ProbeThresholds } from "../host/compare.js";
 import type { HostProbes, HostProbesOptions } from "../host/probes.js";
 import type { RunEvidence, Verdict } from "../model/outcome-types.js";
 import type { Trigger } from "../model/run-params.js";
+import type { Golden, SoftErrorParams } from "../model/soft-error.js";
 import type { ProbeChain } from "./probe-chain.js";
 
 /** Where a run's saved guest comes from: made on first use, forgotten when it fails to restore. */
@@ -16,6 +17,17 @@ export interface SnapshotSource {
   invalidate(): Promise<void>;
   /** More runs restore it: the backend may start their VMMs ahead (the caller closes the backend). */
   keepSpare?: boolean;
+}
+
+/** The fault-free run of the soft-error workload: stored once, measured first when there is none. */
+export interface GoldenSource {
+  /** The golden run, and whether it was stored already (reused) or measured now. */
+  get(signal: AbortSignal): Promise<{ golden: Golden; reused: boolean }>;
+}
+
+/** A bit flip's parameters and the run's seed, which fixes where the flip goes. */
+export interface SoftErrorPlan extends SoftErrorParams {
+  seed: string;
 }
 
 /** Every duration of one run, already multiplied by the backend's timeout scale. */
@@ -50,6 +62,10 @@ export interface RunPlan {
   bystanders?: number;
   /** The worker's previous after-probe, reused as this run's baseline while fresh and healthy. */
   probeChain?: ProbeChain;
+  /** Bit flips: where the seeded flip goes; null or absent for the golden run itself (no flip). */
+  softError?: SoftErrorPlan | null;
+  /** Bit flips: the golden run to judge against (the golden run itself has none). */
+  golden?: GoldenSource | null;
   /** Takes the host snapshot before and after the run (default `probeHost`; lifecycle tests replace it). */
   hostProbe?: (opts: HostProbesOptions) => Promise<HostProbes>;
 }

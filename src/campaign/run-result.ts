@@ -2,6 +2,7 @@ import { faultSpec } from "../faults/catalogue.js";
 import { decideOutcome } from "../model/outcome.js";
 import type { RunEvidence } from "../model/outcome-types.js";
 import { heartbeatTiming } from "../monitor/heartbeat-log.js";
+import { softErrorEvidence } from "./bit-flip.js";
 import { detectionMsOf, phasesOf } from "./observation.js";
 import type { RunResult } from "./run-plan.js";
 import type { RunState } from "./run-state.js";
@@ -10,7 +11,9 @@ import type { RunState } from "./run-state.js";
 export function decide(st: RunState): RunResult {
   const s = st.monitor.state;
   // A host-side fault's proof is ezone's own record of it; the guest-side one is the fault's printk.
-  const proofAt = s.proofAt ?? st.hostFault?.at ?? null;
+  // A bit flip's proof is the flip read back through the gdbstub.
+  const flipped = st.flip?.fired ? st.flipAt : null;
+  const proofAt = s.proofAt ?? st.hostFault?.at ?? flipped;
   const evidence = evidenceOf(st, proofAt);
   return {
     verdict: decideOutcome(evidence),
@@ -34,6 +37,7 @@ function evidenceOf(st: RunState, proofAt: number | null): RunEvidence {
       st.windows &&
       heartbeatTiming(st.beats.arrivals, plan.heartbeatMs, st.windows.baseline, st.windows.fault),
   };
+  const soft = softErrorEvidence(st);
   const hostBeatsAfter =
     hostFault?.at == null ? 0 : st.beats.countBetween(hostFault.at, Number.POSITIVE_INFINITY);
   return {
@@ -60,6 +64,7 @@ function evidenceOf(st: RunState, proofAt: number | null): RunEvidence {
     probes: st.probes,
     ...(host ?? {}),
     ...(st.bystanderEvidence ? { bystanders: st.bystanderEvidence } : {}),
+    ...(soft ? { softError: soft } : {}),
     phases: phasesOf(st.marks, st.t0, s),
   };
 }

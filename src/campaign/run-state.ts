@@ -9,6 +9,7 @@ import type {
   StopReason,
   Zone,
 } from "../model/outcome-types.js";
+import type { FlipRecord, Golden } from "../model/soft-error.js";
 import { HeartbeatLog } from "../monitor/heartbeat-log.js";
 import { RunMonitor } from "../monitor/run-monitor.js";
 import { deadline } from "../util/deadline.js";
@@ -19,6 +20,12 @@ import type { Bystanders } from "./bystanders.js";
 import type { ActiveHostFault } from "./host-inject.js";
 import type { HeartbeatWindows, Marks } from "./observation.js";
 import type { RunPlan } from "./run-plan.js";
+
+/** One named step of the run lifecycle (DESIGN.md §3); a failure names the step that threw. */
+export interface RunStep {
+  name: string;
+  run(st: RunState): Promise<void>;
+}
 
 /** Why a run could not be judged: ezone/the host tooling failed, or the guest never came up. */
 export interface RunFailure {
@@ -60,6 +67,11 @@ export interface RunState {
   exitAtStop: EnclaveExit;
   probes: ProbeFinding[];
   failure: RunFailure | null;
+  /** Bit flips: the golden run judged against, and whether it was stored already. */
+  golden: { golden: Golden; reused: boolean } | null;
+  /** Bit flips: the flip as placed and read back, and when. */
+  flip: FlipRecord | null;
+  flipAt: number | null;
 }
 
 /**
@@ -110,5 +122,8 @@ export async function createRunState(plan: RunPlan, parent: AbortSignal): Promis
     exitAtStop: { kind: "running" },
     probes: [],
     failure: null,
+    golden: null,
+    flip: null,
+    flipAt: null,
   };
 }

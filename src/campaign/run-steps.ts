@@ -3,11 +3,13 @@ import { faultSpec } from "../faults/catalogue.js";
 import { judgeBaseline } from "../host/baseline-health.js";
 import { compareProbes } from "../host/compare.js";
 import { kmsgCursorOf, probeHost } from "../host/probes.js";
+import { hangWindowMs } from "../model/soft-error.js";
 import { isOopsLine } from "../monitor/oops-patterns.js";
 import { type RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
 import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
 import { killPoint } from "../util/kill-point.js";
+import { flip, golden, workloadEnded } from "./bit-flip.js";
 import { BootError, consoleTail, notReadyFailure } from "./boot-failure.js";
 import { Bystanders } from "./bystanders.js";
 import { injectHostFault } from "./host-inject.js";
@@ -20,16 +22,12 @@ import {
   wantsGrace,
 } from "./observation.js";
 import { enclaveSpec } from "./run-plan.js";
-import type { RunState } from "./run-state.js";
+import type { RunState, RunStep } from "./run-state.js";
 
 /** Heartbeats seen before a host-side fault: 2 prove the guest runs; a hog's baseline needs more. */
 const HOST_FAULT_BASELINE_BEATS = { signal: 2, hog: 8 } as const;
 
-/** One named step of the run lifecycle (DESIGN.md §3); a failure names the step that threw. */
-export interface RunStep {
-  name: string;
-  run(st: RunState): Promise<void>;
-}
+export type { RunStep } from "./run-state.js";
 
 const probeSignal = (st: RunState) => deadline(st.signal, st.plan.timeouts.probeMs);
 const hostProbeOf = (st: RunState) => st.plan.hostProbe ?? probeHost;
@@ -182,17 +180,24 @@ export const observe: RunStep = {
   async run(st) {
     const { plan, monitor, zone, hostFault } = st;
     const control = plan.fault === "none";
-    const observeMs = observeWindowMs({
-      control,
-      controlObserveMs: plan.timeouts.controlObserveMs,
-      observeMs: plan.timeouts.observeMs,
-      observeMinMs: (faultSpec(plan.fault).observeMinMs ?? 0) * plan.backend.timeoutScale,
-      delaySeconds: plan.trigger.delaySeconds,
-      host: hostFault && { delivered: hostFault.evidence.delivered, holdMs: hostFault.holdMs },
-    });
+    // A bit flip is watched until its workload ends, or for the hang window the golden run sets.
+    const soft = st.golden
+      ? hangWindowMs(st.golden.golden, plan.backend.timeoutScale, plan.timeouts.graceMs)
+      : null;
+    const observeMs =
+      soft ??
+      observeWindowMs({
+        control,
+        controlObserveMs: plan.timeouts.controlObserveMs,
+        observeMs: plan.timeouts.observeMs,
+        observeMinMs: (faultSpec(plan.fault).observeMinMs ?? 0) * plan.backend.timeoutScale,
+        delaySeconds: plan.trigger.delaySeconds,
+        host: hostFault && { delivered: hostFault.evidence.delivered, holdMs: hostFault.holdMs },
+      });
+    const flipped = () => plan.fault === "bitflip" && workloadEnded(st);
     const settled = await waitFor(monitor, st.signal, {
       reason: `observe: nothing decisive within ${observeMs} ms`,
-      until: (s) => observationDecided(s, zone),
+      until: (s) => observationDecided(s, zone) || flipped(),
       timeoutMs: observeMs,
     });
     st.marks.settled = performance.now();
@@ -204,8 +209,9 @@ export const observe: RunStep = {
       performance.now(),
     );
     st.bystanderEvidence = st.bystanders?.evidence(plan.heartbeatMs, st.windows.baseline, st.windows.fault);
-    st.stopReason = stopReasonOf(s, settled, zone);
-    if (wantsGrace(s, settled, control, zone)) {
+    st.stopReason = settled && s.exit === null && flipped() ? "fault-ended" : stopReasonOf(s, settled, zone);
+    // A flipped workload that ended has said all it will: no trailing oops lines to wait for.
+    if (st.stopReason !== "fault-ended" && wantsGrace(s, settled, control, zone)) {
       await waitFor(monitor, st.signal, {
         reason: "grace",
         until: (x) => x.exit !== null,
@@ -254,4 +260,4 @@ async function waitFor(monitor: RunMonitor, signal: AbortSignal, w: Wait): Promi
 }
 
 /** Steps from the baseline to the end of the observation; `stop`, `after` and `decide` follow always. */
-export const RUN_STEPS: readonly RunStep[] = [baseline, start, ready, inject, observe];
+export const RUN_STEPS: readonly RunStep[] = [golden, baseline, start, ready, inject, flip, observe];

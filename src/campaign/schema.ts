@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { BACKEND_NAMES } from "../backends/index.js";
 import { FAULT_NAMES } from "../faults/catalogue.js";
+import { FLIP_REGISTER_NAMES, SOFT_TARGETS } from "../model/soft-error.js";
 
 const name = z
   .string()
@@ -28,9 +29,23 @@ const trigger = z.discriminatedUnion("mode", [
   z.strictObject({ mode: z.literal("command"), delaySeconds: z.number().min(0).max(3600).default(0) }),
 ]);
 
+/** A soft error: `flips` seeded runs, each one bit flipped in the target (QEMU's gdbstub). */
+const bitflip = z.strictObject({
+  name: z.literal("bitflip"),
+  target: z.enum(SOFT_TARGETS),
+  flips: z.number().int().min(1).max(100_000),
+  /** Target `registers`: this register only (the seed picks the bit unless `bit` is given). */
+  register: z.enum(FLIP_REGISTER_NAMES).optional(),
+  bit: z.number().int().min(0).max(63).optional(),
+});
+
 const fault = z.union([
   z.enum(FAULT_NAMES),
-  z.strictObject({ name: z.enum(FAULT_NAMES), trigger: trigger.optional() }),
+  // The name picks the shape, so a bit flip's mistakes are reported against its own fields.
+  z.discriminatedUnion("name", [
+    bitflip,
+    z.strictObject({ name: z.enum(FAULT_NAMES).exclude(["bitflip"]), trigger: trigger.optional() }),
+  ]),
 ]);
 
 const timeouts = z
@@ -138,6 +153,10 @@ function checkFaults(c: Fields, ctx: z.RefinementCtx): void {
     const first = seen.get(key);
     if (first === undefined) seen.set(key, i);
     else ctx.addIssue({ code: "custom", path: ["faults", i], message: `the same fault as faults[${first}]` });
+    if (f === "bitflip" || (typeof f !== "string" && "target" in f)) {
+      checkBitflip(f, i, ctx);
+      return;
+    }
     if (typeof f === "string" || f.name === "none" || !f.trigger) return;
     if (f.trigger.delaySeconds + observeSeconds > runSeconds)
       ctx.addIssue({
@@ -149,6 +168,26 @@ function checkFaults(c: Fields, ctx: z.RefinementCtx): void {
           `(timeouts.observeSeconds ${observeSeconds}) leaves at most ${runSeconds - observeSeconds} s`,
       });
   });
+}
+
+/** A bit flip names its target and count; a register or bit fits the target and the register's width. */
+function checkBitflip(f: Fields["faults"][number], i: number, ctx: z.RefinementCtx): void {
+  if (typeof f === "string" || !("target" in f)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["faults", i],
+      message: "bitflip needs its target and count: { name: bitflip, target: data|registers, flips: N }",
+    });
+    return;
+  }
+  if (f.target !== "registers" && (f.register !== undefined || f.bit !== undefined))
+    ctx.addIssue({
+      code: "custom",
+      path: ["faults", i, f.register !== undefined ? "register" : "bit"],
+      message: "register and bit apply to target registers only",
+    });
+  if (f.bit !== undefined && f.register === "eflags" && f.bit > 31)
+    ctx.addIssue({ code: "custom", path: ["faults", i, "bit"], message: "eflags has bits 0-31" });
 }
 
 /** A campaign file's schema: its fields, then the combinations of them that could never run. */

@@ -47,6 +47,8 @@ export interface FaultSpec {
    * other campaigns' enclaves. A worker pool must honour it.
    */
   runsAlone?: boolean;
+  /** A soft error: ezone flips a bit in the running guest (QEMU's gdbstub) and judges it against a golden run. */
+  flipsBits?: boolean;
 }
 
 /**
@@ -74,6 +76,18 @@ export const FAULTS = {
     proof: "the agent's line 'CHILD abort nonce=<run nonce> pid=<pid> signal=SIGABRT'",
     expected: "only that process ends; the agent keeps heartbeating",
     childEnd: "signal=SIGABRT",
+  },
+  bitflip: {
+    name: "bitflip",
+    zone: 4,
+    kernelModule: false,
+    mechanism:
+      "ezone flips one seeded bit through QEMU's gdbstub: in the parked workload's input buffer (physical address) or in a CPU register of the workload (stopped in user mode just before it computes)",
+    proof:
+      "ezone's record of the flip read back through the gdbstub (where, old, written and read-back value)",
+    expected:
+      "a class against the golden run: benign, silent-data-corruption, detected (signal or oops) or hang; the damage stays in the workload's process",
+    flipsBits: true,
   },
   cpuloop: {
     name: "cpuloop",

@@ -1,6 +1,7 @@
 /**
  * The vocabulary of a run's result (DESIGN.md §2). Pure types: no I/O here.
  */
+import type { SoftErrorEvidence } from "./soft-error.js";
 
 /** What happened in one run, decided from evidence only. Sorted block; keep it sorted. */
 export const OUTCOMES = [
@@ -103,6 +104,8 @@ export interface RunEvidence {
   heartbeatTiming?: HeartbeatTiming | null;
   /** Healthy enclaves of the same backend run beside the faulty one (`bystanders: N`). */
   bystanders?: BystanderEvidence[];
+  /** Bit flips: the flip, the golden run, what the workload printed and the class against the golden run. */
+  softError?: SoftErrorEvidence;
   /** Where the run's time went, in ms (baseline probe, snapshot load, boot, observe, after-probe): not used by verdicts. */
   phases?: Record<string, number>;
 }

@@ -1,4 +1,5 @@
 import type { EnclaveExit, RunEvidence, Verdict } from "./outcome-types.js";
+import type { SoftErrorEvidence } from "./soft-error.js";
 
 /**
  * Decide a run's outcome from its evidence alone (DESIGN.md §2). Rules are checked in order; the first
@@ -40,6 +41,8 @@ export function decideOutcome(ev: RunEvidence): Verdict {
     return { outcome: "escaped-global", reasons: failed };
   }
 
+  if (ev.softError) return decideSoftError(ev, ev.softError, guestDied, degraded);
+
   if (!ev.proof) {
     if (ev.hostInjection) return { outcome: "not-fired", reasons: [ev.hostInjection.detail] };
     if (guestDied) {
@@ -75,6 +78,37 @@ export function decideOutcome(ev: RunEvidence): Verdict {
 
   if (ev.zone === 4) return decideUserFault(ev, guestDied, crashText, degraded);
   return panicWitnessesDisagree(ev) ?? consoleOnly(ev, decideKernelFault(ev, guestDied, crashText, degraded));
+}
+
+/**
+ * A bit flip in the workload (zone 4), with its class against the golden run. The proof is the flip read
+ * back through the gdbstub. Benign is `no-effect`; a wrong digest, a signal or a hang of the workload
+ * alone stays in its process; a flip that takes the guest kernel down or stops its heartbeat goes beyond.
+ */
+function decideSoftError(
+  ev: RunEvidence,
+  soft: SoftErrorEvidence,
+  guestDied: boolean,
+  degraded: string[],
+): Verdict {
+  const flip = soft.flip;
+  if (!ev.proof || !flip) {
+    const why = flip
+      ? `the flip at ${flip.where} read back ${flip.readBack}, not the ${flip.written} written`
+      : "no flip was placed";
+    return { outcome: "not-fired", reasons: [why] };
+  }
+  const placed = `flipped ${flip.where} (${flip.old} → ${flip.readBack})`;
+  if (soft.class === null) return { outcome: "unknown", reasons: [placed, soft.reason] };
+  const what = `${soft.class}: ${soft.reason}`;
+  if (guestDied || (soft.class === "hang" && ev.heartbeatLost)) {
+    return {
+      outcome: "contained-varied",
+      reasons: [placed, `${what}: beyond the workload's process`, ...degraded],
+    };
+  }
+  if (soft.class === "benign") return { outcome: "no-effect", reasons: [placed, what, ...degraded] };
+  return contained([placed, what], degraded);
 }
 
 /** The longest a second channel's panic event may trail the console's panic line and still agree with it. */

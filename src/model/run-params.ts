@@ -3,6 +3,8 @@
  * key and must never change), stored with it, and read back to replay it. Pure types: no I/O here.
  */
 
+import type { SoftErrorParams } from "./soft-error.js";
+
 /** When a fault fires. */
 export type Trigger =
   /** The paper's mode: armed on the kernel command line, fires `delaySeconds` after the agent is READY. */
@@ -26,6 +28,8 @@ export interface RunParams {
   boot: BootMode;
   /** Healthy enclaves beside the faulty one; absent when none, so keys without bystanders stay as they were. */
   bystanders?: number;
+  /** A bit flip's target (and pinned register or bit); absent for every other fault, so their keys stay. */
+  softError?: SoftErrorParams;
 }
 
 /** Build run parameters with their fields in key order (JSON.stringify follows insertion order). */
@@ -37,5 +41,15 @@ export function runParams(p: RunParams): RunParams {
     kernelArgs: [...p.kernelArgs],
     boot: p.boot,
     ...(p.bystanders !== undefined && p.bystanders > 0 ? { bystanders: p.bystanders } : {}),
+    ...(p.softError ? { softError: softErrorParams(p.softError) } : {}),
+  };
+}
+
+/** Soft-error parameters with their fields in key order, the optional ones only when set. */
+function softErrorParams(p: SoftErrorParams): SoftErrorParams {
+  return {
+    target: p.target,
+    ...(p.register !== undefined ? { register: p.register } : {}),
+    ...(p.bit !== undefined ? { bit: p.bit } : {}),
   };
 }

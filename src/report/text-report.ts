@@ -8,6 +8,7 @@ import { renderTable } from "../util/format.js";
 import type { CampaignSummary } from "./collect.js";
 import type { Overhead } from "./overhead.js";
 import { NO_PAPER_ROWS, PAPER_COLUMNS, paperCells } from "./paper-table.js";
+import { softErrorTable } from "./soft-errors.js";
 import { cellLines, renderZoneMatrix, ZONE_NAMES } from "./zone-matrix.js";
 
 export type ReportFormat = "text" | "md" | "json";
@@ -43,6 +44,12 @@ function overheadLines(overhead: Record<string, Overhead | null>): string[] {
   ];
 }
 
+/** Bit flips' classes against the golden run, per backend and target; nothing when none was run. */
+function softErrorSection(s: CampaignSummary): string[] {
+  const table = softErrorTable(s.runs);
+  return table ? [`Soft errors: class per backend and target (count, 95% interval)\n${table}`] : [];
+}
+
 /** The terminal report: per campaign the paper's table, the zone matrix and the overhead. */
 export function renderTextReport(summaries: CampaignSummary[], opts: { color: boolean }): string {
   return summaries
@@ -51,6 +58,7 @@ export function renderTextReport(summaries: CampaignSummary[], opts: { color: bo
         `${escapeControl(paperHeading(s.campaign))}\n${paperTableText(s)}`,
         `Zone matrix (fault runs; control runs left out)\n${renderZoneMatrix(s.matrix, opts)}`,
         overheadLines(s.overhead).map(escapeControl).join("\n"),
+        ...softErrorSection(s),
       ].join("\n\n"),
     )
     .join("\n\n\n")

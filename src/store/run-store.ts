@@ -4,6 +4,7 @@
  * first (fsync + rename), then one transaction with every row, keyed by the run key with `ON CONFLICT DO
  * NOTHING`, so resume and Slurm requeue never double-count.
  */
+
 import type Database from "better-sqlite3";
 import {
   isResult,
@@ -16,6 +17,7 @@ import {
   type Zone,
 } from "../model/outcome-types.js";
 import type { RunParams } from "../model/run-params.js";
+import type { SoftClass } from "../model/soft-error.js";
 import { killPoint } from "../util/kill-point.js";
 import { type ArtifactRef, artifactPath, writeArtifact } from "./artifacts.js";
 
@@ -87,6 +89,8 @@ export interface StoredRun extends RunFields {
   /** Null when the run was not judged (`infra-error`, `boot-error`). */
   hostSurvived: boolean | null;
   infraError: string | null;
+  /** Bit flips: the class against the golden run; null for other faults (and when none could be told). */
+  softClass?: SoftClass | null;
 }
 
 /** An artifact row of a run, with the absolute path of its content. */
@@ -143,6 +147,7 @@ interface RunColumns {
   guest_crashed: number;
   host_survived: number | null;
   infra_error: string | null;
+  soft_class: string | null;
 }
 
 /** The named parameters of `insertRun`. */
@@ -184,10 +189,10 @@ interface ArtifactRow {
 const INSERT_RUN = `
   INSERT INTO runs (campaign_id, run_key, backend, fault, zone, params_json, repetition, seed, nonce,
     outcome, reasons_json, started_at, finished_at, boot_ms, detection_ms, run_ms, stop_reason,
-    crash_title, crash_class, proof, guest_crashed, host_survived, infra_error)
+    crash_title, crash_class, proof, guest_crashed, host_survived, infra_error, soft_class)
   VALUES (@campaign_id, @run_key, @backend, @fault, @zone, @params_json, @repetition, @seed, @nonce,
     @outcome, @reasons_json, @started_at, @finished_at, @boot_ms, @detection_ms, @run_ms, @stop_reason,
-    @crash_title, @crash_class, @proof, @guest_crashed, @host_survived, @infra_error)
+    @crash_title, @crash_class, @proof, @guest_crashed, @host_survived, @infra_error, @soft_class)
   ON CONFLICT(run_key) DO NOTHING
   RETURNING id`;
 
@@ -446,6 +451,7 @@ function runInsertParams(campaignId: number, rec: RunRecord): RunInsertParams {
     guest_crashed: bit(ev.guestCrash !== null || ev.panicEvent),
     host_survived: judged ? bit(!ev.probes.some((p) => p.severity === "failed")) : null,
     infra_error: ev.infraError,
+    soft_class: ev.softError?.class ?? null,
   };
 }
 
@@ -480,6 +486,7 @@ function toStoredRun(row: RunRow): StoredRun {
     guestCrashed: row.guest_crashed === 1,
     hostSurvived: row.host_survived === null ? null : row.host_survived === 1,
     infraError: row.infra_error,
+    softClass: row.soft_class as SoftClass | null,
     evidence: JSON.parse(row.evidence_json) as RunEvidence,
     provenance: {
       ezoneVersion: row.ezone_version,

@@ -192,6 +192,18 @@ export const MIGRATIONS: readonly string[] = [
   DROP TABLE runs_copy;
   CREATE INDEX runs_campaign_backend ON runs(campaign_id, backend);
   `,
+  // 5: soft errors (bit flips): each run's class against the golden run, and the golden runs themselves,
+  // one per (image, backend, workload), measured once and reused on resume.
+  `
+  ALTER TABLE runs ADD COLUMN soft_class TEXT NULL CHECK (soft_class IN (
+    'benign', 'detected', 'hang', 'silent-data-corruption'));
+  CREATE TABLE golden_runs (
+    golden_key  TEXT PRIMARY KEY,
+    digest      TEXT NOT NULL,
+    duration_us INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this build of ezone writes. */

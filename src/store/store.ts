@@ -8,6 +8,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
 import type { ProbeFinding } from "../model/outcome-types.js";
+import type { Golden } from "../model/soft-error.js";
+import { GoldenStore } from "./golden-store.js";
 import { type PerfBlock, type PerfResult, PerfStore, type StoredPerfResult } from "./perf-store.js";
 import {
   type OutcomeCount,
@@ -51,6 +53,7 @@ export class Store implements Disposable {
   readonly #runs: RunStore;
   readonly #violations: ViolationStore;
   readonly #perf: PerfStore;
+  readonly #golden: GoldenStore;
 
   private constructor(resultsDir: string, db: Database.Database) {
     this.resultsDir = resultsDir;
@@ -58,6 +61,7 @@ export class Store implements Disposable {
     this.#runs = new RunStore(db, resultsDir);
     this.#violations = new ViolationStore(db);
     this.#perf = new PerfStore(db);
+    this.#golden = new GoldenStore(db);
   }
 
   /** Open the store in `resultsDir`, creating the directory and a migrated `ezone.db` as needed. */
@@ -114,6 +118,16 @@ export class Store implements Disposable {
   }
 
   /** Store a finished run, artifacts first, rows in one transaction; `duplicate` when already stored. */
+  /** The stored golden run of the soft-error workload under `key`, or null (see `GoldenStore`). */
+  golden(key: string): Golden | null {
+    return this.#golden.golden(key);
+  }
+
+  /** Store a golden run unless one is there already; returns the one stored. */
+  recordGolden(key: string, g: Golden): Golden {
+    return this.#golden.recordGolden(key, g);
+  }
+
   recordRun(rec: RunRecord): Promise<"inserted" | "duplicate"> {
     return this.#runs.recordRun(rec);
   }

@@ -45,8 +45,11 @@ describe("supports(fault): refusals are statements", () => {
   });
 
   it("zone-2 signals and hogs, and zone-4 faults, run on every backend (memory exhaustion on VMs only)", () => {
+    // bitflip (qemu-tcg only) has its own test: test/unit/bitflip-config.test.ts.
     for (const name of BACKEND_NAMES)
-      for (const f of FAULT_NAMES.filter((f) => [2, 4].includes(faultSpec(f).zone) && f !== "sentry-panic")) {
+      for (const f of FAULT_NAMES.filter(
+        (f) => [2, 4].includes(faultSpec(f).zone) && f !== "sentry-panic" && f !== "bitflip",
+      )) {
         const vmOnly =
           faultSpec(f).exhaustsMemory === true && ["native", "container", "gvisor"].includes(name);
         expect(backend(name).supports(faultSpec(f)).supported, `${name} × ${f}`).toBe(!vmOnly);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { EnclaveSpec } from "../../src/backends/backend.js";
 import { createBackend } from "../../src/backends/index.js";
 import { UML_NO_MODULES, UmlBackend, umlArgv } from "../../src/backends/uml.js";
-import { FAULT_NAMES, FAULTS } from "../../src/faults/catalogue.js";
+import { FAULT_NAMES, FAULTS, faultSpec } from "../../src/faults/catalogue.js";
 import type { BuiltImage } from "../../src/guest/image-builder.js";
 
 const spec: EnclaveSpec = {
@@ -44,6 +44,7 @@ describe("uml backend", () => {
       const fault = FAULTS[name];
       const support = uml.supports(fault);
       if (fault.kernelModule) expect(support).toEqual({ supported: false, reason: UML_NO_MODULES });
+      else if (faultSpec(name).flipsBits) expect(support.supported).toBe(false);
       else if (fault.zone === 3 || fault.zone === 4) expect(support).toEqual({ supported: true });
     }
     expect(uml.supports(FAULTS["sysrq-c"])).toEqual({ supported: true });

@@ -14,6 +14,7 @@ import { makeScratchDir } from "../../util/scratch-dir.js";
 import type {
   Availability,
   Backend,
+  DebugStub,
   Enclave,
   EnclaveEvent,
   EnclaveSpec,
@@ -335,11 +336,24 @@ export class QemuBackend implements Backend, Snapshotter {
   }
 
   supports(fault: FaultNeeds): Support {
+    if (fault.flipsBits && this.opts.accel === "tcg")
+      return supportFor("own-linux", { ...fault, flipsBits: false });
     return supportFor("own-linux", fault);
   }
 
-  async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {
-    return (await this.launch(spec, sink, signal)).enclave;
+  async start(
+    spec: EnclaveSpec,
+    sink: (ev: EnclaveEvent) => void,
+    signal: AbortSignal,
+  ): Promise<Enclave & DebugStub> {
+    const { enclave, qmp } = await this.launch(spec, sink, signal);
+    // Opened on demand through the monitor, so the command line (and a spare's, and the snapshot key)
+    // stays the same for every run; connecting to it stops the CPUs (QEMU's gdbstub does on connect).
+    const openDebugStub = async (path: string, s: AbortSignal): Promise<void> => {
+      const device = `unix:${commaEscape(path)},server=on,wait=off`;
+      await qmp.execute("human-monitor-command", { "command-line": `gdbserver ${device}` }, s);
+    };
+    return Object.assign(enclave, { openDebugStub });
   }
 
   /** Kill the spare VMMs started ahead of restores; the backend starts none after this. */

@@ -63,7 +63,12 @@ export function matrixCampaignText(runs: number, backends: string[], faults: str
     description: "ezone matrix: every supported (backend, fault) pair, backend × error zone",
     repetitions: runs,
     backends,
-    faults: faults.map((name) => ({ name, trigger: { mode: "command", delaySeconds: 0 } })),
+    // A bit flip has no trigger: it is `runs` flips into the workload's data (qemu-tcg only).
+    faults: faults.map((name) =>
+      name === "bitflip"
+        ? { name, target: "data", flips: runs }
+        : { name, trigger: { mode: "command", delaySeconds: 0 } },
+    ),
     // Many short runs on what is often a shared machine: a busy moment (baseline probe) is retried more
     // before a run is left as infra-error, and before the host is quarantined.
     infra: { retries: 2, quarantineAfter: 8 },

@@ -36,6 +36,11 @@ void agent_register_line_hook(agent_line_hook_fn fn);
 /** One write(2) per line, so agent lines never interleave mid-line. Appends the newline. */
 void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_fired(const char *fault, const char *nonce);
+/**
+ * Run `body` in a child of a supervisor process after `delay_ms`, having printed FIRED; the supervisor
+ * prints the CHILD line with how the child ended (faults-user.c). Returns at once in the agent.
+ */
+void agent_run_child(const char *fault, const char *nonce, unsigned delay_ms, void (*body)(void));
 void agent_inject_failed(const char *fault, int err, const char *what);
 
 long long uptime_ms(void);

@@ -193,17 +193,8 @@ static void run_fault_child(void (*body)(void), unsigned delay_ms)
  * agent -> supervisor -> fault child. The supervisor is a process, not a thread of the agent, because
  * emit()'s line hooks assume the agent has one thread; it waits for the child, prints CHILD and exits.
  */
-static void child_fault(const char *fault, const char *nonce, unsigned delay_ms, const char *args)
+void agent_run_child(const char *fault, const char *nonce, unsigned delay_ms, void (*body)(void))
 {
-	(void)args;
-	void (*body)(void) = NULL;
-	for (size_t i = 0; i < sizeof(user_faults) / sizeof(user_faults[0]); i++)
-		if (strcmp(user_faults[i].name, fault) == 0)
-			body = user_faults[i].body;
-	if (!body) {
-		agent_inject_failed(fault, ENOSYS, "child fault");
-		return;
-	}
 	reap_supervisors();
 	agent_fired(fault, nonce);
 	pid_t supervisor = fork();
@@ -224,6 +215,17 @@ static void child_fault(const char *fault, const char *nonce, unsigned delay_ms,
 		run_fault_child(body, delay_ms);
 	report_child_end(fault, nonce, pid);
 	_exit(0);
+}
+
+static void child_fault(const char *fault, const char *nonce, unsigned delay_ms, const char *args)
+{
+	(void)args;
+	for (size_t i = 0; i < sizeof(user_faults) / sizeof(user_faults[0]); i++)
+		if (strcmp(user_faults[i].name, fault) == 0) {
+			agent_run_child(fault, nonce, delay_ms, user_faults[i].body);
+			return;
+		}
+	agent_inject_failed(fault, ENOSYS, "child fault");
 }
 
 __attribute__((constructor)) static void register_user_faults(void)
