@@ -1,14 +1,14 @@
 /**
- * `ezone slurm submit`: check everything first (campaign file, flags, sbatch on PATH, a writable results
- * directory), then register the campaign in its store, write the job script beside it and submit it.
- * Nothing is submitted when a check fails.
+ * `ezone slurm submit`: check everything first (campaign file, flags, sbatch on PATH; the results
+ * directory was checked when the campaign was loaded), then register the campaign in its store, write the
+ * job script beside it and submit it. Nothing is submitted when a check fails.
  */
 import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { LoadedCampaign } from "../campaign/load.js";
 import { Store } from "../store/store.js";
-import { ConfigError, InfraError, UsageError } from "../util/errors.js";
+import { InfraError, UsageError } from "../util/errors.js";
 import { projectRoot } from "../util/project-root.js";
 import { type JobScriptOptions, renderJobScript } from "./job-script.js";
 import { slurmDir } from "./layout.js";
@@ -44,7 +44,6 @@ export async function submitCampaign(loaded: LoadedCampaign, opts: SubmitOptions
     );
   }
   const resultsDir = resolve(loaded.resultsDir);
-  ensureWritable(resultsDir);
   {
     using store = Store.open(resultsDir);
     store.ensureCampaign(loaded.config.name, JSON.stringify(loaded.config), configHash(loaded));
@@ -84,15 +83,4 @@ export async function submitCampaign(loaded: LoadedCampaign, opts: SubmitOptions
 /** The campaign's identity in its store (what `ezone run` registers): the hash of the file's text. */
 function configHash(loaded: LoadedCampaign): string {
   return createHash("sha256").update(loaded.text).digest("hex");
-}
-
-function ensureWritable(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (e) {
-    throw new ConfigError("--results", [
-      { path: dir, message: `expected a writable directory: ${(e as Error).message}` },
-    ]);
-  }
 }
