@@ -106,6 +106,8 @@ export interface RunEvidence {
   bystanders?: BystanderEvidence[];
   /** Bit flips: the flip, the golden run, what the workload printed and the class against the golden run. */
   softError?: SoftErrorEvidence;
+  /** The disposable host VM the enclave ran in (`host: disposable`); absent on the real host. */
+  disposableHost?: DisposableHostEvidence;
   /** Where the run's time went, in ms (baseline probe, snapshot load, boot, observe, after-probe): not used by verdicts. */
   phases?: Record<string, number>;
 }
@@ -147,6 +149,27 @@ export interface BystanderEvidence {
   exit: EnclaveExit;
   heartbeatsDuringFault: number;
   timing: HeartbeatTiming;
+}
+
+/**
+ * The disposable host (a QEMU-TCG VM playing the node) as seen from the real host: whether it survived the
+ * run, its own kernel's crash report and panic channel, its heartbeat, and its probes before and after.
+ */
+export interface DisposableHostEvidence {
+  /** Its VM process was alive and its host agent answered a probe after the run. */
+  alive: boolean;
+  /** Its kernel panicked (pvpanic `GUEST_PANICKED` on its QMP, or a panic line on its console). */
+  panicked: boolean;
+  /** A kernel crash report on its own console (not the enclave's), with its title. */
+  crash: { title: string; crashClass: string; panic: boolean } | null;
+  /** Its host agent's heartbeat stopped for the heartbeat-loss interval. */
+  heartbeatLost: boolean;
+  /** How its VM process ended (`running` when it was still alive at the end). */
+  exit: EnclaveExit;
+  /** Its probes (kernel log, taint, fork+exec, runnable tasks, ...) before vs after, as for the real host. */
+  probes: ProbeFinding[];
+  /** Zone 1: the fault module's proof line (its nonce) seen on the disposable host's console. */
+  proof: boolean;
 }
 
 /** An outcome together with the reasons that decided it, quoted in reports. */

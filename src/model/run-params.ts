@@ -16,6 +16,19 @@ export type Trigger =
 export type BootMode = "snapshot" | "fresh";
 
 /**
+ * Where the enclave runs: on the real host (absent: today's runs and keys), or inside a disposable QEMU-TCG
+ * VM that plays the host, may die, and is thrown away after every run.
+ */
+export type HostPlacement = "disposable";
+
+/**
+ * What the enclave's own processes may do to the kernel beneath them: `privileged` = CAP_SYS_MODULE and a
+ * writable /proc/sysrq-trigger (a zone-3 fault from inside a shared-kernel enclave reaches that kernel);
+ * `unprivileged` = neither (the kernel refuses: EPERM). Absent: the backend's default.
+ */
+export type EnclavePrivileges = "privileged" | "unprivileged";
+
+/**
  * One cell's parameters. Every fault kind has the same fields (a control run keeps its unused trigger),
  * because stored keys were made from this shape: a per-kind shape would change them.
  */
@@ -30,6 +43,10 @@ export interface RunParams {
   bystanders?: number;
   /** A bit flip's target (and pinned register or bit); absent for every other fault, so their keys stay. */
   softError?: SoftErrorParams;
+  /** The enclave runs inside a disposable host VM; absent on the real host, so older keys stay. */
+  host?: HostPlacement;
+  /** The enclave's privileges over the kernel beneath it; absent: the backend's default. */
+  privileges?: EnclavePrivileges;
 }
 
 /** Build run parameters with their fields in key order (JSON.stringify follows insertion order). */
@@ -42,6 +59,8 @@ export function runParams(p: RunParams): RunParams {
     boot: p.boot,
     ...(p.bystanders !== undefined && p.bystanders > 0 ? { bystanders: p.bystanders } : {}),
     ...(p.softError ? { softError: softErrorParams(p.softError) } : {}),
+    ...(p.host ? { host: p.host } : {}),
+    ...(p.privileges ? { privileges: p.privileges } : {}),
   };
 }
 
