@@ -1,6 +1,7 @@
 /**
  * The vocabulary of a run's result (DESIGN.md §2). Pure types: no I/O here.
  */
+import type { ControlMaxima, PeerEvidence } from "./composition.js";
 import type { SoftErrorEvidence } from "./soft-error.js";
 
 /** What happened in one run, decided from evidence only. Sorted block; keep it sorted. */
@@ -108,6 +109,10 @@ export interface RunEvidence {
   softError?: SoftErrorEvidence;
   /** The disposable host VM the enclave ran in (`host: disposable`); absent on the real host. */
   disposableHost?: DisposableHostEvidence;
+  /** A composed cell's peers, as seen while the fault ran; absent on single-enclave runs. */
+  peers?: PeerEvidence[];
+  /** The cell's control runs' maxima, which an effect on a peer or the host must exceed to count. */
+  controlMaxima?: ControlMaxima;
   /** Where the run's time went, in ms (baseline probe, snapshot load, boot, observe, after-probe): not used by verdicts. */
   phases?: Record<string, number>;
 }

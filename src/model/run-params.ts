@@ -3,6 +3,7 @@
  * key and must never change), stored with it, and read back to replay it. Pure types: no I/O here.
  */
 
+import type { CompositionParams } from "./composition.js";
 import type { SoftErrorParams } from "./soft-error.js";
 
 /** When a fault fires. */
@@ -47,6 +48,8 @@ export interface RunParams {
   host?: HostPlacement;
   /** The enclave's privileges over the kernel beneath it; absent: the backend's default. */
   privileges?: EnclavePrivileges;
+  /** A composed cell's peers, links and limits; absent on single-enclave runs. */
+  composition?: CompositionParams;
 }
 
 /** Build run parameters with their fields in key order (JSON.stringify follows insertion order). */
@@ -61,6 +64,7 @@ export function runParams(p: RunParams): RunParams {
     ...(p.softError ? { softError: softErrorParams(p.softError) } : {}),
     ...(p.host ? { host: p.host } : {}),
     ...(p.privileges ? { privileges: p.privileges } : {}),
+    ...(p.composition ? { composition: p.composition } : {}),
   };
 }
 
