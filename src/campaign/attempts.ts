@@ -1,6 +1,6 @@
 import { isSnapshotter } from "../backends/backend.js";
 import { ensureSnapshot, invalidateSnapshot } from "../backends/snapshot-cache.js";
-import { FAULTS } from "../faults/catalogue.js";
+import { runZone } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { Outcome } from "../model/outcome-types.js";
 import type { Store } from "../store/store.js";
@@ -98,7 +98,7 @@ async function storeAttempt(
     runKey: attemptKey(a.key, result.verdict.outcome, a.attempt),
     backend: slot.backendName,
     fault: slot.fault,
-    zone: FAULTS[slot.fault].zone,
+    zone: runZone(slot.fault, slot.params.softError),
     params: slot.params,
     repetition: a.rep,
     seed: a.seed,

@@ -1,21 +1,27 @@
 import { join } from "node:path";
 import { hasDebugStub } from "../backends/backend.js";
 import { fromTargetHex, GdbRemote, toTargetHex } from "../backends/qemu/gdb-remote.js";
+import { type KernelSymbols, kernelImage, kernelSymbolNames } from "../model/kernel-symbols.js";
 import {
   chooseFlip,
   classifySoftError,
   FLIP_REGISTERS,
   type FlipPlan,
   type FlipRecord,
+  isKernelTarget,
+  KERNEL_SETTLE_BEATS,
+  type ParkedWorkload,
   registerBits,
   type SoftErrorEvidence,
   type SoftTarget,
   type SpinningWorkload,
 } from "../model/soft-error.js";
+import { reportedKernelSymbols } from "../monitor/kallsyms-lines.js";
 import { type RunMonitor, WaitTimeout } from "../monitor/run-monitor.js";
 import { parkedWorkload, spinningWorkload, workloadReport } from "../monitor/soft-lines.js";
 import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
+import { symbolsBesideSnapshot } from "./kallsyms-cache.js";
 import type { RunState, RunStep } from "./run-state.js";
 
 /** Every gdbstub exchange of one flip must be over within this (scaled): QEMU answers in milliseconds. */
@@ -58,7 +64,7 @@ export const flip: RunStep = {
     }
     if (!hasDebugStub(enclave))
       throw new InfraError("flip.gdbstub", `${plan.backend.name} has no debug stub to flip bits with`);
-    const where = chooseFlip(plan.softError.seed, plan.softError, parked);
+    const where = await placeFlip(st, parked);
     const signal = deadline(st.signal, GDB_MS * plan.backend.timeoutScale);
     const path = join(st.workDir, "gdb.sock");
     await enclave.openDebugStub(path, signal).catch((e: unknown) => {
@@ -74,6 +80,46 @@ export const flip: RunStep = {
     st.flipAt = performance.now();
   },
 };
+
+/**
+ * Where the seed puts this run's flip (for a kernel target, among the guest kernel's symbols). A region
+ * the workload or the kernel did not report, or an address outside it, is an infra-error of
+ * `flip.address`: never a result.
+ */
+async function placeFlip(st: RunState, parked: ParkedWorkload): Promise<FlipPlan> {
+  const soft = st.plan.softError;
+  if (!soft) throw new InfraError("flip.address", "a flip needs the run's soft-error plan");
+  const kernel = isKernelTarget(soft.target) ? await kernelSymbols(st) : null;
+  try {
+    return chooseFlip(soft.seed, soft, parked, kernel);
+  } catch (e) {
+    if (e instanceof RangeError) throw new InfraError("flip.address", e.message);
+    throw e;
+  }
+}
+
+/**
+ * The guest kernel's symbols: from a snapshot, read once and stored beside it (the snapshot froze the
+ * kernel and its KASLR offset); from a fresh boot, read in this run (its boot chose its own offset).
+ * The parked workload reads them (SOFT-KSYMS) while the guest runs, before the gdbstub stops it.
+ */
+async function kernelSymbols(st: RunState): Promise<KernelSymbols> {
+  const { plan } = st;
+  const read = async () => {
+    st.enclave?.send(`SOFT-KSYMS nonce=${plan.nonce} names=${kernelSymbolNames().join(",")}`);
+    const k = await waitLine(st, "flip.kallsyms", "SOFT-KSYMS-END (the kernel's symbols)", () =>
+      reportedKernelSymbols(consoleText(st.monitor), plan.nonce),
+    );
+    try {
+      kernelImage(k);
+    } catch (e) {
+      throw new InfraError("flip.kallsyms", (e as Error).message);
+    }
+    return k;
+  };
+  if (!plan.snapshot) return read();
+  return symbolsBesideSnapshot((await plan.snapshot.get(st.signal)).dir, read);
+}
 
 /** Wait for a line of the workload (or the enclave's end); no line is an infra-error of `step`. */
 async function waitLine<T>(st: RunState, step: string, line: string, found: () => T | null): Promise<T> {
@@ -95,7 +141,10 @@ async function waitLine<T>(st: RunState, step: string, line: string, found: () =
   return value;
 }
 
-/** Flip one bit of the parked input (physical address), read it back, then let the workload compute. */
+/**
+ * Flip one bit at a physical address (the parked workload's memory, or the kernel's), read it back, then
+ * let the workload compute. A kernel address is first checked against the kernel's own mapping.
+ */
 async function flipMemory(
   gdb: GdbRemote,
   where: Extract<FlipPlan, { kind: "memory" }>,
@@ -103,6 +152,7 @@ async function flipMemory(
   signal: AbortSignal,
   go: () => void,
 ): Promise<FlipRecord> {
+  if (where.kernel) await checkTranslation(gdb, where.address, where.kernel.virtual, signal);
   await gdb.expectOk("Qqemu.PhyMemMode:1", signal);
   const old = await gdb.readMemory(where.address, 1, signal);
   const written = (Number.parseInt(old, 16) ^ (1 << where.bit)).toString(16).padStart(2, "0");
@@ -111,14 +161,41 @@ async function flipMemory(
   await gdb.expectOk("Qqemu.PhyMemMode:0", signal);
   gdb.send("c");
   go();
+  const k = where.kernel;
+  const physical = `physical 0x${where.address.toString(16)}`;
   return {
     target,
-    where: `physical 0x${where.address.toString(16)} bit ${where.bit}`,
+    where: k
+      ? `${k.symbol}+0x${k.offset.toString(16)} (virtual 0x${k.virtual.toString(16)}, ${physical}) bit ${where.bit}`
+      : `${physical} bit ${where.bit}`,
     old,
     written,
     readBack,
     fired: readBack === written,
   };
+}
+
+/**
+ * The 8 bytes around a kernel flip's virtual address, read through the stopped CPU's page tables, must be
+ * the 8 bytes around its physical address: the __START_KERNEL_map arithmetic placed it right. (The guest's
+ * CPU model is not affected by Meltdown, so the kernel is mapped whatever mode the CPU stopped in.)
+ */
+async function checkTranslation(
+  gdb: GdbRemote,
+  physical: bigint,
+  virtual: bigint,
+  signal: AbortSignal,
+): Promise<void> {
+  const start = virtual & ~7n;
+  const viaMapping = await gdb.readMemory(start, 8, signal);
+  await gdb.expectOk("Qqemu.PhyMemMode:1", signal);
+  const viaPhysical = await gdb.readMemory(physical - (virtual - start), 8, signal);
+  await gdb.expectOk("Qqemu.PhyMemMode:0", signal);
+  if (viaMapping !== viaPhysical)
+    throw new InfraError(
+      "flip.address",
+      `virtual 0x${start.toString(16)} holds ${viaMapping} but physical 0x${(physical - (virtual - start)).toString(16)} holds ${viaPhysical}: the kernel address translation is wrong`,
+    );
 }
 
 /** How many times ezone stops the spinning guest to find the workload in its loop (in user mode). */
@@ -179,9 +256,21 @@ async function stopInLoop(gdb: GdbRemote, spinning: SpinningWorkload, signal: Ab
   );
 }
 
-/** The workload of this run has ended (its CHILD line is on the console). */
-export function workloadEnded(st: RunState): boolean {
-  return workloadReport(consoleText(st.monitor), st.plan.nonce).end !== null;
+/**
+ * The flip of this run has played out: its workload has ended (its CHILD line is on the console) and,
+ * after a kernel flip, the guest has heartbeaten KERNEL_SETTLE_BEATS times through the flipped kernel.
+ */
+export function flipSettled(st: RunState): boolean {
+  if (workloadReport(consoleText(st.monitor), st.plan.nonce).end === null) return false;
+  const beats = beatsAfterFlip(st);
+  return beats === null || beats >= KERNEL_SETTLE_BEATS;
+}
+
+/** Heartbeats since a kernel flip was placed; null when the flip was not in the kernel. */
+function beatsAfterFlip(st: RunState): number | null {
+  const target = st.plan.softError?.target;
+  if (!target || !isKernelTarget(target)) return null;
+  return st.flipAt === null ? 0 : st.beats.countBetween(st.flipAt, performance.now());
 }
 
 /** The soft-error evidence of a run: the flip, the golden run, what the workload printed, the class. */
@@ -195,6 +284,7 @@ export function softErrorEvidence(st: RunState): SoftErrorEvidence | undefined {
     workload,
     guestCrash,
     heartbeatLost: s.heartbeatLostAt !== null,
+    beatsAfterFlip: beatsAfterFlip(st),
   });
   return { flip: st.flip, golden: st.golden.golden, workload, class: cls, reason };
 }

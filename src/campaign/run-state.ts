@@ -1,6 +1,6 @@
 import { rm } from "node:fs/promises";
 import type { Enclave } from "../backends/backend.js";
-import { FAULTS, faultSpec, type HostAction } from "../faults/catalogue.js";
+import { faultSpec, type HostAction, runZone } from "../faults/catalogue.js";
 import type { HostProbes } from "../host/probes.js";
 import type {
   BystanderEvidence,
@@ -103,7 +103,7 @@ export async function createRunState(plan: RunPlan, parent: AbortSignal): Promis
     signal: deadline(parent, plan.timeouts.runMs),
     monitor,
     beats: new HeartbeatLog(monitor),
-    zone: FAULTS[plan.fault].zone,
+    zone: runZone(plan.fault, plan.softError),
     hostAction: spec.host ?? null,
     t0,
     startedAt,

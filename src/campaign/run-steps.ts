@@ -9,7 +9,7 @@ import { type RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.
 import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
 import { killPoint } from "../util/kill-point.js";
-import { flip, golden, workloadEnded } from "./bit-flip.js";
+import { flip, flipSettled, golden } from "./bit-flip.js";
 import { BootError, consoleTail, notReadyFailure } from "./boot-failure.js";
 import { Bystanders } from "./bystanders.js";
 import { injectHostFault } from "./host-inject.js";
@@ -194,7 +194,7 @@ export const observe: RunStep = {
         delaySeconds: plan.trigger.delaySeconds,
         host: hostFault && { delivered: hostFault.evidence.delivered, holdMs: hostFault.holdMs },
       });
-    const flipped = () => plan.fault === "bitflip" && workloadEnded(st);
+    const flipped = () => plan.fault === "bitflip" && flipSettled(st);
     const settled = await waitFor(monitor, st.signal, {
       reason: `observe: nothing decisive within ${observeMs} ms`,
       until: (s) => observationDecided(s, zone) || flipped(),

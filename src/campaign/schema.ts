@@ -176,7 +176,7 @@ function checkBitflip(f: Fields["faults"][number], i: number, ctx: z.RefinementC
     ctx.addIssue({
       code: "custom",
       path: ["faults", i],
-      message: "bitflip needs its target and count: { name: bitflip, target: data|registers, flips: N }",
+      message: `bitflip needs its target and count: { name: bitflip, target: ${SOFT_TARGETS.join("|")}, flips: N }`,
     });
     return;
   }

@@ -1,4 +1,5 @@
 import type { Zone } from "../model/outcome-types.js";
+import { type SoftErrorParams, softTargetZone } from "../model/soft-error.js";
 
 /** A fault ezone can inject: where it is, how it is triggered, what proves it fired, what it should do. */
 export interface FaultSpec {
@@ -64,6 +65,11 @@ export type HostAction =
 /** A fault's full spec by name (the catalogue's literal types hide the optional fields). */
 export function faultSpec(name: FaultName): FaultSpec {
   return FAULTS[name];
+}
+
+/** The zone of a run of `fault`: a bit flip's is its target's (the guest kernel: 3; the workload: 4). */
+export function runZone(fault: FaultName, softError?: SoftErrorParams | null): Zone {
+  return softError ? softTargetZone(softError.target) : FAULTS[fault].zone;
 }
 
 /** The catalogue; `none` is the control run. Sorted by name. */

@@ -81,9 +81,10 @@ export function decideOutcome(ev: RunEvidence): Verdict {
 }
 
 /**
- * A bit flip in the workload (zone 4), with its class against the golden run. The proof is the flip read
- * back through the gdbstub. Benign is `no-effect`; a wrong digest, a signal or a hang of the workload
- * alone stays in its process; a flip that takes the guest kernel down or stops its heartbeat goes beyond.
+ * A bit flip, with its class against the golden run. The proof is the flip read back through the
+ * gdbstub. Benign is `no-effect`; a wrong digest, a signal or a hang of the workload alone stays in its
+ * process; a flip in the workload (zone 4) that takes the guest kernel down or stops its heartbeat goes
+ * beyond, while for a flip in the guest kernel (zone 3) that is its own scope, the guest.
  */
 function decideSoftError(
   ev: RunEvidence,
@@ -102,6 +103,7 @@ function decideSoftError(
   if (soft.class === null) return { outcome: "unknown", reasons: [placed, soft.reason] };
   const what = `${soft.class}: ${soft.reason}`;
   if (guestDied || (soft.class === "hang" && ev.heartbeatLost)) {
+    if (ev.zone === 3) return contained([placed, what, "the guest kernel, the flip's own scope"], degraded);
     return {
       outcome: "contained-varied",
       reasons: [placed, `${what}: beyond the workload's process`, ...degraded],

@@ -3,13 +3,44 @@
  * before it counts as a hang, and the class of a flip from its evidence. Pure: no I/O here.
  */
 
+import {
+  KERNEL_DATA_TARGETS,
+  KERNEL_TEXT_TARGETS,
+  type KernelSymbols,
+  kernelObject,
+} from "./kernel-symbols.js";
+import type { Zone } from "./outcome-types.js";
+
 /** What a flip is judged as, against the fault-free golden run. Sorted block; keep it sorted. */
 export const SOFT_CLASSES = ["benign", "detected", "hang", "silent-data-corruption"] as const;
 export type SoftClass = (typeof SOFT_CLASSES)[number];
 
-/** Where a flip may land: the parked workload's input buffer, or a CPU register while it computes. */
-export const SOFT_TARGETS = ["data", "registers"] as const;
+/**
+ * Where a flip may land: the parked workload's input buffer (`data`), its stack table (`stack`) or its
+ * computation's code (`code`); a CPU register while it is about to compute; the guest kernel's text or
+ * data (a seeded symbol of a fixed list).
+ */
+export const SOFT_TARGETS = ["code", "data", "kernel-data", "kernel-text", "registers", "stack"] as const;
 export type SoftTarget = (typeof SOFT_TARGETS)[number];
+
+/** Targets in the guest kernel: their symbols come from the guest's /proc/kallsyms. */
+export function isKernelTarget(t: SoftTarget): t is "kernel-data" | "kernel-text" {
+  return t === "kernel-data" || t === "kernel-text";
+}
+
+/**
+ * The zone of a flip: the guest kernel's text or data is zone 3 (its scope is the guest); the workload's
+ * memory and registers are zone 4 (a register flip is placed at privilege level 3, in the workload).
+ */
+export function softTargetZone(t: SoftTarget): Zone {
+  return isKernelTarget(t) ? 3 : 4;
+}
+
+/**
+ * After a kernel flip the guest must heartbeat this many times (and the workload end) before the run is
+ * settled: the heartbeat path runs through the flipped kernel; fewer by the end of the window is a hang.
+ */
+export const KERNEL_SETTLE_BEATS = 2;
 
 /**
  * x86-64 registers a flip may hit, by their gdb remote-protocol number (QEMU's i386-64bit.xml): the
@@ -52,10 +83,19 @@ export interface SoftErrorParams {
   bit?: number;
 }
 
-/** What the parked workload reported: its input buffer's physical address and length. */
-export interface ParkedWorkload {
+/** A region of guest memory: its physical start and length in bytes. */
+export interface MemoryRegion {
   physical: bigint;
   length: number;
+}
+
+/**
+ * What the parked workload reported: its input buffer's physical address and length, and (when its agent
+ * reports them) its stack table and its computation's code, each locked in memory.
+ */
+export interface ParkedWorkload extends MemoryRegion {
+  stack?: MemoryRegion;
+  code?: MemoryRegion;
 }
 
 /** The workload spinning in user mode before it computes: its loop and its release flag (virtual). */
@@ -64,9 +104,16 @@ export interface SpinningWorkload {
   release: bigint;
 }
 
-/** One flip to place, fixed by the run's seed. */
+/** A kernel flip's symbol: its name, the flipped byte's offset in it and virtual address. */
+export interface KernelPlace {
+  symbol: string;
+  offset: number;
+  virtual: bigint;
+}
+
+/** One flip to place, fixed by the run's seed: a bit at a physical address, or of a register. */
 export type FlipPlan =
-  | { kind: "memory"; address: bigint; bit: number }
+  | { kind: "memory"; address: bigint; bit: number; kernel?: KernelPlace }
   | { kind: "register"; register: FlipRegister; bit: number };
 
 /** The fault-free run of the workload: its digest and compute time, recorded once per image and backend. */
@@ -113,15 +160,41 @@ function seedWord(seed: string, offset: number): bigint {
   return BigInt(`0x${hex}`);
 }
 
-/** The flip a seed fixes: a bit of the input buffer, or a register (pinned or seeded) and a bit. */
-export function chooseFlip(seed: string, p: SoftErrorParams, parked: ParkedWorkload): FlipPlan {
-  if (p.target === "data") {
-    const bitIndex = seedWord(seed, 0) % BigInt(parked.length * 8);
-    return { kind: "memory", address: parked.physical + bitIndex / 8n, bit: Number(bitIndex % 8n) };
+/**
+ * The flip a seed fixes: a bit of the workload's input, stack table or code; of a kernel symbol (seeded
+ * from the target's list); or a register (pinned or seeded) and a bit. Throws a RangeError naming what
+ * is missing when the workload or the guest kernel did not report the target's region.
+ */
+export function chooseFlip(
+  seed: string,
+  p: SoftErrorParams,
+  parked: ParkedWorkload,
+  kernel: KernelSymbols | null = null,
+): FlipPlan {
+  if (isKernelTarget(p.target)) {
+    if (!kernel) throw new RangeError(`target ${p.target} needs the guest kernel's symbols`);
+    const list = p.target === "kernel-text" ? KERNEL_TEXT_TARGETS : KERNEL_DATA_TARGETS;
+    const chosen = list[Number(seedWord(seed, 1) % BigInt(list.length))] ?? list[0];
+    if (!chosen) throw new RangeError(`target ${p.target} has no symbols to choose from`);
+    const o = kernelObject(kernel, chosen);
+    const at = bitIn(seed, { physical: o.physical, length: o.bytes });
+    const offset = Number(at.address - o.physical);
+    return { ...at, kernel: { symbol: o.name, offset, virtual: o.virtual + BigInt(offset) } };
+  }
+  if (p.target !== "registers") {
+    const region = p.target === "data" ? parked : parked[p.target];
+    if (!region || region.length <= 0) throw new RangeError(`the workload reported no ${p.target} region`);
+    return bitIn(seed, region);
   }
   const register = p.register ?? FLIP_REGISTER_NAMES[Number(seedWord(seed, 1) % 18n)] ?? "rip";
   const bit = p.bit ?? Number(seedWord(seed, 2) % BigInt(registerBits(register)));
   return { kind: "register", register, bit };
+}
+
+/** A seeded bit of a region: its byte's physical address and the bit in it. */
+function bitIn(seed: string, r: MemoryRegion): Extract<FlipPlan, { kind: "memory" }> {
+  const bitIndex = seedWord(seed, 0) % BigInt(r.length * 8);
+  return { kind: "memory", address: r.physical + bitIndex / 8n, bit: Number(bitIndex % 8n) };
 }
 
 /**
@@ -139,6 +212,8 @@ export interface SoftFacts {
   /** The guest kernel's crash title (console parser), or pvpanic's word when it is the only witness. */
   guestCrash: string | null;
   heartbeatLost: boolean;
+  /** Heartbeats after a kernel flip (the heartbeat path runs through the flipped kernel); null otherwise. */
+  beatsAfterFlip: number | null;
 }
 
 /** A flip's class from the evidence against the golden run; null (with the reason) when it cannot tell. */
@@ -151,6 +226,11 @@ export function classifySoftError(golden: Golden, f: SoftFacts): { class: SoftCl
   }
   if (workload.end !== "exit=0")
     return { class: "detected", reason: `the workload ended with ${workload.end}` };
+  if (f.beatsAfterFlip !== null && f.beatsAfterFlip < KERNEL_SETTLE_BEATS)
+    return {
+      class: "hang",
+      reason: `the guest sent ${f.beatsAfterFlip} heartbeat(s) after the kernel flip within the hang window (${KERNEL_SETTLE_BEATS} expected)`,
+    };
   if (workload.digest === null)
     return { class: null, reason: "the workload exited 0 without printing its digest" };
   if (workload.digest === golden.digest)

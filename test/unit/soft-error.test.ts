@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decideOutcome } from "../../src/model/outcome.js";
-import type { RunEvidence } from "../../src/model/outcome-types.js";
+import type { ProbeFinding, RunEvidence } from "../../src/model/outcome-types.js";
 import {
   chooseFlip,
   classifySoftError,
@@ -50,11 +50,17 @@ describe("hangWindowMs", () => {
 });
 
 describe("classifySoftError", () => {
-  const run = (end: string | null, digest: string | null, crash: string | null = null, hbLost = false) =>
+  const run = (
+    end: string | null,
+    digest: string | null,
+    crash: string | null = null,
+    beats: number | null = null,
+  ) =>
     classifySoftError(golden, {
       workload: { digest, durationUs: digest ? 1600 : null, end },
       guestCrash: crash,
-      heartbeatLost: hbLost,
+      heartbeatLost: false,
+      beatsAfterFlip: beats,
     }).class;
 
   it.each([
@@ -73,6 +79,13 @@ describe("classifySoftError", () => {
     ["none: exit 0 without a digest", "exit=0", null, null, null],
   ])("%s", (_, end, digest, crash, expected) => {
     expect(run(end, digest, crash)).toBe(expected);
+  });
+
+  it.each([
+    ["hang: a kernel flip after which the guest heartbeat fewer than 2 times", 1, "hang"],
+    ["benign: a kernel flip the guest heartbeat through", 2, "benign"],
+  ])("%s", (_, beats, expected) => {
+    expect(run("exit=0", golden.digest, null, beats)).toBe(expected);
   });
 });
 
@@ -144,6 +157,14 @@ describe("soft-error outcome rows", () => {
     probes: [],
   };
   const crash = { title: "general protection fault", crashClass: "gpf", panic: true };
+  const degradedProbe: ProbeFinding = {
+    probe: "fork-exec",
+    severity: "degraded",
+    before: 10,
+    after: 40,
+    threshold: "20 ms",
+    detail: "fork+exec 40 ms (threshold 20 ms)",
+  };
 
   it.each<[string, Partial<RunEvidence>, string]>([
     [
@@ -171,6 +192,21 @@ describe("soft-error outcome rows", () => {
       "contained-varied",
     ],
     ["no class is unknown", { softError: soft(null) }, "unknown"],
+    [
+      "a kernel flip's guest crash stays in the guest (zone 3)",
+      { zone: 3, guestCrash: crash, softError: soft("detected") },
+      "contained-limited",
+    ],
+    [
+      "a kernel flip that stops the heartbeat stays in the guest (zone 3)",
+      { zone: 3, heartbeatLost: true, softError: soft("hang") },
+      "contained-limited",
+    ],
+    [
+      "a kernel flip's guest crash with a degraded host probe is varied (zone 3)",
+      { zone: 3, guestCrash: crash, softError: soft("detected"), probes: [degradedProbe] },
+      "contained-varied",
+    ],
   ])("%s", (_, change, outcome) => {
     expect(decideOutcome({ ...base, ...change }).outcome).toBe(outcome);
   });
