@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
@@ -20,8 +20,26 @@ afterAll(() => {
 interface Row {
   run_key: string;
   outcome: string;
+  zone: number;
   soft_class: string | null;
   evidence_json: string;
+}
+
+/** How many of the stored runs' consoles carry the guest kernel's symbols (SOFT-KSYMS-END). */
+function consolesWithKallsyms(results: string): number {
+  const db = new Database(join(results, "ezone.db"), { readonly: true });
+  try {
+    const shas = db.prepare("SELECT sha256 FROM artifacts WHERE kind = 'console'").all() as {
+      sha256: string;
+    }[];
+    return shas.filter(({ sha256 }) =>
+      readFileSync(join(results, "artifacts", sha256.slice(0, 2), sha256), "latin1").includes(
+        "SOFT-KSYMS-END",
+      ),
+    ).length;
+  } finally {
+    db.close();
+  }
 }
 
 function stored(results: string): { runs: Row[]; goldens: { golden_key: string; recorded_at: string }[] } {
@@ -29,7 +47,7 @@ function stored(results: string): { runs: Row[]; goldens: { golden_key: string; 
   try {
     const rows = db
       .prepare(
-        "SELECT r.run_key, r.outcome, r.soft_class, r.infra_error, e.evidence_json FROM runs r JOIN evidence e ON e.run_id = r.id",
+        "SELECT r.run_key, r.outcome, r.zone, r.soft_class, r.infra_error, e.evidence_json FROM runs r JOIN evidence e ON e.run_id = r.id",
       )
       .all() as (Row & { infra_error: string | null })[];
     // A busy shared host may fail a baseline probe (an infra-error, retried); the flip's own steps may not.
@@ -48,12 +66,12 @@ function stored(results: string): { runs: Row[]; goldens: { golden_key: string; 
 }
 
 describe.runIf(hasBinary("qemu-system-x86_64"))("bit flips on qemu-tcg against a golden run", () => {
-  it("classifies 20 seeded flips with their evidence; the golden run is reused on resume", async () => {
+  it("classifies 32 seeded flips on six targets with their evidence; the golden run is reused on resume", async () => {
     const results = join(dir, "results");
     const first = ezoneSync(dir, ["run", EXAMPLE, "--results", results]);
     expect(first.code, first.stderr + first.stdout).toBe(0);
     const { runs, goldens } = stored(results);
-    expect(runs).toHaveLength(20);
+    expect(runs).toHaveLength(32);
     expect(goldens).toHaveLength(1);
     for (const r of runs) {
       const ev = JSON.parse(r.evidence_json);
@@ -68,6 +86,22 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("bit flips on qemu-tcg against a
         .map((r) => r.soft_class);
     expect(classOf(/^physical /)).toContain("silent-data-corruption");
     expect(classOf(/^rip bit 63$/)).toEqual(["detected", "detected"]);
+    // Every target got its flips, each placed where its target says: kernel flips at a listed symbol, zone 3.
+    const byTarget = (t: string) =>
+      runs.filter((r) => JSON.parse(r.evidence_json).softError.flip.target === t);
+    for (const t of ["stack", "code", "kernel-text", "kernel-data"]) expect(byTarget(t)).toHaveLength(3);
+    for (const r of [...byTarget("stack"), ...byTarget("code")]) {
+      expect(r.zone).toBe(4);
+      expect(JSON.parse(r.evidence_json).softError.flip.where).toMatch(/^physical 0x[0-9a-f]+ bit [0-7]$/);
+    }
+    for (const r of [...byTarget("kernel-text"), ...byTarget("kernel-data")]) {
+      expect(r.zone).toBe(3);
+      expect(JSON.parse(r.evidence_json).softError.flip.where).toMatch(
+        /^\w+\+0x[0-9a-f]+ \(virtual 0xffffffff[0-9a-f]{8}, physical 0x[0-9a-f]+\) bit [0-7]$/,
+      );
+    }
+    // The kernel's symbols are read once per snapshot (at most one console: the cache may hold them already).
+    expect(consolesWithKallsyms(results)).toBeLessThanOrEqual(1);
     expect(first.stderr + first.stdout).toMatch(/\[silent-data-corruption\]/);
 
     // Remove each cell's first run (repetitions count from 1), keep the golden run, resume: it is read back, not measured again.
@@ -81,9 +115,9 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("bit flips on qemu-tcg against a
     const again = ezoneSync(dir, ["run", EXAMPLE, "--results", results, "--resume"]);
     expect(again.code, again.stderr + again.stdout).toBe(0);
     expect(again.stderr + again.stdout).not.toMatch(/golden run .*: digest/);
-    expect(again.stderr + again.stdout).toMatch(/3 run\(s\) executed, 17 already stored/);
+    expect(again.stderr + again.stdout).toMatch(/7 run\(s\) executed, 25 already stored/);
     const after = stored(results);
-    expect(after.runs).toHaveLength(20);
+    expect(after.runs).toHaveLength(32);
     expect(after.goldens).toEqual(goldens);
     await expectNoQemuLeft();
   }, 240_000);
