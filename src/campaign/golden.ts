@@ -6,7 +6,7 @@ import { runOne } from "./run-one.js";
 import type { GoldenSource, RunPlan } from "./run-plan.js";
 
 /** The workload's version in golden keys: a change to its computation must not reuse old digests. */
-const WORKLOAD = "soft-workload/2";
+const WORKLOAD = "soft-workload/1";
 
 /**
  * The golden runs of a campaign: per (image, backend, workload) the fault-free digest and compute time,

@@ -88,11 +88,11 @@ export const FAULTS = {
     zone: 4,
     kernelModule: false,
     mechanism:
-      "ezone flips one seeded bit through QEMU's gdbstub: in the parked workload's input buffer (physical address) or in a CPU register of the workload (stopped in user mode just before it computes)",
+      "ezone flips one seeded bit through QEMU's gdbstub: in the parked workload's input buffer, stack table or code (physical addresses), in a CPU register of the workload (stopped in user mode just before it computes), or in a hot guest kernel function or variable (from /proc/kallsyms)",
     proof:
       "ezone's record of the flip read back through the gdbstub (where, old, written and read-back value)",
     expected:
-      "a class against the golden run: benign, silent-data-corruption, detected (signal or oops) or hang; the damage stays in the workload's process",
+      "a class against the golden run: benign, silent-data-corruption, detected (signal or oops) or hang; the damage stays in the workload's process (zone 4), or in the guest for a kernel target (zone 3)",
     flipsBits: true,
   },
   cpuloop: {
