@@ -1,6 +1,7 @@
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type KernelSymbols, kernelSymbolsFromStored, storedKernelSymbols } from "../model/kernel-symbols.js";
+import { InfraError } from "../util/errors.js";
 
 /** The file beside a snapshot's files that holds its guest kernel's symbols. */
 export const KALLSYMS_FILE = "kallsyms.json";
@@ -25,8 +26,15 @@ export async function symbolsBesideSnapshot(
     pending = read().then(async (symbols) => {
       // Written whole, then renamed: a reader never sees half a file.
       const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify(storedKernelSymbols(symbols), null, 2));
-      await rename(tmp, file);
+      try {
+        await writeFile(tmp, JSON.stringify(storedKernelSymbols(symbols), null, 2));
+        await rename(tmp, file);
+      } catch (e) {
+        throw new InfraError(
+          "flip.kallsyms",
+          `cannot store the kernel's symbols in ${file}: ${(e as Error).message}`,
+        );
+      }
       return symbols;
     });
     reading.set(dir, pending);
