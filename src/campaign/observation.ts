@@ -90,7 +90,10 @@ export function detectionMsOf(
   stopReason: StopReason,
 ): number | null {
   const detectedAt = firstOf(s.panicLineAt, s.panicEventAt, s.exitAt, s.heartbeatLostAt);
-  if (proofAt === null || detectedAt === null || zone === 4 || stopReason === "observe-deadline") return null;
+  // A fault that ended with the guest up (a kernel bit flip the guest ran through) detected nothing: the
+  // enclave's exit came from ezone's teardown.
+  if (proofAt === null || detectedAt === null || zone === 4) return null;
+  if (stopReason === "observe-deadline" || stopReason === "fault-ended") return null;
   return Math.max(0, detectedAt - proofAt);
 }
 

@@ -107,10 +107,11 @@ describe("detectionMsOf", () => {
   it("measures from the proof to the first sign the guest is down", () => {
     expect(detectionMsOf(down, 300, 3, "guest-panic")).toBe(5);
   });
-  it("is null without a proof, in zone 4, or when the observation ran to its deadline", () => {
+  it("is null without a proof, in zone 4, when the observation ran to its deadline or the fault ended", () => {
     expect(detectionMsOf(down, null, 3, "guest-panic")).toBeNull();
     expect(detectionMsOf(down, 300, 4, "guest-panic")).toBeNull();
     expect(detectionMsOf(down, 300, 3, "observe-deadline")).toBeNull();
+    expect(detectionMsOf(down, 300, 3, "fault-ended")).toBeNull();
     expect(detectionMsOf(idle, 300, 3, "heartbeat-loss")).toBeNull();
   });
 });
