@@ -80,8 +80,9 @@ export function heartbeatWindows(
 
 /**
  * Detection latency: from the proof to the first sign that the guest is down (panic line, pvpanic event,
- * exit, heartbeat loss). Null for zone 4 (nothing to detect: its guest is meant to survive) and for a run
- * that ran to its observation deadline (its exit is ezone's own).
+ * exit, heartbeat loss). Null for zone 4 (nothing to detect: its guest is meant to survive), for a run
+ * that ran to its observation deadline, and for a fault that ended with the guest up (a kernel bit flip
+ * the guest ran through): their exit is ezone's own.
  */
 export function detectionMsOf(
   s: MonitorState,
@@ -90,8 +91,6 @@ export function detectionMsOf(
   stopReason: StopReason,
 ): number | null {
   const detectedAt = firstOf(s.panicLineAt, s.panicEventAt, s.exitAt, s.heartbeatLostAt);
-  // A fault that ended with the guest up (a kernel bit flip the guest ran through) detected nothing: the
-  // enclave's exit came from ezone's teardown.
   if (proofAt === null || detectedAt === null || zone === 4) return null;
   if (stopReason === "observe-deadline" || stopReason === "fault-ended") return null;
   return Math.max(0, detectedAt - proofAt);
