@@ -54,8 +54,11 @@ export const flip: RunStep = {
   async run(st) {
     const { plan, enclave } = st;
     if (plan.fault !== "bitflip" || !enclave) return;
-    const parked = await waitLine(st, "flip.parked", "SOFT-PARKED (its input buffer)", () =>
-      parkedWorkload(consoleText(st.monitor), plan.nonce),
+    const parked = await waitLine(
+      st,
+      "flip.parked",
+      "SOFT-PARKED (the addresses of its input, stack table and code)",
+      () => parkedWorkload(consoleText(st.monitor), plan.nonce),
     );
     const go = () => enclave.send(`SOFT-GO nonce=${plan.nonce}`);
     if (!plan.softError) {
