@@ -320,7 +320,7 @@ describe("contained-varied always names a party", () => {
         heartbeatTiming: c.timing,
         bystanders: c.bystanders,
         ...c.composed,
-      } as RunEvidence;
+      } as unknown as RunEvidence;
       walked++;
       const v = decideOutcome(ev);
       if (v.outcome !== "contained-varied") continue;
