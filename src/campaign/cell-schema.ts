@@ -93,8 +93,9 @@ function checkEnclaves(cell: CellConfig, types: Map<string, BackendName>, at: At
 
 function checkLinks(cell: CellConfig, types: Map<string, BackendName>, at: At, issue: IssueFn): void {
   const backendOf = new Map<string, string>([
-    ["victim", cell.victim],
+    // A peer wrongly named "victim" (reported above) must not hide the victim's own backend.
     ...cell.peers.map((p) => [p.name, p.backend] as const),
+    ["victim", cell.victim],
   ]);
   const enclaves = [...backendOf.keys()].join(", ");
   const seen = new Map<string, number>();
