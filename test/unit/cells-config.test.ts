@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -100,6 +100,16 @@ describe("composed cells in campaign YAML", () => {
     ],
   ])("refuses %s, naming the path", (_name, cell, expected) => {
     expect(problems(campaign(cell))).toEqual([expected]);
+  });
+
+  it("the example campaign compares its dependency on and off, the bridge on in both", () => {
+    const file = "examples/campaigns/composition.yaml";
+    const cell = parseCampaign(readFileSync(file, "utf8"), file).cells?.[0];
+    if (!cell) throw new Error("the example has no cell");
+    expect(cellVariants(cell).map((v) => v.links.map((l) => `${l.kind} ${l.enabled}`))).toEqual([
+      ["network true", "depends-on true"],
+      ["network true", "depends-on false"],
+    ]);
   });
 
   it("refuses two cells of one name", () => {
