@@ -25,94 +25,94 @@ import {
   slotParams,
 } from "./plan-slots.js";
 import { cellKey } from "./run-key.js";
+import type { CampaignConfig } from "./schema.js";
 import { shardOfPosition } from "./shard.js";
 
 /** The control runs' trigger: unused by fault `none`, but part of the key as for every cell. */
 const CONTROL: FaultPlan = { fault: "none", trigger: { mode: "boot-delay", delaySeconds: 5 } };
+
+/** What planning one composed cell needs: the campaign, the victim's backend, and how to make a cell. */
+interface CellPlanning {
+  config: CampaignConfig;
+  cell: CellConfig;
+  victim: ProbedBackend;
+  snapshots: boolean;
+  /** A cell of the matrix, its stored results restored; `until`: the campaign's stopping rule applies. */
+  cellOf: (fault: FaultName, params: Slot["params"], repetitions: number, until: boolean) => Cell;
+}
 
 /**
  * The slots of a campaign's composed cells: per cell and variant its control slot, then its fault slots
  * (gated on the controls). A cell whose victim or a peer cannot run here is refused with the reason. With
  * a shard, the cells × faults are dealt in declaration order; a variant's controls go wherever its faults do.
  */
-export async function planCellSlots(
-  loaded: LoadedCampaign,
-  store: Store,
-  opts: PlanOptions,
-): Promise<{ slots: Slot[]; restored: number }> {
-  const { config } = loaded;
-  const stored = store.runs({ campaign: config.name });
+export async function planCellSlots({ config }: LoadedCampaign, store: Store, opts: PlanOptions) {
   const probed = await probeBackends(config, store, opts);
+  const earlier = store.runs({ campaign: config.name });
+  const refused = (backend: string, fault: string, reason: string) =>
+    refuse(store, config.name, opts.log, { backend, fault, reason });
   const slots: Slot[] = [];
   let restored = 0;
-  const cellOf = (
-    backend: string,
-    fault: FaultName,
-    params: Slot["params"],
-    reps: number,
-    until: boolean,
-  ) => {
-    const cell = new Cell(
-      cellKey(config.name, backend, fault, params),
-      reps,
-      until ? (config.until ?? null) : null,
-    );
-    restored += restoreCell(cell, stored);
-    return cell;
-  };
+  // The listed `none` is the cells' control runs, planned for every variant anyway.
   const plans = faultPlans(config).filter((fp) => fp.fault !== "none");
   for (const [cellIndex, cell] of (config.cells ?? []).entries()) {
     const victim = runnableCell(cell, probed);
     if (typeof victim === "string") {
-      for (const fp of plans)
-        refuse(store, config.name, opts.log, { backend: cell.victim, fault: fp.fault, reason: victim });
+      for (const fp of plans) refused(cell.victim, fp.fault, victim);
       continue;
     }
-    const mine = plans.filter((_, i) => inShard(cellIndex * plans.length + i, opts));
-    const supported = mine.filter((fp) => {
+    const supported = plans.filter((fp, i) => {
+      if (!inShard(cellIndex * plans.length + i, opts)) return false;
       const support = victim.backend.supports(FAULTS[fp.fault]);
-      if (!support.supported)
-        refuse(store, config.name, opts.log, {
-          backend: cell.victim,
-          fault: fp.fault,
-          reason: support.reason,
-        });
+      if (!support.supported) refused(cell.victim, fp.fault, support.reason);
       return support.supported;
     });
     if (supported.length === 0) continue;
-    const snapshots = !opts.noSnapshot && isSnapshotter(victim.backend);
+    const planning: CellPlanning = {
+      config,
+      cell,
+      victim,
+      snapshots: !opts.noSnapshot && isSnapshotter(victim.backend),
+      cellOf: (fault, params, repetitions, until) => {
+        const key = cellKey(config.name, cell.victim, fault, params);
+        const c = new Cell(key, repetitions, until ? (config.until ?? null) : null);
+        restored += restoreCell(c, earlier);
+        return c;
+      },
+    };
     for (const composition of cellVariants(cell)) {
-      const params = (fp: FaultPlan) =>
-        withComposition(slotParams(config, fp.fault, fp.trigger, snapshots, fp.softError), composition);
-      const slot = (fp: FaultPlan, c: Cell, controls?: Cell): Slot => ({
-        cell: c,
-        backendName: cell.victim,
-        backend: victim.backend,
-        backendVersion: victim.version,
-        fault: fp.fault,
-        params: params(fp),
-        // The enclaves of a cell are measured against its control runs: no other run may load the machine.
-        exclusive: true,
-        ...(controls ? { controls, after: controls } : {}),
-      });
-      const controls = cellOf(
-        cell.victim,
-        "none",
-        params(CONTROL),
-        Math.max(MIN_CONTROL_RUNS, config.repetitions),
-        false,
-      );
-      slots.push(slot(CONTROL, controls));
-      for (const fp of supported) {
-        const c = cellOf(cell.victim, fp.fault, params(fp), fp.repetitions ?? config.repetitions, true);
-        slots.push(slot(fp, c, controls));
-      }
-      opts.log(
-        `cell ${cell.name} (${describeComposition(composition)}): ${controls.remaining()} control runs first`,
-      );
+      const variant = variantSlots(planning, composition, supported);
+      slots.push(...variant);
+      const controls = variant[0]?.cell.remaining() ?? 0;
+      opts.log(`cell ${cell.name} (${describeComposition(composition)}): ${controls} control runs first`);
     }
   }
   return { slots, restored };
+}
+
+/** One variant's slots: its control runs (at least MIN_CONTROL_RUNS, no stopping rule), then its faults. */
+function variantSlots(p: CellPlanning, composition: CompositionParams, faults: FaultPlan[]): Slot[] {
+  const params = (fp: FaultPlan) =>
+    runParams({ ...slotParams(p.config, fp.fault, fp.trigger, p.snapshots, fp.softError), composition });
+  const slot = (fp: FaultPlan, cell: Cell, controls?: Cell): Slot => ({
+    cell,
+    backendName: p.cell.victim,
+    backend: p.victim.backend,
+    backendVersion: p.victim.version,
+    fault: fp.fault,
+    params: params(fp),
+    // The enclaves of a cell are measured against its control runs: no other run may load the machine.
+    exclusive: true,
+    ...(controls ? { controls, after: controls } : {}),
+  });
+  const controlRuns = Math.max(MIN_CONTROL_RUNS, p.config.repetitions);
+  const controls = p.cellOf("none", params(CONTROL), controlRuns, false);
+  return [
+    slot(CONTROL, controls),
+    ...faults.map((fp) =>
+      slot(fp, p.cellOf(fp.fault, params(fp), fp.repetitions ?? p.config.repetitions, true), controls),
+    ),
+  ];
 }
 
 function inShard(position: number, opts: PlanOptions): boolean {
@@ -127,9 +127,4 @@ function runnableCell(cell: CellConfig, probed: Map<string, ProbedBackend>): Pro
   if (missing)
     return `cell ${cell.name}: peer ${missing.name}'s backend ${missing.backend} is not runnable here`;
   return victim;
-}
-
-/** A cell's run parameters with its composition (the last field of the key). */
-function withComposition(params: Slot["params"], composition: CompositionParams): Slot["params"] {
-  return runParams({ ...params, composition });
 }

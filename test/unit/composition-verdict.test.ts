@@ -17,6 +17,7 @@ import type {
   RunEvidence,
 } from "../../src/model/outcome-types.js";
 import type { SoftErrorEvidence } from "../../src/model/soft-error.js";
+import { evidenceFor } from "../helpers/report-fixtures.js";
 
 const peer = (over: Partial<PeerEvidence> = {}): PeerEvidence => ({
   name: "b",
@@ -36,31 +37,7 @@ const quiet: ControlMaxima = controlMaximaOf(
 );
 
 /** A kerncrash in the victim of a composed cell, proven and witnessed; its peer b unaffected. */
-const composed: RunEvidence = {
-  fault: "kerncrash",
-  zone: 3,
-  infraError: null,
-  ready: true,
-  agentFired: true,
-  injectFailed: null,
-  proof: true,
-  guestCrash: {
-    title: "divide error in kerncrash_fire [kerncrash]",
-    crashClass: "divide-error",
-    panic: true,
-  },
-  panicEvent: true,
-  panicChannel: null,
-  panicEventDelayMs: null,
-  faultPanics: true,
-  heartbeatsAfterFault: 0,
-  heartbeatLost: false,
-  exit: { kind: "exited", code: 1 },
-  stopReason: "guest-panic",
-  probes: [],
-  peers: [peer()],
-  controlMaxima: quiet,
-};
+const composed: RunEvidence = evidenceFor("kerncrash", 3, { peers: [peer()], controlMaxima: quiet });
 
 describe("control maxima", () => {
   it("takes each peer's largest gap and request counts over the control runs", () => {

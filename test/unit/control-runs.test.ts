@@ -9,7 +9,7 @@ import { schedule } from "../../src/campaign/scheduler.js";
 import type { PeerEvidence } from "../../src/model/composition.js";
 import type { Outcome } from "../../src/model/outcome-types.js";
 import { Store } from "../../src/store/store.js";
-import { evidenceFor, FIXTURE_PARAMS } from "../helpers/report-fixtures.js";
+import { evidenceFor, storedRun } from "../helpers/report-fixtures.js";
 
 const peer = (failed: number): PeerEvidence => ({
   name: "b",
@@ -64,35 +64,13 @@ describe("judging a fault run against the stored control runs", () => {
       ...extra.map(([k, o]): [string, Outcome, number] => [k, o, 99]),
     ];
     for (const [runKey, outcome, f] of runs) {
-      await store.recordRun({
+      const run = storedRun("v", outcome, {
         campaign: "comp",
         runKey,
-        backend: "v",
         fault: "none",
-        zone: 3,
-        params: FIXTURE_PARAMS,
-        repetition: 1,
-        seed: "s",
-        nonce: "n",
-        verdict: { outcome, reasons: ["stored"] },
         evidence: evidenceFor("none", 3, { peers: [peer(f)] }),
-        startedAt: new Date(0),
-        finishedAt: new Date(1),
-        bootMs: null,
-        detectionMs: null,
-        runMs: 1,
-        artifacts: [],
-        provenance: {
-          ezoneVersion: "0",
-          ezoneCommit: null,
-          backendVersion: null,
-          kernelVersion: null,
-          imageHash: null,
-          kernelCmdline: null,
-          hostKernel: "k",
-          hostname: "h",
-        },
       });
+      await store.recordRun({ ...run, verdict: { outcome, reasons: run.reasons }, artifacts: [] });
     }
   }
 
