@@ -146,7 +146,7 @@ describe("planning composed cells", () => {
       ["kerncrash", true, 2],
     ]);
     const [control, fault] = slots;
-    expect(fault?.after).toBe(control?.cell);
+    expect(fault?.after).toEqual({ cell: control?.cell, results: 5 });
     expect(fault?.controls).toBe(control?.cell);
     expect(control?.after).toBeUndefined();
     expect(slots.every((s) => s.exclusive)).toBe(true);
@@ -182,6 +182,6 @@ describe("planning composed cells", () => {
     const again = await planCellSlots(loaded, store, opts);
     expect(again.restored).toBe(5);
     expect(again.slots[0]?.cell.complete()).toBe(true);
-    expect(again.slots[1]?.after?.complete()).toBe(true);
+    expect(again.slots[1]?.after?.cell.complete()).toBe(true);
   });
 });
