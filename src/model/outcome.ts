@@ -297,7 +297,7 @@ function decideBystanders(ev: RunEvidence, degraded: string[]): Verdict | null {
     .map(
       (b): PartyEffect => ({
         party: { kind: "bystander", index: b.index },
-        figure: `bystander enclave ${b.index} stopped heartbeating for a while (longest gap ${b.timing.faultMaxGapMs} ms) but survived`,
+        figure: `stopped heartbeating for a while (longest gap ${b.timing.faultMaxGapMs} ms) but survived`,
       }),
     );
   return first ? variedBy([first, ...rest], degraded) : null;
