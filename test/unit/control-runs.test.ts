@@ -119,6 +119,7 @@ describe("judging a fault run against the stored control runs", () => {
       runs: 5,
       heartbeatMs: 250,
       parties: { b: { maxHeartbeatGapMs: 300, failed: 2, late: 0 } },
+      hostDegraded: {},
     });
     expect(judged.verdict).toMatchObject({
       outcome: "contained-varied",
