@@ -52,7 +52,12 @@ describe("a composed cell in a campaign", () => {
       const lastControl = Math.max(...controls.map((r) => r.finishedAt.getTime()));
       expect(fault?.startedAt.getTime()).toBeGreaterThanOrEqual(lastControl);
       expect(fault?.params.composition?.peers).toEqual([{ name: "b", backend: "vm" }]);
-      expect(fault?.evidence.controlMaxima).toEqual({ runs: 5, heartbeatMs: 50, parties: {}, hostDegraded: {} });
+      expect(fault?.evidence.controlMaxima).toEqual({
+        runs: 5,
+        heartbeatMs: 50,
+        parties: {},
+        hostDegraded: {},
+      });
       // The loop never fires the fault: no proof, so nothing of the peers is judged.
       expect(fault?.outcome).toBe("not-fired");
     }
