@@ -8,12 +8,13 @@ import { type AttemptContext, runRepetition } from "./attempts.js";
 import { GoldenRuns } from "./golden.js";
 import type { LoadedCampaign } from "./load.js";
 import { acquireCampaignLock } from "./lock.js";
+import { planCellSlots } from "./plan-cells.js";
 import { planSlots, type Slot } from "./plan-slots.js";
 import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
 import { sha } from "./run-key.js";
 import type { RunPlan } from "./run-plan.js";
-import { defaultJobs, infraStreak, type ScheduleWork, schedule } from "./scheduler.js";
+import { defaultJobs, infraStreak, readiness, type ScheduleWork, schedule } from "./scheduler.js";
 import type { Shard } from "./shard.js";
 
 export interface CampaignOptions {
@@ -65,7 +66,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   for (const dir of sweepScratchDirs()) opts.log(`swept a dead ezone's scratch directory: ${dir}`);
   store.ensureCampaign(config.name, JSON.stringify(config), sha(loaded.text));
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
-  const { slots, restored } = await planSlots(loaded, store, opts);
+  const { slots, restored } = await (config.cells ? planCellSlots : planSlots)(loaded, store, opts);
   const summary: CampaignSummary = {
     resultsDir: loaded.resultsDir,
     executed: 0,
@@ -111,6 +112,10 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     // Spare VMMs started ahead for runs that will not come.
     await Promise.all([...new Set(slots.map((s) => s.backend))].map((b) => b.close?.()));
   }
+  for (const s of slots.filter((x) => readiness(x) === "starved"))
+    log(
+      `${s.cell.keyPrefix}: not run — only ${s.after?.cell.resultCount()} of its control runs ended in a result (${s.after?.results} needed); run the campaign again to finish them`,
+    );
   summary.wallMs = performance.now() - t0;
   return summary;
 }
