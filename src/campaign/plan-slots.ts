@@ -1,13 +1,14 @@
 import type { Backend } from "../backends/backend.js";
 import { isSnapshotter } from "../backends/backend.js";
 import { type BackendRef, createBackend } from "../backends/index.js";
-import { FAULTS, type FaultName, faultKernelArgs, faultSpec } from "../faults/catalogue.js";
+import { type FaultName, faultKernelArgs, faultSpec } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import { isResult } from "../model/outcome-types.js";
 import { type RunParams, runParams, type Trigger } from "../model/run-params.js";
 import type { SoftErrorParams } from "../model/soft-error.js";
 import type { Store } from "../store/store.js";
 import { Cell } from "./cell.js";
+import { type CellVariant, cellVariants, type PlacementChoice } from "./cell-variants.js";
 import type { LoadedCampaign } from "./load.js";
 import { cellKey, repetitionOf } from "./run-key.js";
 import type { Schedulable } from "./scheduler.js";
@@ -27,6 +28,13 @@ export interface Slot extends Schedulable {
 export function backendRefs(config: CampaignConfig): BackendRef[] {
   return config.backends.map((b) =>
     typeof b === "string" ? { name: b, type: b } : { name: b.name, type: b.type, exec: b.exec },
+  );
+}
+
+/** Each backend entry's placement choices (`host`, `privileges`), in the order the YAML lists them. */
+function placementChoices(config: CampaignConfig): PlacementChoice[] {
+  return config.backends.map((b) =>
+    typeof b === "string" ? { type: b } : { type: b.type, host: b.host, privileges: b.privileges },
   );
 }
 
@@ -69,6 +77,7 @@ export function slotParams(
   trigger: Trigger,
   snapshots: boolean,
   softError?: SoftErrorParams,
+  variant: CellVariant = {},
 ): RunParams {
   return runParams({
     softError,
@@ -79,6 +88,8 @@ export function slotParams(
     // Which start each run had: from the saved guest, or a fresh boot (reports show it).
     boot: config.guest.boot === "snapshot" && snapshots ? "snapshot" : "fresh",
     bystanders: config.bystanders,
+    host: variant.host,
+    privileges: variant.privileges,
   });
 }
 
@@ -91,7 +102,16 @@ export interface PlanOptions {
   binary?: string;
   /** Plan only this shard's cells (`--shard I/N`); absent = every cell. */
   shard?: Shard;
+  /**
+   * A disposable host runtime runs the cells placed in it (`host: disposable`). Without one such cells
+   * are refused: they never fall back to the real host, whose kernel they would hit.
+   */
+  disposableHost?: boolean;
 }
+
+/** Why a cell placed in the disposable host is not run when there is no runtime for it. */
+export const NO_DISPOSABLE_HOST =
+  "no disposable host runtime in this ezone: a cell placed there is never run on the real host";
 
 /**
  * Probe backends (stored as statements), refuse unsupported faults, restore stored repetitions.
@@ -105,9 +125,9 @@ export async function planSlots(
   const { config } = loaded;
   const stored = store.runs({ campaign: config.name });
   const slots: Slot[] = [];
-  let restored = 0;
   const inShard = shardFilter(config, opts.shard);
-  for (const ref of backendRefs(config)) {
+  const choices = placementChoices(config);
+  for (const [backendIndex, ref] of backendRefs(config).entries()) {
     const backend = createBackend({ ...ref, binary: opts.binary });
     const availability = await backend.probe(opts.image, opts.signal);
     store.recordStatement(config.name, {
@@ -120,43 +140,65 @@ export async function planSlots(
     if (!availability.available) continue;
     for (const [faultIndex, fp] of faultPlans(config).entries()) {
       if (!inShard(ref.name, faultIndex)) continue;
-      const { fault } = fp;
-      const support = backend.supports(FAULTS[fault]);
-      if (!support.supported) {
+      const planned = plannedVariants(backend, choices[backendIndex] ?? { type: ref.type }, fp.fault, opts);
+      if ("refused" in planned) {
         store.recordStatement(config.name, {
           backend: ref.name,
-          fault,
+          fault: fp.fault,
           kind: "refused",
-          reason: support.reason,
+          reason: planned.refused,
         });
-        opts.log(`${ref.name} × ${fault}: refused — ${support.reason}`);
+        opts.log(`${ref.name} × ${fp.fault}: refused — ${planned.refused}`);
         continue;
       }
-      const snapshots = !opts.noSnapshot && isSnapshotter(backend);
-      const params = slotParams(config, fault, fp.trigger, snapshots, fp.softError);
-      const cell = new Cell(
-        cellKey(config.name, ref.name, fault, params),
-        fp.repetitions ?? config.repetitions,
-        config.until ?? null,
-      );
-      for (const r of stored) {
-        const rep = repetitionOf(cell.keyPrefix, r.runKey);
-        if (rep !== null && isResult(r.outcome)) {
-          cell.restore(rep, r.outcome);
-          restored++;
-        }
+      for (const variant of planned.variants) {
+        const snapshots = !opts.noSnapshot && isSnapshotter(backend);
+        const params = slotParams(config, fp.fault, fp.trigger, snapshots, fp.softError, variant);
+        slots.push({
+          cell: new Cell(
+            cellKey(config.name, ref.name, fp.fault, params),
+            fp.repetitions ?? config.repetitions,
+            config.until ?? null,
+          ),
+          backendName: ref.name,
+          backend,
+          backendVersion: availability.version ?? null,
+          fault: fp.fault,
+          params,
+          // Hogs load the whole host and bystanders measure it: either has the machine to itself.
+          exclusive: faultSpec(fp.fault).runsAlone === true || config.bystanders > 0,
+        });
       }
-      slots.push({
-        cell,
-        backendName: ref.name,
-        backend,
-        backendVersion: availability.version ?? null,
-        fault,
-        params,
-        // Hogs load the whole host and bystanders measure it: either has the machine to itself.
-        exclusive: faultSpec(fault).runsAlone === true || config.bystanders > 0,
-      });
     }
   }
-  return { slots, restored };
+  return { slots, restored: restoreStored(slots, stored) };
+}
+
+/** The cells of one (backend, fault) pair, or why none runs: a cell placed in a missing disposable host never runs. */
+function plannedVariants(
+  backend: Backend,
+  choice: PlacementChoice,
+  fault: FaultName,
+  opts: PlanOptions,
+): { variants: CellVariant[] } | { refused: string } {
+  const planned = cellVariants(backend, choice, fault);
+  if ("refused" in planned) return planned;
+  if (!opts.disposableHost && planned.variants.some((v) => v.host === "disposable"))
+    return { refused: NO_DISPOSABLE_HOST };
+  return planned;
+}
+
+/** Give each cell its stored results (resume); returns how many were restored. */
+function restoreStored(slots: Slot[], stored: ReturnType<Store["runs"]>): number {
+  let restored = 0;
+  for (const { cell } of slots) {
+    for (const r of stored) {
+      const rep = repetitionOf(cell.keyPrefix, r.runKey);
+      if (rep !== null && isResult(r.outcome)) {
+        cell.restore(rep, r.outcome);
+        restored++;
+      }
+    }
+  }
+  return restored;
 }

@@ -47,6 +47,11 @@ export interface FaultSpec {
    * other campaigns' enclaves. A worker pool must honour it.
    */
   runsAlone?: boolean;
+  /**
+   * The real host runs it only with a safety bound (the fork bomb's 256 processes): a campaign's
+   * `host: auto` runs a native enclave's cell in the disposable host instead, as a user would run it.
+   */
+  boundedOnRealHost?: boolean;
   /** A soft error: ezone flips a bit in the running guest (QEMU's gdbstub) and judges it against a golden run. */
   flipsBits?: boolean;
   /**
@@ -152,6 +157,7 @@ export const FAULTS = {
     proof: "the agent's line 'CHILD forkbomb nonce=<run nonce> pid=<pid> exit=0'",
     expected: "the bomb reaches its bound and is reaped; the agent keeps heartbeating",
     childEnd: "exit=0",
+    boundedOnRealHost: true,
   },
   hang: {
     name: "hang",
