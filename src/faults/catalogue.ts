@@ -55,6 +55,11 @@ export interface FaultSpec {
   /** A soft error: ezone flips a bit in the running guest (QEMU's gdbstub) and judges it against a golden run. */
   flipsBits?: boolean;
   /**
+   * The zone-1 fault whose module this zone-3 fault loads into a VM guest's kernel instead, to try that
+   * module where a crash costs nothing: left out of `ezone matrix` unless named.
+   */
+  twinOf?: string;
+  /**
    * Zone 1: the fault module (`/lib/ezone/<module>.ko`) loaded into the disposable host's kernel; absent:
    * the fault's name without `host-` (see `faultModule`). Its proof line names the module, not the fault.
    */
@@ -125,6 +130,7 @@ export const FAULTS = {
     expected:
       "the guest's CPU is taken for 3 s (on one vCPU its heartbeat pauses), then it goes on; the host is untouched",
     heartbeatLossMinMs: 8000,
+    twinOf: "host-cpuhog",
   },
   cpuloop: {
     name: "cpuloop",
@@ -290,6 +296,7 @@ export const FAULTS = {
     expected:
       "the guest runs short of memory for 3 s (its OOM killer may act), then gets it all back; the host is untouched",
     observeMinMs: 10_000,
+    twinOf: "host-memleak",
   },
   none: {
     name: "none",

@@ -51,7 +51,9 @@ describe("uml backend", () => {
     expect(uml.supports(FAULTS["sysrq-c"])).toEqual({ supported: true });
     expect(uml.supports({ name: "x", zone: 1, kernelModule: false }).supported).toBe(false);
     // A zone-1 module goes into the disposable host's kernel, beside the UML enclave.
-    expect(uml.supports({ ...FAULTS["host-kerncrash"], placement: "disposable" })).toEqual({ supported: true });
+    expect(uml.supports({ ...FAULTS["host-kerncrash"], placement: "disposable" })).toEqual({
+      supported: true,
+    });
   });
 
   it("is in the backend table", () => {
