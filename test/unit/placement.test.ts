@@ -198,31 +198,16 @@ describe("privilege command lines", () => {
   it("native: unprivileged as root becomes nobody with no capability, no_new_privs and its own pdeathsig", () => {
     expect(nativeArgv("/a", "x=1", undefined, 0)).toEqual(["/a", "--cmdline", "x=1"]);
     expect(nativeArgv("/a", "x=1", "privileged", 0)).toEqual(["/a", "--cmdline", "x=1"]);
-    expect(nativeArgv("/a", "x=1", "unprivileged", 0)).toEqual([
-      "setpriv",
+    const tail = ["--no-new-privs", "--pdeathsig", "KILL", "--", "/a", "--cmdline", "x=1"];
+    const drop = [
       "--reuid=65534",
       "--regid=65534",
       "--clear-groups",
       "--inh-caps=-all",
       "--bounding-set=-all",
-      "--no-new-privs",
-      "--pdeathsig",
-      "KILL",
-      "--",
-      "/a",
-      "--cmdline",
-      "x=1",
-    ]);
+    ];
+    expect(nativeArgv("/a", "x=1", "unprivileged", 0)).toEqual(["setpriv", ...drop, ...tail]);
     // Not root: no capability to drop, no user to change to.
-    expect(nativeArgv("/a", "x=1", "unprivileged", 1000)).toEqual([
-      "setpriv",
-      "--no-new-privs",
-      "--pdeathsig",
-      "KILL",
-      "--",
-      "/a",
-      "--cmdline",
-      "x=1",
-    ]);
+    expect(nativeArgv("/a", "x=1", "unprivileged", 1000)).toEqual(["setpriv", ...tail]);
   });
 });
