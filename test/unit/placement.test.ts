@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -38,6 +38,16 @@ describe("the zone-1 catalogue", () => {
     ]);
     for (const f of ZONE1) expect(faultSpec(f).proof, f).toMatch(/disposable host's console/);
     expect(faultModule("kerncrash")).toBe("kerncrash");
+  });
+
+  it("loads only modules the image builds (Kbuild), the twins' included", () => {
+    const built = [
+      ...readFileSync("src/guest/modules/Kbuild", "utf8").matchAll(/^obj-m \+= (\w+)\.o$/gm),
+    ].map((m) => m[1]);
+    for (const f of [...ZONE1, "cpuhog", "memleak"] as FaultName[])
+      expect(built, f).toContain(faultModule(f));
+    expect(faultSpec("cpuhog").twinOf).toBe("host-cpuhog");
+    expect(faultSpec("memleak").twinOf).toBe("host-memleak");
   });
 });
 
