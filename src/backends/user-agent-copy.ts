@@ -36,7 +36,8 @@ async function makeCopy(image: BuiltImage, dir: string): Promise<void> {
   try {
     await copyFile(rootfs.agent, join(tmp, "ezone-agent"));
     await chmod(join(tmp, "ezone-agent"), 0o755);
-    await mkdir(join(tmp, "modules"), { mode: 0o755 });
+    await mkdir(join(tmp, "modules"));
+    await chmod(join(tmp, "modules"), 0o755);
     const moduleSrc = join(rootfs.dir, "lib", "ezone");
     const modules = existsSync(moduleSrc) ? await readdir(moduleSrc) : [];
     for (const m of modules.filter((m) => m.endsWith(".ko"))) {

@@ -11,10 +11,12 @@ import type { Backend } from "../../src/backends/backend.js";
 import { bwrapArgv, ContainerBackend } from "../../src/backends/container.js";
 import { enclaveRootfs } from "../../src/backends/enclave-rootfs.js";
 import { NativeBackend, nativeArgv } from "../../src/backends/native.js";
+import type { RunPlan } from "../../src/campaign/run-one.js";
+import type { FaultName } from "../../src/faults/catalogue.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import { hasBinary } from "../helpers/capabilities.js";
-import { runChecked, testPlan } from "../helpers/enclave-runs.js";
+import { expectOutcome, runChecked, testPlan } from "../helpers/enclave-runs.js";
 
 const haveBwrap = hasBinary("bwrap");
 let image: BuiltImage;
@@ -42,10 +44,14 @@ function refusals(fault: "kerncrash" | "sysrq-c"): number[] {
   return existsSync("/proc/sysrq-trigger") ? [1, 13, 30] : [2]; // EPERM/EACCES/EROFS, or ENOENT (no sysrq)
 }
 
+/** An unprivileged run; it looks at the enclave, not at the host's load (a busy machine may run it). */
+function unprivilegedPlan(backend: Backend, fault: FaultName): RunPlan {
+  const thresholds = { ...DEFAULT_PROBE_THRESHOLDS, maxRunnablePerCore: 64 };
+  return testPlan(backend, image, fault, { privileges: "unprivileged", thresholds });
+}
+
 async function refused(backend: Backend, fault: "kerncrash" | "sysrq-c") {
-  const p = testPlan(backend, image, fault, { privileges: "unprivileged" });
-  // These runs look at the refusal, not at the host's load: a machine busy with other work may run them.
-  const r = await runChecked({ ...p, thresholds: { ...DEFAULT_PROBE_THRESHOLDS, maxRunnablePerCore: 64 } });
+  const r = await runChecked(unprivilegedPlan(backend, fault));
   const summary = `${r.verdict.outcome}: ${r.verdict.reasons.join("; ")}`;
   expect(r.verdict.outcome, summary).toBe("not-fired");
   const errno = Number(/errno (\d+)/.exec(r.evidence.injectFailed ?? "")?.[1]);
@@ -53,6 +59,12 @@ async function refused(backend: Backend, fault: "kerncrash" | "sysrq-c") {
   expect(r.verdict.reasons.join(" "), summary).toContain(`errno ${errno}`);
   expect(r.evidence).toMatchObject({ proof: false, guestCrash: null, exit: { kind: "running" } });
   expect(r.evidence.probes.filter((f) => f.severity === "failed")).toEqual([]);
+}
+
+async function segfaultContained(backend: Backend): Promise<void> {
+  const r = await runChecked(unprivilegedPlan(backend, "segfault"));
+  expect(r.evidence.proof, r.verdict.reasons.join("; ")).toBe(true);
+  expectOutcome(r, "contained-limited");
 }
 
 /** The native wrapper leaves no capability and, for ezone as root, no root: checked before any fault is sent. */
@@ -78,6 +90,10 @@ describe("native, unprivileged, on the real host", () => {
     await refused(new NativeBackend(), "kerncrash");
     await refused(new NativeBackend(), "sysrq-c");
   }, 120_000);
+
+  it("still runs its guest: a segfault stays in its process", async () => {
+    await segfaultContained(new NativeBackend());
+  }, 60_000);
 });
 
 describe.runIf(haveBwrap)("container, unprivileged, on the real host", () => {
@@ -86,4 +102,8 @@ describe.runIf(haveBwrap)("container, unprivileged, on the real host", () => {
     await refused(new ContainerBackend(), "kerncrash");
     await refused(new ContainerBackend(), "sysrq-c");
   }, 120_000);
+
+  it("still runs its guest: a segfault stays in its process", async () => {
+    await segfaultContained(new ContainerBackend());
+  }, 60_000);
 });
