@@ -87,11 +87,12 @@ function decideUnproven(ev: RunEvidence, guestDied: boolean, crashText: string):
       reasons: ["the guest stopped heartbeating, but there is no proof the fault fired"],
     };
   }
-  if (ev.injectFailed && PRIVILEGE_REFUSED.test(ev.injectFailed)) {
+  const refused = PRIVILEGE_REFUSED.exec(ev.injectFailed ?? "")?.[1];
+  if (refused) {
     return {
       outcome: "not-fired",
       reasons: [
-        `the kernel refused the enclave the privilege the fault needs: injection failed: ${ev.injectFailed}`,
+        `the kernel refused the enclave the privilege the fault needs (${PRIVILEGE_ERRNO[refused]}): injection failed: ${ev.injectFailed}`,
       ],
     };
   }
@@ -117,6 +118,7 @@ const DH_PROBE = "disposable host probe";
  * owner of /proc/sysrq-trigger), EROFS (a sandbox's read-only /proc). The agent reports `errno <n>`.
  */
 const PRIVILEGE_REFUSED = /\berrno (1|13|30)\b/;
+const PRIVILEGE_ERRNO: Readonly<Record<string, string>> = { 1: "EPERM", 13: "EACCES", 30: "EROFS" };
 
 /**
  * The fault's proof: its own line on the enclave's console or, in a disposable host, the module's line

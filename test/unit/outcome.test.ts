@@ -705,7 +705,7 @@ describe("decideOutcome: the disposable host (zone 1, and zone 3 from inside a s
         exit: { kind: "running" },
       },
       "not-fired",
-      /kernel refused the enclave the privilege.*errno 1 finit_module: Operation not permitted/,
+      /kernel refused the enclave the privilege the fault needs \(EPERM\).*errno 1 finit_module: Operation not permitted/,
     ],
     [
       "a control run whose disposable host died",
