@@ -165,8 +165,10 @@ export async function planSlots(
           backendVersion: availability.version ?? null,
           fault: fp.fault,
           params,
-          // Hogs load the whole host and bystanders measure it: either has the machine to itself.
-          exclusive: faultSpec(fp.fault).runsAlone === true || config.bystanders > 0,
+          // Hogs load the whole host and bystanders measure it, and a disposable host's two TCG vCPUs keep
+          // both of a small machine's cores busy: each has the machine to itself.
+          exclusive:
+            faultSpec(fp.fault).runsAlone === true || config.bystanders > 0 || variant.host === "disposable",
         });
       }
     }

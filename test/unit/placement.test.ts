@@ -174,6 +174,8 @@ describe("planSlots with a disposable host", () => {
     ]);
     const keys = new Set(slots.map((s) => s.cell.keyPrefix));
     expect(keys.size).toBe(3);
+    // A disposable host keeps both cores of a small machine busy: its runs have the machine alone.
+    expect(slots.map((s) => s.exclusive)).toEqual([false, true, true]);
   });
 
   it("without a disposable host runtime, its cells are refused, never run on the real host", async () => {
