@@ -1,6 +1,7 @@
 import type { HostAction } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclaveExit, Zone } from "../model/outcome-types.js";
+import type { EnclavePrivileges, HostPlacement } from "../model/run-params.js";
 
 /** Whether this host can run a backend, and if not why and what would fix it. */
 export interface Availability {
@@ -28,6 +29,8 @@ export interface FaultNeeds {
   exhaustsMemory?: boolean;
   /** Flips bits in the running guest from outside: needs a debug stub (QEMU's gdbstub under TCG). */
   flipsBits?: boolean;
+  /** Where the enclave would run: absent = the real host, whose kernel no fault may reach. */
+  placement?: HostPlacement;
 }
 
 /** The host process that embodies a running enclave: where a zone-2 signal goes. */
@@ -70,6 +73,12 @@ export interface EnclaveSpec {
   syslog?: SyslogChannelSpec;
   /** Start from the saved, booted guest in this directory instead of booting (Snapshotter backends). */
   restoreFrom?: string;
+  /**
+   * What the enclave's processes may do to the kernel beneath them (native, container): `privileged` =
+   * CAP_SYS_MODULE and a writable /proc/sysrq-trigger, `unprivileged` = every capability dropped and no
+   * way to gain one. Absent: the backend's default. VM backends ignore it (their kernel is their own).
+   */
+  privileges?: EnclavePrivileges;
   /**
    * More restores of this snapshot follow: the backend may start the next one's VMM ahead, idle until
    * claimed. Whoever sets this calls the backend's `close()` when done.

@@ -49,7 +49,9 @@ export class ExecBackend implements Backend {
   }
 
   supports(fault: FaultNeeds): Support {
-    return supportFor("own-linux", fault);
+    return supportFor("own-linux", fault, {
+      notInDisposableHost: "an exec backend's VMM commands run on the real host only",
+    });
   }
 
   async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {

@@ -1,4 +1,6 @@
+import { join } from "node:path";
 import type { BuiltImage } from "../guest/image-builder.js";
+import type { EnclavePrivileges } from "../model/run-params.js";
 import type {
   Availability,
   Backend,
@@ -12,11 +14,39 @@ import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { startProcessEnclave } from "./process-enclave.js";
 import { supportFor } from "./support.js";
+import { userAgentCopy } from "./user-agent-copy.js";
+
+/** The user an unprivileged native agent runs as when ezone is root: `nobody`. */
+const UNPRIVILEGED_ID = 65534;
+
+/**
+ * The native agent's command line. `unprivileged`: through setpriv with no_new_privs, and when ezone is
+ * root also as `nobody` with every capability dropped, bounding set included. A root process without
+ * capabilities still owns /proc/sysrq-trigger (mode 0200, no capability check on write), so only a
+ * non-root user is refused sysrq-c. Changing the user clears the parent-death signal ezone's launcher
+ * set, so this setpriv sets it again. Otherwise the agent runs as ezone's own user with its
+ * capabilities. (Pure, unit-tested.)
+ */
+export function nativeArgv(
+  agent: string,
+  cmdline: string,
+  privileges: EnclavePrivileges | undefined,
+  uid: number,
+): string[] {
+  const command = [agent, "--cmdline", cmdline];
+  if (privileges !== "unprivileged") return command;
+  const id = String(UNPRIVILEGED_ID);
+  const asUser =
+    uid === 0
+      ? [`--reuid=${id}`, `--regid=${id}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+      : [];
+  return ["setpriv", ...asUser, "--no-new-privs", "--pdeathsig", "KILL", "--", ...command];
+}
 
 /**
  * `native`: the agent from the guest image run as a plain host process, the continuum's zero. There is
- * no guest kernel (the host's serves), so only user-space faults (zone 4) and host-side faults (zone 2)
- * make sense; a guest-kernel fault here would crash the host and is refused.
+ * no guest kernel (the host's serves): a guest-kernel fault would crash the host, so it is refused on
+ * the real host and runs only inside a disposable host. The agent loads fault modules from the image.
  */
 export class NativeBackend implements Backend {
   readonly name = "native";
@@ -34,9 +64,18 @@ export class NativeBackend implements Backend {
   }
 
   async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {
-    const { agent } = await enclaveRootfs(spec.image);
+    const uid = process.getuid?.() ?? 0;
+    // An agent running as another user needs a copy it can read (the image cache is root's).
+    const files =
+      spec.privileges === "unprivileged" && uid === 0
+        ? await userAgentCopy(spec.image)
+        : await enclaveRootfs(spec.image).then((r) => ({
+            agent: r.agent,
+            moduleDir: join(r.dir, "lib", "ezone"),
+          }));
+    const cmdline = `${guestKernelCmdline(spec)} ezone.moddir=${files.moduleDir}`;
     const enclave = await startProcessEnclave(
-      [agent, "--cmdline", guestKernelCmdline(spec)],
+      nativeArgv(files.agent, cmdline, spec.privileges, uid),
       spec,
       sink,
       signal,

@@ -38,5 +38,6 @@ export function planRun(
     hooks,
     bystanders: slot.params.bystanders ?? 0,
     softError: slot.params.softError ? { ...slot.params.softError, seed } : null,
+    ...(slot.params.privileges ? { privileges: slot.params.privileges } : {}),
   };
 }

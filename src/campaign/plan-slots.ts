@@ -1,7 +1,7 @@
 import type { Backend } from "../backends/backend.js";
 import { isSnapshotter } from "../backends/backend.js";
 import { type BackendRef, createBackend } from "../backends/index.js";
-import { FAULTS, type FaultName, faultKernelArgs, faultSpec } from "../faults/catalogue.js";
+import { type FaultName, faultKernelArgs, faultSpec } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import { isResult } from "../model/outcome-types.js";
 import { type RunParams, runParams, type Trigger } from "../model/run-params.js";
@@ -10,6 +10,7 @@ import type { StoredRun } from "../store/run-store.js";
 import type { Store } from "../store/store.js";
 import { Cell } from "./cell.js";
 import type { LoadedCampaign } from "./load.js";
+import { type PlacementChoice, type PlacementVariant, placementVariants } from "./placement-variants.js";
 import { cellKey, repetitionOf } from "./run-key.js";
 import type { Schedulable } from "./scheduler.js";
 import type { CampaignConfig } from "./schema.js";
@@ -36,6 +37,13 @@ export interface ProbedBackend {
 export function backendRefs(config: CampaignConfig): BackendRef[] {
   return config.backends.map((b) =>
     typeof b === "string" ? { name: b, type: b } : { name: b.name, type: b.type, exec: b.exec },
+  );
+}
+
+/** Each backend entry's placement choices (`host`, `privileges`), in the order the YAML lists them. */
+function placementChoices(config: CampaignConfig): PlacementChoice[] {
+  return config.backends.map((b) =>
+    typeof b === "string" ? { type: b } : { type: b.type, host: b.host, privileges: b.privileges },
   );
 }
 
@@ -78,6 +86,7 @@ export function slotParams(
   trigger: Trigger,
   snapshots: boolean,
   softError?: SoftErrorParams,
+  variant: PlacementVariant = {},
 ): RunParams {
   return runParams({
     softError,
@@ -88,6 +97,8 @@ export function slotParams(
     // Which start each run had: from the saved guest, or a fresh boot (reports show it).
     boot: config.guest.boot === "snapshot" && snapshots ? "snapshot" : "fresh",
     bystanders: config.bystanders,
+    host: variant.host,
+    privileges: variant.privileges,
   });
 }
 
@@ -100,7 +111,16 @@ export interface PlanOptions {
   binary?: string;
   /** Plan only this shard's cells (`--shard I/N`); absent = every cell. */
   shard?: Shard;
+  /**
+   * A disposable host runtime runs the cells placed in it (`host: disposable`). Without one such cells
+   * are refused: they never fall back to the real host, whose kernel they would hit.
+   */
+  disposableHost?: boolean;
 }
+
+/** Why a cell placed in the disposable host is not run when there is no runtime for it. */
+export const NO_DISPOSABLE_HOST =
+  "no disposable host runtime in this ezone: a cell placed there is never run on the real host";
 
 /**
  * Probe backends (stored as statements), refuse unsupported faults, restore stored repetitions.
@@ -117,36 +137,40 @@ export async function planSlots(
   let restored = 0;
   const probed = await probeBackends(config, store, opts);
   const inShard = shardFilter(config, opts.shard);
-  for (const ref of backendRefs(config)) {
+  const choices = placementChoices(config);
+  for (const [backendIndex, ref] of backendRefs(config).entries()) {
     const probe = probed.get(ref.name);
     if (!probe) continue;
     const { backend } = probe;
     for (const [faultIndex, fp] of faultPlans(config).entries()) {
       if (!inShard(ref.name, faultIndex)) continue;
-      const { fault } = fp;
-      const support = backend.supports(FAULTS[fault]);
-      if (!support.supported) {
-        refuse(store, config.name, opts.log, { backend: ref.name, fault, reason: support.reason });
+      const planned = plannedVariants(backend, choices[backendIndex] ?? { type: ref.type }, fp.fault, opts);
+      if ("refused" in planned) {
+        refuse(store, config.name, opts.log, { backend: ref.name, fault: fp.fault, reason: planned.refused });
         continue;
       }
-      const snapshots = !opts.noSnapshot && isSnapshotter(backend);
-      const params = slotParams(config, fault, fp.trigger, snapshots, fp.softError);
-      const cell = new Cell(
-        cellKey(config.name, ref.name, fault, params),
-        fp.repetitions ?? config.repetitions,
-        config.until ?? null,
-      );
-      restored += restoreCell(cell, stored);
-      slots.push({
-        cell,
-        backendName: ref.name,
-        backend,
-        backendVersion: probe.version,
-        fault,
-        params,
-        // Hogs load the whole host and bystanders measure it: either has the machine to itself.
-        exclusive: faultSpec(fault).runsAlone === true || config.bystanders > 0,
-      });
+      for (const variant of planned.variants) {
+        const snapshots = !opts.noSnapshot && isSnapshotter(backend);
+        const params = slotParams(config, fp.fault, fp.trigger, snapshots, fp.softError, variant);
+        const cell = new Cell(
+          cellKey(config.name, ref.name, fp.fault, params),
+          fp.repetitions ?? config.repetitions,
+          config.until ?? null,
+        );
+        restored += restoreCell(cell, stored);
+        slots.push({
+          cell,
+          backendName: ref.name,
+          backend,
+          backendVersion: probe.version,
+          fault: fp.fault,
+          params,
+          // Hogs load the whole host and bystanders measure it, and a disposable host's two TCG vCPUs keep
+          // both of a small machine's cores busy: each has the machine to itself.
+          exclusive:
+            faultSpec(fp.fault).runsAlone === true || config.bystanders > 0 || variant.host === "disposable",
+        });
+      }
     }
   }
   return { slots, restored };
@@ -196,4 +220,18 @@ export function refuse(
 ): void {
   store.recordStatement(campaign, { ...r, kind: "refused" });
   log(`${r.backend} × ${r.fault}: refused — ${r.reason}`);
+}
+
+/** The cells of one (backend, fault) pair, or why none runs: a cell placed in a missing disposable host never runs. */
+function plannedVariants(
+  backend: Backend,
+  choice: PlacementChoice,
+  fault: FaultName,
+  opts: PlanOptions,
+): { variants: PlacementVariant[] } | { refused: string } {
+  const planned = placementVariants(backend, choice, fault);
+  if ("refused" in planned) return planned;
+  if (!opts.disposableHost && planned.variants.some((v) => v.host === "disposable"))
+    return { refused: NO_DISPOSABLE_HOST };
+  return planned;
 }

@@ -5,7 +5,7 @@ import type { BuiltImage } from "../guest/image-builder.js";
 import type { ProbeThresholds } from "../host/compare.js";
 import type { HostProbes, HostProbesOptions } from "../host/probes.js";
 import type { RunEvidence, Verdict } from "../model/outcome-types.js";
-import type { Trigger } from "../model/run-params.js";
+import type { EnclavePrivileges, Trigger } from "../model/run-params.js";
 import type { Golden, SoftErrorParams } from "../model/soft-error.js";
 import type { ProbeChain } from "./probe-chain.js";
 
@@ -66,6 +66,8 @@ export interface RunPlan {
   softError?: SoftErrorPlan | null;
   /** Bit flips: the golden run to judge against (the golden run itself has none). */
   golden?: GoldenSource | null;
+  /** The enclave's privileges over the kernel beneath it (native, container); absent: the backend's default. */
+  privileges?: EnclavePrivileges;
   /** Takes the host snapshot before and after the run (default `probeHost`; lifecycle tests replace it). */
   hostProbe?: (opts: HostProbesOptions) => Promise<HostProbes>;
 }
@@ -93,5 +95,6 @@ export function enclaveSpec(plan: RunPlan, workDir: string): EnclaveSpec {
     arm: null,
     runTag: plan.runTag,
     workDir,
+    ...(plan.privileges ? { privileges: plan.privileges } : {}),
   };
 }

@@ -4,6 +4,15 @@ import { FAULT_NAMES } from "../faults/catalogue.js";
 import { FLIP_REGISTER_NAMES, SOFT_TARGETS } from "../model/soft-error.js";
 import { cellEntry, checkCells } from "./cell-schema.js";
 
+/** A backend entry's `host`: the real host, the disposable host VM, or each cell where it may run. */
+export const HOST_CHOICES = ["real", "disposable", "auto"] as const;
+export type HostChoice = (typeof HOST_CHOICES)[number];
+/** A backend entry's `privileges`: one of the two, or `both` (a cell each where they matter). */
+export const PRIVILEGE_CHOICES = ["privileged", "unprivileged", "both"] as const;
+export type PrivilegeChoice = (typeof PRIVILEGE_CHOICES)[number];
+/** The backends whose enclave shares the kernel beneath it: privileges decide what reaches that kernel. */
+export const SHARED_KERNEL_TYPES: readonly string[] = ["native", "container"];
+
 const name = z
   .string()
   .regex(
@@ -20,6 +29,13 @@ const backendEntry = z.union([
     /** For `exec`: shell commands with {kernel} {initrd} {cmdline} placeholders; absent = not configured. */
     exec: z.strictObject({ start: z.string().min(1) }).nullish(),
     note: z.string().optional(),
+    /**
+     * Where its enclaves run: `real` (this machine, the default), `disposable` (inside a disposable host VM
+     * that may die), `auto` (each cell on the real host where it may run there, else in the disposable host).
+     */
+    host: z.enum(HOST_CHOICES).optional(),
+    /** native and container: what the enclave may do to the kernel beneath it; `both` = one cell each. */
+    privileges: z.enum(PRIVILEGE_CHOICES).optional(),
   }),
 ]);
 
@@ -146,6 +162,12 @@ function checkBackendNames(c: Fields, ctx: z.RefinementCtx): void {
         code: "custom",
         path: ["backends", i, "exec"],
         message: `only a backend of type exec runs commands; this one is type '${b.type}'`,
+      });
+    if (typeof b !== "string" && b.privileges && !SHARED_KERNEL_TYPES.includes(b.type))
+      ctx.addIssue({
+        code: "custom",
+        path: ["backends", i, "privileges"],
+        message: `privileges apply to an enclave sharing the kernel beneath it (${SHARED_KERNEL_TYPES.join(", ")}); type '${b.type}' has a kernel of its own`,
       });
   });
 }

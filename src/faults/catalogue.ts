@@ -48,8 +48,28 @@ export interface FaultSpec {
    * other campaigns' enclaves. A worker pool must honour it.
    */
   runsAlone?: boolean;
+  /**
+   * The real host runs it only with a safety bound (the fork bomb's 256 processes): a campaign's
+   * `host: auto` runs a native enclave's cell in the disposable host instead, as a user would run it.
+   */
+  boundedOnRealHost?: boolean;
   /** A soft error: ezone flips a bit in the running guest (QEMU's gdbstub) and judges it against a golden run. */
   flipsBits?: boolean;
+  /**
+   * The zone-1 fault whose module this zone-3 fault loads into a VM guest's kernel instead, to try that
+   * module where a crash costs nothing: left out of `ezone matrix` unless named.
+   */
+  twinOf?: string;
+  /**
+   * Zone 1: the fault module (`/lib/ezone/<module>.ko`) loaded into the disposable host's kernel; absent:
+   * the fault's name without `host-` (see `faultModule`). Its proof line names the module, not the fault.
+   */
+  module?: string;
+  /**
+   * Zone 1: kernel settings (`key=value`, as sysctl(8) takes them) the disposable host's kernel needs just
+   * before the module loads (softlockup's watchdog), undone with the disposable host itself.
+   */
+  sysctls?: readonly string[];
 }
 
 /**
@@ -71,6 +91,16 @@ export function faultSpec(name: FaultName): FaultSpec {
 export function runZone(fault: FaultName, softError?: SoftErrorParams | null): Zone {
   return softError ? softTargetZone(softError.target) : FAULTS[fault].zone;
 }
+
+/** The kernel module a module fault loads: its own `module`, else its name without the `host-` of zone 1. */
+export function faultModule(name: FaultName): string {
+  return faultSpec(name).module ?? name.replace(/^host-/, "");
+}
+
+/** What every zone-1 fault shares: a module loaded into the disposable host's kernel, beside the enclave. */
+const HOST_KERNEL = { zone: 1, kernelModule: true } as const;
+const onHostConsole = (module: string) =>
+  `the module's printk 'ezone-fault: ${module} nonce=<run nonce> firing context=...' on the disposable host's console`;
 
 /** The catalogue; `none` is the control run. Sorted by name. */
 export const FAULTS = {
@@ -94,6 +124,19 @@ export const FAULTS = {
     expected:
       "a class against the golden run: benign, silent-data-corruption, detected (signal or oops) or hang; the damage stays in the workload's process (zone 4), or in the guest for a kernel target (zone 3)",
     flipsBits: true,
+  },
+  cpuhog: {
+    name: "cpuhog",
+    zone: 3,
+    kernelModule: true,
+    mechanism:
+      "kernel module: a kernel thread bound to the last CPU spins with preemption off for 3 s, then stops (the zone-3 twin of host-cpuhog)",
+    proof:
+      "the module's printk 'ezone-fault: cpuhog nonce=<run nonce> firing context=...' on the guest console",
+    expected:
+      "the guest's CPU is taken for 3 s (on one vCPU its heartbeat pauses), then it goes on; the host is untouched",
+    heartbeatLossMinMs: 8000,
+    twinOf: "host-cpuhog",
   },
   cpuloop: {
     name: "cpuloop",
@@ -126,6 +169,7 @@ export const FAULTS = {
     proof: "the agent's line 'CHILD forkbomb nonce=<run nonce> pid=<pid> exit=0'",
     expected: "the bomb reaches its bound and is reaped; the agent keeps heartbeating",
     childEnd: "exit=0",
+    boundedOnRealHost: true,
   },
   hang: {
     name: "hang",
@@ -147,6 +191,44 @@ export const FAULTS = {
     host: { kind: "cpu-hog", holdMs: 4000 },
     runsAlone: true,
   },
+  "host-cpuhog": {
+    name: "host-cpuhog",
+    ...HOST_KERNEL,
+    module: "cpuhog",
+    mechanism:
+      "cpuhog.ko loaded into the disposable host's kernel: a kernel thread spins with preemption off on its last vCPU for 3 s, then stops (below the soft-lockup watchdog; the disposable host has no softlockup_panic)",
+    proof: onHostConsole("cpuhog"),
+    expected:
+      "the disposable host survives; the enclave beside it may lose CPU time (a heartbeat gap: varied)",
+    heartbeatLossMinMs: 8000,
+  },
+  "host-kerncrash": {
+    name: "host-kerncrash",
+    ...HOST_KERNEL,
+    mechanism: "kerncrash.ko loaded into the disposable host's kernel: a divide error in kernel mode",
+    proof: onHostConsole("kerncrash"),
+    expected: "the disposable host's kernel panics and every enclave on it dies: escaped-global",
+    panics: true,
+  },
+  "host-kpanic": {
+    name: "host-kpanic",
+    ...HOST_KERNEL,
+    mechanism: "kpanic.ko loaded into the disposable host's kernel: panic() called directly",
+    proof: onHostConsole("kpanic"),
+    expected: "the disposable host's kernel panics and every enclave on it dies: escaped-global",
+    panics: true,
+  },
+  "host-memleak": {
+    name: "host-memleak",
+    ...HOST_KERNEL,
+    module: "memleak",
+    mechanism:
+      "memleak.ko loaded into the disposable host's kernel: a kernel thread leaks pages 1 MiB at a time until the OOM killer acts, an allocation fails or less than 8 MiB is left, holds them 3 s, then frees them all",
+    proof: onHostConsole("memleak"),
+    expected:
+      "the disposable host survives; its OOM killer may kill an enclave's process meanwhile (named in the verdict)",
+    observeMinMs: 10_000,
+  },
   "host-memory-hog": {
     name: "host-memory-hog",
     zone: 2,
@@ -158,6 +240,26 @@ export const FAULTS = {
     expected: "the hog stays in its process; the guest's heartbeat may degrade (varied) but not stop",
     host: { kind: "memory-hog", holdMs: 6000, fractionOfAvailable: 0.5, maxMb: 2048 },
     runsAlone: true,
+  },
+  "host-nullderef": {
+    name: "host-nullderef",
+    ...HOST_KERNEL,
+    mechanism: "nullderef.ko loaded into the disposable host's kernel: a write through a NULL pointer",
+    proof: onHostConsole("nullderef"),
+    expected: "the disposable host's kernel oopses and panics; every enclave on it dies: escaped-global",
+    panics: true,
+  },
+  "host-softlockup": {
+    name: "host-softlockup",
+    ...HOST_KERNEL,
+    mechanism:
+      "softlockup.ko loaded into the disposable host's kernel, its watchdog set to report after ~2 s and panic",
+    proof: onHostConsole("softlockup"),
+    expected:
+      "the disposable host's soft-lockup watchdog panics it; every enclave on it dies: escaped-global",
+    sysctls: ["kernel.watchdog_thresh=1", "kernel.softlockup_panic=1"],
+    heartbeatLossMinMs: 8000,
+    panics: true,
   },
   kbug: {
     name: "kbug",
@@ -188,6 +290,19 @@ export const FAULTS = {
       "the module's printk 'ezone-fault: kpanic nonce=<run nonce> firing context=...' on the guest console",
     expected: "guest kernel panics; the host is untouched",
     panics: true,
+  },
+  memleak: {
+    name: "memleak",
+    zone: 3,
+    kernelModule: true,
+    mechanism:
+      "kernel module: a kernel thread leaks pages 1 MiB at a time until the OOM killer acts, an allocation fails or less than 8 MiB is left, holds them 3 s, then frees them all (the zone-3 twin of host-memleak)",
+    proof:
+      "the module's printk 'ezone-fault: memleak nonce=<run nonce> firing context=...' on the guest console",
+    expected:
+      "the guest runs short of memory for 3 s (its OOM killer may act), then gets it all back; the host is untouched",
+    observeMinMs: 10_000,
+    twinOf: "host-memleak",
   },
   none: {
     name: "none",

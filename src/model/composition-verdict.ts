@@ -20,6 +20,8 @@ export const REQUEST_FLOOR = 3;
 export type Party =
   | { kind: "host" }
   | { kind: "victim-guest" }
+  /** The enclave beside a zone-1 fault (the fault is in the host's kernel, not in it). */
+  | { kind: "enclave" }
   | { kind: "bystander"; index: number }
   | { kind: "peer"; name: string };
 
@@ -30,6 +32,8 @@ export function partyName(p: Party): string {
       return "host";
     case "victim-guest":
       return "victim guest";
+    case "enclave":
+      return "enclave";
     case "bystander":
       return `bystander ${p.index}`;
     case "peer":

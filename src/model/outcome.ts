@@ -6,7 +6,14 @@ import {
   partyName,
   peerEffects,
 } from "./composition-verdict.js";
-import type { EnclaveExit, RunEvidence, Verdict } from "./outcome-types.js";
+import type {
+  DisposableHostEvidence,
+  EnclaveExit,
+  HeartbeatTiming,
+  ProbeFinding,
+  RunEvidence,
+  Verdict,
+} from "./outcome-types.js";
 import type { SoftErrorEvidence } from "./soft-error.js";
 
 /**
@@ -20,78 +27,196 @@ export function decideOutcome(ev: RunEvidence): Verdict {
   if (ev.bootError) return { outcome: "boot-error", reasons: [ev.bootError] };
   if (!ev.ready) return { outcome: "infra-error", reasons: ["the guest agent never reported READY"] };
 
-  const unavailable = ev.probes.filter((p) => p.severity === "unavailable");
-  if (unavailable.length > 0) {
-    return {
-      outcome: "unknown",
-      reasons: unavailable.map((p) => `host probe ${p.probe} unavailable: ${p.detail}`),
-    };
-  }
-  const failed = ev.probes
-    .filter((p) => p.severity === "failed")
-    .map((p) => `host probe ${p.probe} failed: ${p.detail}`);
+  const dh = ev.disposableHost;
+  const unavailable = [
+    ...findings(ev.probes, "unavailable", "host probe"),
+    ...findings(dh?.probes ?? [], "unavailable", DH_PROBE),
+  ];
+  if (unavailable.length > 0) return { outcome: "unknown", reasons: unavailable };
+  const failed = findings(ev.probes, "failed", "host probe");
   // A composed cell's control runs excuse a host degradation they saw too: it is not blamed on the fault.
   const { blamed, excused } = excuseHostProbes(ev.probes, ev.fault === "none" ? undefined : ev.controlMaxima);
-  const degraded = blamed.map((p) => `host probe ${p.probe} degraded: ${p.detail}`);
+  const degraded = [
+    ...blamed.map((p) => `host probe ${p.probe} degraded: ${p.detail}`),
+    ...findings(dh?.probes ?? [], "degraded", DH_PROBE),
+  ];
   const verdict = decideJudged(ev, failed, degraded);
   return excused.length > 0 ? { ...verdict, reasons: [...verdict.reasons, ...excused] } : verdict;
 }
 
 /** The rules after the infrastructure and probe checks: the host's failures and blamed degradations known. */
 function decideJudged(ev: RunEvidence, failed: string[], degraded: string[]): Verdict {
+  const dhFailed = ev.disposableHost ? disposableHostFailures(ev.disposableHost) : [];
+  const proof = hasProof(ev);
   const guestDied = ev.guestCrash !== null || ev.panicEvent;
   const crashText = ev.guestCrash
     ? `guest kernel crashed: ${ev.guestCrash.title}`
     : "guest reported a panic (pvpanic)";
 
-  if (ev.fault === "none") return decideControl(ev, guestDied, failed, degraded);
+  if (ev.fault === "none") return decideControl(ev, guestDied, [...failed, ...dhFailed], degraded);
 
   if (failed.length > 0) {
-    if (!ev.proof)
+    if (!proof)
       return {
         outcome: "unknown",
         reasons: ["the host failed but there is no proof the fault fired", ...failed],
       };
     return { outcome: "escaped-global", reasons: failed };
   }
+  if (dhFailed.length > 0) return decideDisposableHostFailed(ev, proof, dhFailed);
 
   if (ev.softError) return decideSoftError(ev, ev.softError, guestDied, degraded);
 
-  if (!ev.proof) {
-    if (ev.hostInjection) return { outcome: "not-fired", reasons: [ev.hostInjection.detail] };
-    if (guestDied) {
-      const witness = ev.panicEvent && ev.panicChannel ? [`${ev.panicChannel} reported a guest panic`] : [];
-      return {
-        outcome: "unknown",
-        reasons: [`${crashText}, but there is no proof the fault fired`, ...witness],
-      };
-    }
-    if (ev.exit.kind === "signaled") {
-      return {
-        outcome: "unknown",
-        reasons: [`enclave killed by ${ev.exit.signal} and no proof the fault fired`],
-      };
-    }
-    if (ev.heartbeatLost && !ev.injectFailed) {
-      return {
-        outcome: "unknown",
-        reasons: ["the guest stopped heartbeating, but there is no proof the fault fired"],
-      };
-    }
-    const why = ev.injectFailed
-      ? `injection failed: ${ev.injectFailed}`
-      : ev.agentFired
-        ? "the agent said FIRED but the fault's own proof never appeared"
-        : "the fault was never triggered";
-    return { outcome: "not-fired", reasons: [why] };
-  }
+  if (!proof) return decideUnproven(ev, guestDied, crashText);
 
   const neighbours = decideBystanders(ev, degraded) ?? decideComposed(ev, degraded);
   if (neighbours) return neighbours;
   if (ev.hostInjection) return decideHostFault(ev, ev.hostInjection, guestDied, degraded);
 
+  if (ev.zone === 1) return decideHostKernelFault(ev, guestDied, crashText, degraded);
   if (ev.zone === 4) return decideUserFault(ev, guestDied, crashText, degraded);
   return panicWitnessesDisagree(ev) ?? consoleOnly(ev, decideKernelFault(ev, guestDied, crashText, degraded));
+}
+
+/**
+ * No proof the fault fired: ezone's own host-side record says why, a guest or enclave that ended anyway
+ * is `unknown`, an injection the kernel refused (or that failed) is `not-fired` with the reason.
+ */
+function decideUnproven(ev: RunEvidence, guestDied: boolean, crashText: string): Verdict {
+  if (ev.hostInjection) return { outcome: "not-fired", reasons: [ev.hostInjection.detail] };
+  if (guestDied) {
+    const witness = ev.panicEvent && ev.panicChannel ? [`${ev.panicChannel} reported a guest panic`] : [];
+    return {
+      outcome: "unknown",
+      reasons: [`${crashText}, but there is no proof the fault fired`, ...witness],
+    };
+  }
+  if (ev.exit.kind === "signaled") {
+    return {
+      outcome: "unknown",
+      reasons: [`enclave killed by ${ev.exit.signal} and no proof the fault fired`],
+    };
+  }
+  if (ev.heartbeatLost && !ev.injectFailed) {
+    return {
+      outcome: "unknown",
+      reasons: ["the guest stopped heartbeating, but there is no proof the fault fired"],
+    };
+  }
+  const refused = PRIVILEGE_REFUSED.exec(ev.injectFailed ?? "")?.[1];
+  if (refused) {
+    return {
+      outcome: "not-fired",
+      reasons: [
+        `the kernel refused the enclave the privilege the fault needs (${PRIVILEGE_ERRNO[refused]}): injection failed: ${ev.injectFailed}`,
+      ],
+    };
+  }
+  const why = ev.injectFailed
+    ? `injection failed: ${ev.injectFailed}`
+    : ev.agentFired
+      ? "the agent said FIRED but the fault's own proof never appeared"
+      : "the fault was never triggered";
+  return { outcome: "not-fired", reasons: [why] };
+}
+
+/** Probe findings of one severity as verdict reasons, e.g. "host probe host.taint failed: ...". */
+function findings(probes: ProbeFinding[], severity: ProbeFinding["severity"], whose: string): string[] {
+  return probes
+    .filter((p) => p.severity === severity)
+    .map((p) => `${whose} ${p.probe} ${severity}: ${p.detail}`);
+}
+
+const DH_PROBE = "disposable host probe";
+
+/**
+ * An injection the kernel refused for want of privilege: EPERM (no CAP_SYS_MODULE), EACCES (not the
+ * owner of /proc/sysrq-trigger), EROFS (a sandbox's read-only /proc). The agent reports `errno <n>`.
+ */
+const PRIVILEGE_REFUSED = /\berrno (1|13|30)\b/;
+const PRIVILEGE_ERRNO: Readonly<Record<string, string>> = { 1: "EPERM", 13: "EACCES", 30: "EROFS" };
+
+/**
+ * The fault's proof: its own line on the enclave's console or, in a disposable host, the module's line
+ * on that host's console. A zone-1 module prints there, and so does a zone-3 module loaded from inside
+ * a shared-kernel enclave (native, container), whose kernel is the disposable host's.
+ */
+function hasProof(ev: RunEvidence): boolean {
+  return ev.proof || ev.disposableHost?.proof === true;
+}
+
+/** How the disposable host failed, each as a reason: its kernel, its VM process, its heartbeat, its probes. */
+function disposableHostFailures(dh: DisposableHostEvidence): string[] {
+  const what: string[] = [];
+  if (dh.panicked || dh.crash?.panic) {
+    what.push(`the disposable host's kernel panicked: ${dh.crash?.title ?? "its panic channel reported it"}`);
+  } else if (dh.crash) {
+    what.push(`the disposable host's kernel reported ${dh.crash.title}`);
+  }
+  if (!dh.alive) {
+    what.push(
+      dh.exit.kind === "running"
+        ? "the disposable host's agent did not answer after the run"
+        : `the disposable host died: its VM ${describeExitOf(dh.exit)}`,
+    );
+  }
+  if (dh.heartbeatLost) what.push("the disposable host's agent stopped heartbeating");
+  return [...what, ...findings(dh.probes, "failed", DH_PROBE)];
+}
+
+/**
+ * The disposable host (the node, with every enclave on it) failed: with proof the fault fired, that is
+ * the fault reaching the host (`escaped-global`), whatever its zone; a shared-kernel enclave's zone-3
+ * fault says why (its kernel is the host's). Without proof nothing ties the failure to the fault.
+ */
+function decideDisposableHostFailed(ev: RunEvidence, proof: boolean, dhFailed: string[]): Verdict {
+  if (!proof) {
+    return {
+      outcome: "unknown",
+      reasons: ["the disposable host failed but there is no proof the fault fired", ...dhFailed],
+    };
+  }
+  const sharedKernel =
+    ev.zone === 3 && !ev.proof
+      ? [
+          "the enclave's kernel is the disposable host's: a guest-kernel fault is a host-kernel fault (zone 3 ≡ zone 1)",
+        ]
+      : [];
+  return { outcome: "escaped-global", reasons: [...dhFailed, ...sharedKernel] };
+}
+
+/**
+ * Zone 1 with proof (the module's line on the disposable host's console), the disposable host alive and
+ * healthy: the verdict names what beside the fault was affected. The enclave dying is the fault reaching
+ * another party (`escaped-global`); its heartbeat stalling or degrading, or a probe degrading, is
+ * `contained-varied`; nothing measurable is `no-effect`.
+ */
+function decideHostKernelFault(
+  ev: RunEvidence,
+  guestDied: boolean,
+  crashText: string,
+  degraded: string[],
+): Verdict {
+  const fired = "the disposable host's kernel ran the fault and survived";
+  if (guestDied || ev.exit.kind !== "running") {
+    const how = guestDied ? crashText : `its process ${describeExit(ev)}`;
+    return { outcome: "escaped-global", reasons: [fired, `the enclave beside it died: ${how}`] };
+  }
+  const timing = ev.heartbeatTiming ?? null;
+  if (ev.heartbeatLost) {
+    return varied(ENCLAVE, "its heartbeat stopped for the heartbeat-loss interval, and it survived", [
+      fired,
+      ...degraded,
+    ]);
+  }
+  if (timing?.degraded === true)
+    return varied(ENCLAVE, `its heartbeat degraded: ${heartbeatGaps(timing)}`, [fired, ...degraded]);
+  const [first, ...more] = degraded;
+  if (first !== undefined) return varied(HOST, first, [fired, ...more]);
+  return {
+    outcome: "no-effect",
+    reasons: [fired, "the enclave beside it kept heartbeating and every probe passed"],
+  };
 }
 
 /**
@@ -167,6 +292,7 @@ function contained(what: string[], degraded: string[]): Verdict {
 
 const HOST: Party = { kind: "host" };
 const VICTIM_GUEST: Party = { kind: "victim-guest" };
+const ENCLAVE: Party = { kind: "enclave" };
 
 /**
  * The only way to a `contained-varied` verdict: its first reason names the party that was affected and
@@ -326,9 +452,7 @@ function decideHostFault(
 ): Verdict {
   const ended = ev.exit.kind !== "running" || guestDied;
   const timing = ev.heartbeatTiming ?? null;
-  const gaps = timing
-    ? `longest heartbeat gap ${timing.faultMaxGapMs ?? "-"} ms while it ran vs ${timing.baselineMaxGapMs ?? "-"} ms before (threshold ${timing.thresholdMs ?? "-"} ms)`
-    : "no heartbeat timing";
+  const gaps = timing ? heartbeatGaps(timing) : "no heartbeat timing";
   if (host.scope === "enclave") {
     if (ended || ev.heartbeatLost) {
       const what = ended
@@ -368,6 +492,11 @@ function decideHostFault(
   const [first, ...more] = degraded;
   if (first !== undefined) return varied(HOST, first, [host.detail, ...more]);
   return { outcome: "no-effect", reasons: [host.detail, `the enclave's heartbeat did not degrade: ${gaps}`] };
+}
+
+/** The longest heartbeat silence while a fault ran against the one before it, with the threshold. */
+function heartbeatGaps(timing: HeartbeatTiming): string {
+  return `longest heartbeat gap ${timing.faultMaxGapMs ?? "-"} ms while it ran vs ${timing.baselineMaxGapMs ?? "-"} ms before (threshold ${timing.thresholdMs ?? "-"} ms)`;
 }
 
 function decideControl(ev: RunEvidence, guestDied: boolean, failed: string[], degraded: string[]): Verdict {

@@ -132,7 +132,8 @@ export class RunMonitor {
       case "hb":
         s.heartbeats++;
         s.lastHbAt = at;
-        if (s.proofAt !== null || (s.firedAt !== null && s.injectFailed !== null)) s.hbAfterFault++;
+        // An injection can fail before the agent says FIRED (sysrq-c refused at open()): count from its failure too.
+        if (s.proofAt !== null || s.injectFailed !== null) s.hbAfterFault++;
         this.armHbTimer(at);
         break;
       case "fired":

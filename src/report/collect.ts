@@ -9,7 +9,7 @@ import type { Statement, Store, StoredRun } from "../store/store.js";
 import { type ConsoleEvidence, consoleEvidence } from "./console-evidence.js";
 import { type Overhead, overheadOf, type PerfReading } from "./overhead.js";
 import { type PaperRow, paperRows } from "./paper-table.js";
-import { resultsCell, type ZoneCell, type ZoneMatrix, zoneMatrix } from "./zone-matrix.js";
+import { resultsCell, runRow, type ZoneCell, type ZoneMatrix, zoneMatrix } from "./zone-matrix.js";
 
 /** One campaign's tables, from stored runs and statements only. */
 export interface CampaignSummary {
@@ -66,7 +66,7 @@ export function collectCampaigns(
 /** The containment of a backend's fault runs, pooled over zones or in one zone (null when none ran). */
 export function pooledCell(summary: CampaignSummary, backend: string, zone: Zone | "all"): ZoneCell | null {
   const runs = summary.runs.filter(
-    (r) => r.backend === backend && r.fault !== "none" && (zone === "all" || r.zone === zone),
+    (r) => runRow(r) === backend && r.fault !== "none" && (zone === "all" || r.zone === zone),
   );
   return runs.length ? resultsCell(runs) : null;
 }

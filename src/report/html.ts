@@ -26,6 +26,7 @@ import {
   type CellTone,
   cellLines,
   cellTone,
+  runRow,
   skippedEverywhere,
   ZONE_NAMES,
   ZONES,
@@ -285,7 +286,7 @@ function runFields(d: RunDetail): SafeHtml[] {
 function runDetails(d: RunDetail): SafeHtml {
   const r = d.run;
   const id = runAnchor(r.id);
-  return html`<details class="run" id="${id}" data-campaign="${r.campaign}" data-backend="${r.backend}" data-zone="${r.zone}" data-outcome="${r.outcome}" data-kind="${r.fault === "none" ? "control" : "fault"}">
+  return html`<details class="run" id="${id}" data-campaign="${r.campaign}" data-backend="${runRow(r)}" data-zone="${r.zone}" data-outcome="${r.outcome}" data-kind="${r.fault === "none" ? "control" : "fault"}">
 <summary>${outcomeBadge(r.outcome)} <span class="what">${r.backend} · ${r.fault} · zone ${r.zone} · rep ${r.repetition}</span> <span class="title">${r.crashTitle ?? ""}</span> <a class="permalink" href="#${id}" title="permalink to this run">#${r.id}</a></summary>
 <div class="body">
 <dl>${runFields(d)}</dl>
@@ -353,7 +354,7 @@ export function renderHtml(input: HtmlReportInput): string {
   const uniq = (xs: string[]) => [...new Set(xs)];
   const filters = [
     select("campaign", "campaign", uniq(runs.map((d) => d.run.campaign))),
-    select("backend", "backend", uniq(runs.map((d) => d.run.backend))),
+    select("backend", "backend", uniq(runs.map((d) => runRow(d.run)))),
     select("zone", "zone", ZONES.map(String), (z) => `${z} (${ZONE_NAMES[Number(z) as Zone]})`),
     select("outcome", "outcome", [...OUTCOMES]),
     select("kind", "runs", ["fault", "control"], (k) =>

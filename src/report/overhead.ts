@@ -5,6 +5,7 @@
  * guessing. The report does not read perf sessions itself (report and perf are sibling layers): the CLI
  * hands it perf's summary, which has the shape of `PerfReading`.
  */
+import { rowBackend } from "./zone-matrix.js";
 
 /** A backend's slowdown against native: geometric mean over benchmarks, with its 95% interval over rounds. */
 export interface Overhead {
@@ -31,7 +32,8 @@ export interface PerfReading {
 export function overheadOf(reading: PerfReading | null, backends: string[]): Record<string, Overhead | null> {
   const out: Record<string, Overhead | null> = {};
   for (const backend of backends) {
-    const point = reading?.points.find((p) => p.backend === backend);
+    // A matrix row of the backend (`container (privileged, disposable host)`) has the backend's overhead.
+    const point = reading?.points.find((p) => p.backend === rowBackend(backend));
     const overall = point?.status === "measured" ? point.overall : null;
     out[backend] = overall
       ? {

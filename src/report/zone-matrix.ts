@@ -15,9 +15,12 @@
  *   the faults refused for the same reason named together.
  *   A refusal naming a fault ezone does not know has no zone and is not shown.
  * - Otherwise the cell is `empty` (nothing was asked of that backend in that zone).
+ * - Runs of an enclave inside a disposable host, or with privileges set, get a row of their own right
+ *   after their backend's (`container (privileged, disposable host)`); statements name the backend's row.
  */
 import { FAULTS, type FaultSpec } from "../faults/catalogue.js";
 import { OUTCOMES, type Outcome, type Zone } from "../model/outcome-types.js";
+import type { RunParams } from "../model/run-params.js";
 import { clopperPearsonLower, clopperPearsonUpper } from "../model/stats.js";
 import type { Statement, StoredRun } from "../store/store.js";
 import { escapeControl } from "../util/escape.js";
@@ -92,13 +95,36 @@ export function resultsCell(runs: readonly Pick<StoredRun, "outcome">[]): ZoneCe
 }
 
 /**
+ * A matrix row's label: the backend, then the enclave's privileges and its disposable host when the run
+ * had them, e.g. `container (privileged, disposable host)`. Backend names have no spaces or parentheses.
+ */
+export function rowLabel(backend: string, params?: Partial<Pick<RunParams, "host" | "privileges">>): string {
+  const parts = [params?.privileges, params?.host === "disposable" ? "disposable host" : undefined];
+  const shown = parts.filter((p): p is string => p !== undefined);
+  return shown.length > 0 ? `${backend} (${shown.join(", ")})` : backend;
+}
+
+/** The backend a row label names. */
+export function rowBackend(label: string): string {
+  return label.replace(/ \(.*\)$/, "");
+}
+
+/** The row a run belongs to. */
+export function runRow(r: Pick<StoredRun, "backend" | "params">): string {
+  return rowLabel(r.backend, r.params);
+}
+
+/**
  * Build the matrix. Backends come in `backendOrder` (the campaign's order); a backend that appears only in
- * runs or statements is appended in order of first appearance. Zones are always 1–4.
+ * runs or statements is appended in order of first appearance, each followed by its runs' other rows
+ * (disposable host, privileges). Zones are always 1–4.
  */
 export function zoneMatrix(runs: StoredRun[], statements: Statement[], backendOrder: string[]): ZoneMatrix {
-  const backends = [
+  const bases = [
     ...new Set([...backendOrder, ...runs.map((r) => r.backend), ...statements.map((s) => s.backend)]),
   ];
+  const labels = [...new Set(runs.map(runRow))];
+  const backends = bases.flatMap((b) => [b, ...labels.filter((l) => l !== b && rowBackend(l) === b)]);
   const cells: Record<string, Record<Zone, ZoneCell>> = {};
   for (const backend of backends) {
     const unavailable = statements.find(
@@ -106,7 +132,7 @@ export function zoneMatrix(runs: StoredRun[], statements: Statement[], backendOr
     );
     const row = {} as Record<Zone, ZoneCell>;
     for (const zone of ZONES) {
-      const mine = runs.filter((r) => r.backend === backend && r.zone === zone && r.fault !== "none");
+      const mine = runs.filter((r) => runRow(r) === backend && r.zone === zone && r.fault !== "none");
       if (mine.length > 0) {
         row[zone] = resultsCell(mine);
         continue;

@@ -28,6 +28,7 @@ describe("fault catalogue, zones 3 and 4", () => {
       [
         "abort",
         "bitflip",
+        "cpuhog",
         "cpuloop",
         "forged-panic",
         "forkbomb",
@@ -35,6 +36,7 @@ describe("fault catalogue, zones 3 and 4", () => {
         "kbug",
         "kerncrash",
         "kpanic",
+        "memleak",
         "nullderef",
         "oomhog",
         "segfault",

@@ -11,7 +11,15 @@ describe("ezone matrix", () => {
     const config = parseCampaign(matrixCampaignText(3, [...BACKEND_NAMES], faults), "(test)");
     expect(config.name).toBe(MATRIX_CAMPAIGN);
     expect(config.repetitions).toBe(3);
-    expect(config.backends).toEqual([...BACKEND_NAMES]);
+    expect(config.backends.map((b) => (typeof b === "string" ? b : b.name))).toEqual([...BACKEND_NAMES]);
+    // Each cell where the real host may take it, else in the disposable host; shared kernels both ways.
+    expect(config.backends).toContainEqual({
+      name: "container",
+      type: "container",
+      host: "auto",
+      privileges: "both",
+    });
+    expect(config.backends).toContainEqual({ name: "uml", type: "uml", host: "auto" });
     expect(config.faults).toHaveLength(faults.length);
     expect(config.faults[0]).toEqual({ name: faults[0], trigger: { mode: "command", delaySeconds: 0 } });
     expect(config.bystanders).toBe(0);
@@ -20,6 +28,8 @@ describe("ezone matrix", () => {
   it("leaves out the control run and ezone's self-checks unless they are named", () => {
     expect(matrixFaults(undefined)).not.toContain("none");
     expect(matrixFaults("all")).not.toContain("forged-panic");
+    expect(matrixFaults(undefined)).not.toContain("cpuhog");
+    expect(matrixFaults(undefined)).toContain("host-cpuhog");
     expect(matrixFaults(undefined)).toContain("kerncrash");
     expect(matrixFaults("forged-panic,kerncrash")).toEqual(["forged-panic", "kerncrash"]);
   });

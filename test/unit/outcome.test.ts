@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { decideOutcome } from "../../src/model/outcome.js";
-import type { Outcome, ProbeFinding, RunEvidence } from "../../src/model/outcome-types.js";
+import type {
+  DisposableHostEvidence,
+  Outcome,
+  ProbeFinding,
+  RunEvidence,
+} from "../../src/model/outcome-types.js";
 
 const ok: ProbeFinding = {
   probe: "host.taint",
@@ -560,5 +565,159 @@ describe("decideOutcome: zone 3 and zone 4 faults of the catalogue", () => {
     const v = decideOutcome(evidence);
     expect(v.outcome).toBe(outcome);
     if (reason) expect(v.reasons.join("; ")).toMatch(reason);
+  });
+});
+
+describe("decideOutcome: the disposable host (zone 1, and zone 3 from inside a shared-kernel enclave)", () => {
+  const dhOk: DisposableHostEvidence = {
+    alive: true,
+    panicked: false,
+    crash: null,
+    heartbeatLost: false,
+    exit: { kind: "running" },
+    probes: [{ ...ok, probe: "dh.taint" }],
+    proof: true,
+  };
+  const dhPanic: DisposableHostEvidence = {
+    ...dhOk,
+    alive: false,
+    panicked: true,
+    crash: { title: "divide error in kerncrash_fire [kerncrash]", crashClass: "divide-error", panic: true },
+    exit: { kind: "exited", code: 1 },
+  };
+  /** host-kerncrash beside a container enclave: the proof is on the disposable host's console only. */
+  const zone1: RunEvidence = {
+    ...control,
+    fault: "host-kerncrash",
+    zone: 1,
+    agentFired: false,
+    proof: false,
+    faultPanics: true,
+    heartbeatsAfterFault: 0,
+    exit: { kind: "signaled", signal: "SIGKILL" },
+    stopReason: "enclave-exit",
+    disposableHost: dhPanic,
+  };
+  /** host-cpuhog: the disposable host survives, the enclave beside it keeps heartbeating. */
+  const survived: RunEvidence = {
+    ...zone1,
+    fault: "host-cpuhog",
+    faultPanics: false,
+    heartbeatsAfterFault: 12,
+    exit: { kind: "running" },
+    stopReason: "observe-deadline",
+    disposableHost: dhOk,
+  };
+  /** kerncrash loaded from inside a privileged container: the kernel beneath is the disposable host's. */
+  const fromInside: RunEvidence = { ...zone1, fault: "kerncrash", zone: 3, agentFired: true };
+
+  const rows: [string, RunEvidence, Outcome, RegExp][] = [
+    [
+      "zone 1: the disposable host's kernel panicked, with the module's proof",
+      zone1,
+      "escaped-global",
+      /disposable host's kernel panicked: divide error in kerncrash_fire/,
+    ],
+    [
+      "zone 1: the disposable host's VM died without a crash report",
+      { ...zone1, disposableHost: { ...dhPanic, panicked: false, crash: null } },
+      "escaped-global",
+      /disposable host died: its VM exited with status 1/,
+    ],
+    [
+      "zone 1: the disposable host lost its heartbeat",
+      { ...zone1, disposableHost: { ...dhOk, heartbeatLost: true } },
+      "escaped-global",
+      /stopped heartbeating/,
+    ],
+    [
+      "zone 1: a probe of the disposable host failed",
+      { ...zone1, disposableHost: { ...dhOk, probes: [probe("failed", "dh.forkExecMs")] } },
+      "escaped-global",
+      /disposable host probe dh\.forkExecMs failed/,
+    ],
+    [
+      "the disposable host failed with no proof the fault fired",
+      { ...zone1, disposableHost: { ...dhPanic, proof: false } },
+      "unknown",
+      /no proof the fault fired/,
+    ],
+    [
+      "a probe of the disposable host unavailable",
+      { ...survived, disposableHost: { ...dhOk, probes: [probe("unavailable", "dh.kmsg")] } },
+      "unknown",
+      /disposable host probe dh\.kmsg unavailable/,
+    ],
+    [
+      "zone 3 from inside a shared-kernel enclave took the disposable host's kernel down",
+      fromInside,
+      "escaped-global",
+      /zone 3 ≡ zone 1/,
+    ],
+    [
+      "zone 1 survived, but the enclave beside it died",
+      { ...survived, exit: { kind: "signaled", signal: "SIGKILL" } },
+      "escaped-global",
+      /enclave beside it died: its process killed by SIGKILL/,
+    ],
+    [
+      "zone 1 survived, the enclave's heartbeat stalled and resumed",
+      { ...survived, heartbeatLost: true },
+      "contained-varied",
+      /heartbeat stopped for the heartbeat-loss interval, and it survived/,
+    ],
+    [
+      "zone 1 survived, the enclave's heartbeat degraded",
+      {
+        ...survived,
+        heartbeatTiming: {
+          intervalMs: 250,
+          baselineMaxGapMs: 300,
+          faultMaxGapMs: 3100,
+          faultWindowMs: 5000,
+          beatsDuringFault: 9,
+          thresholdMs: 1000,
+          degraded: true,
+        },
+      },
+      "contained-varied",
+      /heartbeat degraded: longest heartbeat gap 3100 ms/,
+    ],
+    [
+      "zone 1 survived, a probe of the disposable host degraded",
+      { ...survived, disposableHost: { ...dhOk, probes: [probe("degraded", "dh.memAvailableKb")] } },
+      "contained-varied",
+      /disposable host probe dh\.memAvailableKb degraded/,
+    ],
+    [
+      "zone 1 survived and nothing beside it was affected",
+      survived,
+      "no-effect",
+      /kept heartbeating and every probe passed/,
+    ],
+    [
+      "zone 3 from inside an unprivileged enclave: the kernel refused it (EPERM)",
+      {
+        ...fromInside,
+        disposableHost: { ...dhOk, proof: false },
+        injectFailed: "kerncrash: errno 1 finit_module: Operation not permitted",
+        heartbeatsAfterFault: 3,
+        exit: { kind: "running" },
+      },
+      "not-fired",
+      /kernel refused the enclave the privilege the fault needs \(EPERM\).*errno 1 finit_module: Operation not permitted/,
+    ],
+    [
+      "a control run whose disposable host died",
+      { ...control, disposableHost: { ...dhPanic, proof: false } },
+      "unknown",
+      /control run.*disposable host's kernel panicked/,
+    ],
+  ];
+
+  it.each(rows)("%s → %s", (_name, ev, outcome, reason) => {
+    const v = decideOutcome(ev);
+    expect(v.outcome, v.reasons.join("; ")).toBe(outcome);
+    expect(v.reasons.join("; ")).toMatch(reason);
   });
 });

@@ -54,6 +54,15 @@ const cases: Case[] = [
     expected: { injectFailed: "kerncrash: errno 129 Key was rejected" },
   },
   {
+    name: "heartbeats after an injection that failed before FIRED count as after the fault",
+    events: [
+      text("READY ezone-agent/1 hb=250\nHB 0 1\n", 1),
+      text("INJECT-FAILED sysrq-c errno=30 open /proc/sysrq-trigger: Read-only file system\n", 2),
+      text("HB 1 2\nHB 2 3\n", 3),
+    ],
+    expected: { firedAt: null, hbAfterFault: 2 },
+  },
+  {
     name: "pvpanic's event and the panic line are both kept",
     events: [
       { type: "control", name: "GUEST_PANICKED", data: null, at: 5 },

@@ -43,12 +43,17 @@ describe("uml backend", () => {
     for (const name of FAULT_NAMES) {
       const fault = FAULTS[name];
       const support = uml.supports(fault);
-      if (fault.kernelModule) expect(support).toEqual({ supported: false, reason: UML_NO_MODULES });
+      if (fault.zone === 1) expect(support.supported, name).toBe(false);
+      else if (fault.kernelModule) expect(support).toEqual({ supported: false, reason: UML_NO_MODULES });
       else if (faultSpec(name).flipsBits) expect(support.supported).toBe(false);
       else if (fault.zone === 3 || fault.zone === 4) expect(support).toEqual({ supported: true });
     }
     expect(uml.supports(FAULTS["sysrq-c"])).toEqual({ supported: true });
     expect(uml.supports({ name: "x", zone: 1, kernelModule: false }).supported).toBe(false);
+    // A zone-1 module goes into the disposable host's kernel, beside the UML enclave.
+    expect(uml.supports({ ...FAULTS["host-kerncrash"], placement: "disposable" })).toEqual({
+      supported: true,
+    });
   });
 
   it("is in the backend table", () => {

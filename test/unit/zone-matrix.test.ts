@@ -1,17 +1,60 @@
 import { describe, expect, it } from "vitest";
 import {
   renderZoneMatrix,
+  rowBackend,
+  rowLabel,
   skippedEverywhere,
   type ZoneCell,
   zoneMatrix,
 } from "../../src/report/zone-matrix.js";
 import type { Statement } from "../../src/store/store.js";
-import { storedRun } from "../helpers/report-fixtures.js";
+import { FIXTURE_PARAMS, storedRun } from "../helpers/report-fixtures.js";
 
 const results = (cell: ZoneCell | undefined) => {
   if (cell?.kind !== "results") throw new Error(`expected results, got ${cell?.kind}`);
   return cell;
 };
+
+describe("zoneMatrix: the disposable host and privileges as rows", () => {
+  it("gives zone-1 runs and each placement/privilege its own row after the backend's, statements on the backend's", () => {
+    const dh = { ...FIXTURE_PARAMS, host: "disposable" as const };
+    const runs = [
+      storedRun("container", "contained-limited", { fault: "segfault", zone: 4 }),
+      storedRun("container", "escaped-global", { fault: "host-kerncrash", zone: 1, params: dh }),
+      storedRun("container", "escaped-global", { params: { ...dh, privileges: "privileged" } }),
+      storedRun("container", "not-fired", { params: { ...dh, privileges: "unprivileged" } }),
+    ];
+    const refused: Statement = { backend: "container", fault: "vmm-sigkill", kind: "refused", reason: "why" };
+    const m = zoneMatrix(runs, [refused], ["container", "uml"]);
+    expect(m.backends).toEqual([
+      "container",
+      "container (disposable host)",
+      "container (privileged, disposable host)",
+      "container (unprivileged, disposable host)",
+      "uml",
+    ]);
+    expect(results(m.cells["container (disposable host)"]?.[1]).counts).toEqual({ "escaped-global": 1 });
+    expect(results(m.cells["container (privileged, disposable host)"]?.[3]).counts).toEqual({
+      "escaped-global": 1,
+    });
+    expect(results(m.cells["container (unprivileged, disposable host)"]?.[3]).counts).toEqual({
+      "not-fired": 1,
+    });
+    expect(m.cells.container?.[2]).toEqual({ kind: "refused", reason: "why" });
+    expect(m.cells["container (disposable host)"]?.[2]).toEqual({ kind: "empty" });
+    expect(renderZoneMatrix(m, { color: false })).toContain("container (privileged, disposable host)");
+  });
+
+  it("labels name privileges then the disposable host, and read back to the backend", () => {
+    expect(rowLabel("native", {})).toBe("native");
+    expect(rowLabel("native", { privileges: "unprivileged" })).toBe("native (unprivileged)");
+    expect(rowLabel("native", { host: "disposable", privileges: "privileged" })).toBe(
+      "native (privileged, disposable host)",
+    );
+    expect(rowBackend("native (privileged, disposable host)")).toBe("native");
+    expect(rowBackend("qemu-tcg")).toBe("qemu-tcg");
+  });
+});
 
 describe("zoneMatrix", () => {
   it("counts outcomes per backend and zone, with both one-sided bounds", () => {

@@ -25,7 +25,7 @@ import type {
 import { guestKernelCmdline } from "../guest-cmdline.js";
 import { attachConsoleFifo, startProcessEnclave, stopOnAbort } from "../process-enclave.js";
 import { SinkRelay, SparePool } from "../spares.js";
-import { supportFor } from "../support.js";
+import { NESTED_QEMU_REFUSAL, supportFor } from "../support.js";
 import { attachQmp, type QmpClient, raceDeadline } from "./qmp.js";
 
 export type QemuAccel = "tcg" | "kvm";
@@ -336,9 +336,10 @@ export class QemuBackend implements Backend, Snapshotter {
   }
 
   supports(fault: FaultNeeds): Support {
+    const traits = { notInDisposableHost: NESTED_QEMU_REFUSAL };
     if (fault.flipsBits && this.opts.accel === "tcg")
-      return supportFor("own-linux", { ...fault, flipsBits: false });
-    return supportFor("own-linux", fault);
+      return supportFor("own-linux", { ...fault, flipsBits: false }, traits);
+    return supportFor("own-linux", fault, traits);
   }
 
   async start(

@@ -1,8 +1,9 @@
 import { resolve } from "node:path";
 import { stringify } from "yaml";
-import { BACKEND_NAMES } from "../../backends/index.js";
+import { BACKEND_NAMES, type BackendName } from "../../backends/index.js";
 import type { LoadedCampaign } from "../../campaign/load.js";
 import { parseCampaign } from "../../campaign/load.js";
+import { SHARED_KERNEL_TYPES } from "../../campaign/schema.js";
 import { FAULT_NAMES, type FaultName, faultSpec } from "../../faults/catalogue.js";
 import { renderZoneMatrix, zoneMatrix } from "../../report/zone-matrix.js";
 import { Store } from "../../store/store.js";
@@ -57,12 +58,12 @@ function listFlag<T extends string>(
  * The matrix as a campaign file's text: every backend × every fault (not the control run), triggered
  * over the console at once, `runs` repetitions each. Validated by the same schema as a user's campaign.
  */
-export function matrixCampaignText(runs: number, backends: string[], faults: string[]): string {
+export function matrixCampaignText(runs: number, backends: BackendName[], faults: string[]): string {
   return stringify({
     name: MATRIX_CAMPAIGN,
     description: "ezone matrix: every supported (backend, fault) pair, backend × error zone",
     repetitions: runs,
-    backends,
+    backends: backends.map(matrixBackend),
     // A bit flip has no trigger: it is `runs` flips into the workload's data (qemu-tcg only).
     faults: faults.map((name) =>
       name === "bitflip"
@@ -75,10 +76,29 @@ export function matrixCampaignText(runs: number, backends: string[], faults: str
   });
 }
 
-/** The faults of `--faults` (default `all`: every fault but the control run and ezone's self-checks). */
+/**
+ * The faults of `--faults` (default `all`: every fault but the control run, ezone's self-checks and the
+ * zone-3 twins of zone-1 modules).
+ */
 export function matrixFaults(value: string | undefined): FaultName[] {
-  const selfChecks = FAULT_NAMES.filter((f) => faultSpec(f).selfCheck === true);
-  return listFlag("--faults", value, FAULT_NAMES, ["none", ...selfChecks]);
+  const leftOut = FAULT_NAMES.filter(
+    (f) => faultSpec(f).selfCheck === true || faultSpec(f).twinOf !== undefined,
+  );
+  return listFlag("--faults", value, FAULT_NAMES, ["none", ...leftOut]);
+}
+
+/**
+ * A matrix backend entry: each cell on the real host where it may run there, else in the disposable host
+ * (zone 1, a shared kernel's zone 3, native's bounded hogs), so no cell is refused for the real host's
+ * sake; a shared-kernel enclave's zone-3 cells run privileged and unprivileged.
+ */
+function matrixBackend(name: BackendName) {
+  return {
+    name,
+    type: name,
+    host: "auto",
+    ...(SHARED_KERNEL_TYPES.includes(name) ? { privileges: "both" } : {}),
+  };
 }
 
 /**

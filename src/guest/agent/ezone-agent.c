@@ -17,8 +17,9 @@
  * Configuration comes from /proc/cmdline in a VM, or from `ezone-agent --cmdline "ezone.hb=250 ..."`
  * when the agent runs as a process (native, container, gVisor).
  *
- * A fault with no registered trigger is a kernel module: /lib/ezone/<fault>.ko loaded with
- * "nonce=<n> delay_ms=<ms>"; the module's own printk carrying the nonce is the proof that it fired.
+ * A fault with no registered trigger is a kernel module: /lib/ezone/<fault>.ko (or under
+ * ezone.moddir=<dir>) loaded with "nonce=<n> delay_ms=<ms>"; the module's own printk carrying the
+ * nonce is the proof that it fired.
  *
  * Written in C (static) rather than BusyBox sh so that heartbeats keep exact timing and the agent has
  * no dependency on which applets a BusyBox build enables.
@@ -154,8 +155,10 @@ void agent_restart_heartbeat(void)
 static void inject_module(const char *fault, const char *nonce, unsigned delay_ms, const char *args)
 {
 	(void)args;
-	char path[256], params[256];
-	snprintf(path, sizeof(path), "/lib/ezone/%s.ko", fault);
+	char dir[160] = "/lib/ezone", path[256], params[256];
+	/* A process agent (native) finds the image's modules where ezone says, not in the host's /lib. */
+	kv_get(agent_config(), "ezone.moddir", dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/%s.ko", dir, fault);
 	snprintf(params, sizeof(params), "nonce=%s delay_ms=%u", nonce, delay_ms);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {

@@ -7,7 +7,9 @@
  *                  behaves the same whether it is sent as a command or armed at boot.
  * The module defines EZONE_FIRE (its firing function's name: crash titles name it) before including this
  * header, then `static void EZONE_FIRE(const char *context)`, which prints the proof line (EZONE_PROOF)
- * immediately before faulting, and `EZONE_FAULT_MODULE(name, description)`.
+ * immediately before faulting, and `EZONE_FAULT_MODULE(name, description)`. A fault the kernel survives
+ * that leaves something running (a thread) also defines EZONE_CLEANUP (a `static void f(void)` called on
+ * unload, after any pending delayed firing is cancelled).
  */
 #ifndef EZONE_FAULT_H
 #define EZONE_FAULT_H
@@ -30,6 +32,12 @@
 #endif
 
 static void EZONE_FIRE(const char *context);
+#ifdef EZONE_CLEANUP
+static void EZONE_CLEANUP(void);
+#define EZONE_CLEANUP_CALL() EZONE_CLEANUP()
+#else
+#define EZONE_CLEANUP_CALL() do { } while (0)
+#endif
 
 static void ezone_work_fn(struct work_struct *work)
 {
@@ -50,6 +58,7 @@ static DECLARE_DELAYED_WORK(ezone_work, ezone_work_fn);
 	static void __exit ezone_fault_exit(void)                                                          \
 	{                                                                                                  \
 		cancel_delayed_work_sync(&ezone_work);                                                     \
+		EZONE_CLEANUP_CALL();                                                                      \
 	}                                                                                                  \
 	module_init(ezone_fault_init);                                                                     \
 	module_exit(ezone_fault_exit);                                                                     \
