@@ -54,6 +54,15 @@ export interface SyslogChannelSpec {
   hostname: string;
 }
 
+/**
+ * A cgroup an enclave's first process joins before it runs anything (its limits set by ezone,
+ * src/host/cgroup.ts): everything the enclave forks stays in it.
+ */
+export interface EnclaveCgroup {
+  /** The `cgroup.procs` files to write the process into: one under cgroup v2, one per hierarchy under v1. */
+  procs: string[];
+}
+
 /** Everything needed to start one enclave. */
 export interface EnclaveSpec {
   image: BuiltImage;
@@ -68,6 +77,8 @@ export interface EnclaveSpec {
   workDir: string;
   /** The agent's syslog channel; absent: the agent sends nothing but its console lines. */
   syslog?: SyslogChannelSpec;
+  /** A cgroup with CPU and memory limits the enclave runs in; absent: ezone's own. */
+  cgroup?: EnclaveCgroup;
   /** Start from the saved, booted guest in this directory instead of booting (Snapshotter backends). */
   restoreFrom?: string;
   /**

@@ -4,7 +4,7 @@ import type { Duplex, Writable } from "node:stream";
 import type { EnclaveExit } from "../model/outcome-types.js";
 import { type GroupChild, spawnGroup } from "../util/child.js";
 import { InfraError } from "../util/errors.js";
-import type { Enclave, EnclaveEvent, EnclaveSpec } from "./backend.js";
+import type { Enclave, EnclaveCgroup, EnclaveEvent, EnclaveSpec } from "./backend.js";
 
 const STDERR_MAX = 16 * 1024;
 
@@ -94,9 +94,32 @@ export function attachConsoleFifo(enclave: Enclave, base: string, sink: (ev: Enc
 }
 
 /**
+ * The shell that puts itself into the enclave's cgroup and then becomes the enclave's first process
+ * (exec keeps its PID, so the group leader and a zone-2 signal's target stay the same). Joining before
+ * exec rather than writing the child's PID after spawn: a VMM or sandbox that forks at once (bwrap,
+ * runsc) would leave children outside the limits in the gap. A join that fails ends the enclave with
+ * exit 125 and the reason on stderr, before anything runs unlimited.
+ */
+const CGROUP_JOIN =
+  'IFS=:; for f in $EZONE_CGROUP_PROCS; do echo $$ > "$f" || { echo "ezone: cannot join cgroup ($f)" >&2; exit 125; }; done; unset EZONE_CGROUP_PROCS; exec "$@"';
+
+/** `argv` started through the cgroup join (pure); the environment carries the procs files. */
+export function cgroupJoinArgv(
+  cgroup: EnclaveCgroup,
+  argv: string[],
+): { argv: string[]; env: Record<string, string> } {
+  if (cgroup.procs.some((p) => p.includes(":")))
+    throw new InfraError("cgroup.join", `a cgroup path with ':': ${cgroup.procs.join(", ")}`);
+  return {
+    argv: ["/bin/sh", "-c", CGROUP_JOIN, "ezone-cgroup-join", ...argv],
+    env: { EZONE_CGROUP_PROCS: cgroup.procs.join(":") },
+  };
+}
+
+/**
  * Spawn `argv` as an enclave: its own process group, EZONE_RUN tag in the environment, stdout streamed to
  * `sink` as console from the first byte, stderr kept (bounded) for the exit event, killed when `signal`
- * aborts. `onControl` receives fd 3 when the backend asked for a control channel there.
+ * aborts; inside `spec.cgroup` from its first instruction when one is given. `onControl` receives fd 3 when the backend asked for a control channel there.
  */
 export async function startProcessEnclave(
   argv: string[],
@@ -106,8 +129,9 @@ export async function startProcessEnclave(
   onControl?: (stream: Duplex) => void,
 ): Promise<Enclave> {
   if (signal.aborted) throw new InfraError("spawn.vmm", `aborted before start: ${String(signal.reason)}`);
-  const child = spawnGroup(argv, {
-    env: { ...process.env, EZONE_RUN: spec.runTag },
+  const joined = spec.cgroup ? cgroupJoinArgv(spec.cgroup, argv) : { argv, env: {} };
+  const child = spawnGroup(joined.argv, {
+    env: { ...process.env, EZONE_RUN: spec.runTag, ...joined.env },
     cwd: spec.workDir,
     extraStdio: onControl ? ["pipe"] : [],
   });
