@@ -10,7 +10,7 @@ import type {
 } from "./backend.js";
 import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
-import { startProcessEnclave } from "./process-enclave.js";
+import { SYSLOG_FD_ARG, startProcessEnclave } from "./process-enclave.js";
 import { supportFor } from "./support.js";
 
 /**
@@ -36,10 +36,11 @@ export class NativeBackend implements Backend {
   async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {
     const { agent } = await enclaveRootfs(spec.image);
     const enclave = await startProcessEnclave(
-      [agent, "--cmdline", guestKernelCmdline(spec)],
+      [agent, "--cmdline", guestKernelCmdline(spec, SYSLOG_FD_ARG)],
       spec,
       sink,
       signal,
+      { syslogFd: true },
     );
     // setpriv execs the agent: the group leader is the agent itself.
     enclave.hostProcess = async () => ({

@@ -116,25 +116,55 @@ export function cgroupJoinArgv(
   };
 }
 
+/** What a process enclave gets at fd 3 (one of them). */
+export interface ProcessEnclaveOptions {
+  /** A control channel (QMP): a pipe at fd 3, handed to this callback. */
+  onControl?: (stream: Duplex) => void;
+  /**
+   * The agent's syslog channel at fd 3 (`ezone.syslog=fd:3`): a connection to `spec.syslog.socket`,
+   * made here, so the agent writes straight into its tap as a VMM's serial port does.
+   */
+  syslogFd?: boolean;
+}
+
+/** The fd the agent's syslog channel is passed at (`syslogArgs(spec, SYSLOG_FD_ARG)`). */
+export const SYSLOG_FD_ARG = "fd:3";
+
+/** A connection to the tap's socket, to be handed to the enclave. */
+async function connectChannel(path: string): Promise<Socket> {
+  const conn = new Socket();
+  await new Promise<void>((resolve, reject) => {
+    conn.once("error", (e) => reject(new InfraError("syslog.connect", `${path}: ${e.message}`)));
+    conn.connect(path, () => resolve());
+  });
+  return conn;
+}
+
 /**
  * Spawn `argv` as an enclave: its own process group, EZONE_RUN tag in the environment, stdout streamed to
  * `sink` as console from the first byte, stderr kept (bounded) for the exit event, killed when `signal`
- * aborts; inside `spec.cgroup` from its first instruction when one is given. `onControl` receives fd 3 when the backend asked for a control channel there.
+ * aborts; inside `spec.cgroup` from its first instruction when one is given. `opts` puts a control
+ * channel or the agent's syslog channel at fd 3.
  */
 export async function startProcessEnclave(
   argv: string[],
   spec: EnclaveSpec,
   sink: (ev: EnclaveEvent) => void,
   signal: AbortSignal,
-  onControl?: (stream: Duplex) => void,
+  opts: ProcessEnclaveOptions = {},
 ): Promise<Enclave> {
+  const { onControl } = opts;
   if (signal.aborted) throw new InfraError("spawn.vmm", `aborted before start: ${String(signal.reason)}`);
+  const channel = opts.syslogFd && spec.syslog ? await connectChannel(spec.syslog.socket) : null;
   const joined = spec.cgroup ? cgroupJoinArgv(spec.cgroup, argv) : { argv, env: {} };
   const child = spawnGroup(joined.argv, {
     env: { ...process.env, EZONE_RUN: spec.runTag, ...joined.env },
     cwd: spec.workDir,
-    extraStdio: onControl ? ["pipe"] : [],
+    extraStdio: onControl ? ["pipe"] : channel ? [channel] : [],
   });
+  // The child has its own copy of the connection: ours is closed (not shut down), so the tap sees the
+  // end of the channel only when the enclave's last process holding it is gone.
+  channel?.destroy();
   const enclave = new ProcessEnclave(child, spec.runTag);
   let stderr = "";
   child.proc.stdout?.on("data", (data: Buffer) => sink({ type: "console", data, at: performance.now() }));

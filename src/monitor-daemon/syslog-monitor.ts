@@ -104,6 +104,8 @@ export class SyslogMonitor {
   /** Send time of the newest canary that came back. */
   #lastProvenSentAt = 0;
   #timers: NodeJS.Timeout[] = [];
+  /** Callers of `flush` waiting for their canary. */
+  readonly #proofWaiters = new Set<() => void>();
   #hostProbe: { last: HostProbes | null; running: boolean; abort: AbortController } = {
     last: null,
     running: false,
@@ -202,6 +204,26 @@ export class SyslogMonitor {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Send a canary now and resolve true once it has come back through syslog: every message the taps
+   * sent before this call has then been read and judged. False when `timeoutMs` passes first.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const sentAt = Math.floor(this.#now());
+    this.#sendCanary();
+    if (this.#lastProvenSentAt >= sentAt) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#proofWaiters.delete(check);
+        resolve(ok);
+      };
+      const check = () => this.#lastProvenSentAt >= sentAt && done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#proofWaiters.add(check);
+    });
+  }
+
   /** Read rsyslog's output now rather than at the next inotify event or poll. */
   poke(): Promise<void> {
     return this.#follower.poke();
@@ -274,6 +296,7 @@ export class SyslogMonitor {
         this.#lastCanaryAt = this.#now();
         this.#detector.proveDelivery(sentMs);
         this.#lastProvenSentAt = Math.max(this.#lastProvenSentAt, sentMs);
+        for (const check of this.#proofWaiters) check();
         if (!this.#detector.pipelineUp) {
           this.#detector.setPipeline(true);
           this.#detector.clearExternal(MONITOR_APP, "pipeline-stalled", "the canary came back");
