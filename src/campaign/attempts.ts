@@ -14,6 +14,7 @@ import { provenance } from "./provenance.js";
 import { attemptKey, seedOf } from "./run-key.js";
 import { runOne } from "./run-one.js";
 import { enclaveSpec, type RunPlan, type RunResult, type SnapshotSource } from "./run-plan.js";
+import type { RunServices } from "./run-services.js";
 import type { CampaignConfig } from "./schema.js";
 
 /** A guest that cannot boot under a backend is tried again at most this many times. */
@@ -41,6 +42,8 @@ export interface AttemptContext {
   log: (line: string) => void;
   /** Bit flips: the golden runs they are judged against. */
   goldens: GoldenRuns;
+  /** Campaign-wide services (cgroup limits, the host's syslog), opened before the first run. */
+  services?: RunServices;
 }
 
 /** One repetition: attempts until a result or the retries are spent; each attempt is stored. */
@@ -57,6 +60,7 @@ export async function runRepetition(
       ...planRun(ctx.config, slot, seed, attempt, ctx.image, ctx.hooks),
       probeChain: ctx.probeChain,
       hostProbe: ctx.hostProbe,
+      services: servicesFor(ctx.services, slot),
     };
     if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(slot, plan);
     if (plan.softError) plan.golden = ctx.goldens.source(plan, slot.backendName);
@@ -66,6 +70,14 @@ export async function runRepetition(
     if (!retryAfter(result.verdict.outcome, attempt, ctx.config.infra.retries)) return result.verdict.outcome;
     if (signal.aborted) throw new InfraError("campaign", "interrupted between attempts");
   }
+}
+
+/** The services a slot's runs use: cgroup limits only where its cell asks for them. */
+function servicesFor(services: RunServices | undefined, slot: Slot): RunServices {
+  return {
+    syslog: services?.syslog ?? null,
+    cgroups: slot.params.composition?.limits ? (services?.cgroups ?? null) : null,
+  };
 }
 
 /** The saved guest of a slot's backend: made on first use, forgotten when a restore fails. */
@@ -115,6 +127,7 @@ async function storeAttempt(
       { kind: "control-events", data: Buffer.from(JSON.stringify(result.controlEvents)), truncated: false },
     ],
     provenance: provenance(slot.backendVersion, ctx.image, a.plan.kernelArgs),
+    ...(result.syslog ? { violations: result.syslog.violations } : {}),
   });
 }
 

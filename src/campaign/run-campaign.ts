@@ -13,6 +13,7 @@ import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
 import { sha } from "./run-key.js";
 import type { RunPlan } from "./run-plan.js";
+import { openRunServices } from "./run-services.js";
 import { defaultJobs, infraStreak, type ScheduleWork, schedule } from "./scheduler.js";
 import type { Shard } from "./shard.js";
 
@@ -66,6 +67,10 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   store.ensureCampaign(config.name, JSON.stringify(config), sha(loaded.text));
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
   const { slots, restored } = await planSlots(loaded, store, opts);
+  await using services = await openRunServices(
+    { limits: slots.some((s) => s.params.composition?.limits), syslog: config.guest.syslog },
+    opts.log,
+  );
   const summary: CampaignSummary = {
     resultsDir: loaded.resultsDir,
     executed: 0,
@@ -98,6 +103,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     hooks: opts.hooks,
     hostProbe: opts.hostProbe,
     log,
+    services,
   }));
   try {
     await schedule<Slot>(slots, jobs, signal, {

@@ -8,6 +8,8 @@ import type { RunEvidence, Verdict } from "../model/outcome-types.js";
 import type { Trigger } from "../model/run-params.js";
 import type { Golden, SoftErrorParams } from "../model/soft-error.js";
 import type { ProbeChain } from "./probe-chain.js";
+import type { RunServices } from "./run-services.js";
+import type { RunSyslogReport } from "./run-syslog.js";
 
 /** Where a run's saved guest comes from: made on first use, forgotten when it fails to restore. */
 export interface SnapshotSource {
@@ -66,6 +68,8 @@ export interface RunPlan {
   softError?: SoftErrorPlan | null;
   /** Bit flips: the golden run to judge against (the golden run itself has none). */
   golden?: GoldenSource | null;
+  /** Campaign-wide services the run's enclaves use: cgroup limits, the host's syslog. */
+  services?: RunServices;
   /** Takes the host snapshot before and after the run (default `probeHost`; lifecycle tests replace it). */
   hostProbe?: (opts: HostProbesOptions) => Promise<HostProbes>;
 }
@@ -81,6 +85,8 @@ export interface RunResult {
   controlEvents: { name: string; atMs: number }[];
   startedAt: Date;
   finishedAt: Date;
+  /** `guest.syslog`: what came through the host's syslog while the run was observed. */
+  syslog?: RunSyslogReport;
 }
 
 /** The enclave a plan boots (no arming, no restore): also what a snapshot for the plan is made of. */
