@@ -135,5 +135,13 @@ function describeAttempt(key: string, attempt: number, r: RunResult): string {
   const ms = duration;
   const retry = attempt > 0 ? ` (attempt ${attempt + 1})` : "";
   const soft = r.evidence.softError?.class;
-  return `  ${key}${retry}: ${r.verdict.outcome}${soft ? ` [${soft}]` : ""} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]`;
+  return `  ${key}${retry}: ${r.verdict.outcome}${soft ? ` [${soft}]` : ""} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]${syslogSummary(r)}`;
+}
+
+/** `guest.syslog`: heartbeats through syslog per enclave, and the violations stored with the run. */
+function syslogSummary(r: RunResult): string {
+  if (!r.syslog) return "";
+  const beats = Object.entries(r.syslog.heartbeats).map(([role, n]) => `${role} ${n}`);
+  const kinds = r.syslog.violations.map((v) => `${v.enclave} ${v.kind}`);
+  return ` [syslog heartbeats: ${beats.join(", ")}; violations: ${kinds.join(", ") || "none"}]`;
 }

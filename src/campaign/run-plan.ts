@@ -89,9 +89,17 @@ export interface RunResult {
   syslog?: RunSyslogReport;
 }
 
+/**
+ * The agent's syslog channel in a spec before a run dresses it with its own (a snapshot is booted with
+ * it: the saved agent has its channel open, and a restored guest sends on the run's socket; the tap
+ * rewrites the HOSTNAME). Nothing listens on "-": QEMU's reconnecting socket waits.
+ */
+const SYSLOG_PLACEHOLDER = { socket: "-", hostname: "snapshot" } as const;
+
 /** The enclave a plan boots (no arming, no restore): also what a snapshot for the plan is made of. */
 export function enclaveSpec(plan: RunPlan, workDir: string): EnclaveSpec {
   return {
+    ...(plan.services?.syslog ? { syslog: { ...SYSLOG_PLACEHOLDER } } : {}),
     image: plan.image,
     memoryMb: plan.memoryMb,
     heartbeatMs: plan.heartbeatMs,

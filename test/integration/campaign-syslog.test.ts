@@ -1,0 +1,78 @@
+/**
+ * `guest.syslog: true` in a real campaign: native and QEMU-TCG enclaves send their heartbeats through a
+ * real rsyslogd; a control run raises nothing (ezone stopping the enclave is not a violation), a run
+ * whose enclave ezone kills stores an `enclave-exit` violation that `ezone show` prints. The host probes
+ * are replaced by a steady host: what is tested is the syslog path, not this shared machine's load.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCampaign } from "../../src/campaign/run-campaign.js";
+import { campaignSchema } from "../../src/campaign/schema.js";
+import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
+import { Store } from "../../src/store/store.js";
+import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { ezoneSync, requireBuiltCli } from "../helpers/cli.js";
+import { steadyHostProbe } from "../helpers/replay.js";
+
+const ready = hasBinary("rsyslogd") && hasBinary("qemu-system-x86_64");
+
+describe.skipIf(!ready)("guest.syslog in a campaign", () => {
+  let image: BuiltImage;
+  let dir: string;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    requireBuiltCli();
+    image = await buildImage();
+    dir = mkdtempSync(join(tmpdir(), "ezone-campaign-syslog-"));
+  }, 600_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("heartbeats arrive through rsyslogd; a killed enclave is a stored violation of its run", async () => {
+    const config = campaignSchema.parse({
+      name: "syslog",
+      backends: ["native", "qemu-tcg"],
+      faults: ["none", "vmm-sigkill"],
+      repetitions: 1,
+      guest: { syslog: true },
+      timeouts: { controlObserveSeconds: 2 },
+    });
+    const summary = await runCampaign(
+      { config, resultsDir: dir, text: JSON.stringify(config), file: join(dir, "syslog.yaml") },
+      {
+        image,
+        signal: AbortSignal.timeout(240_000),
+        log: (l) => lines.push(l),
+        jobs: 1,
+        hostProbe: steadyHostProbe,
+      },
+    );
+    expect(summary.executed, lines.join("\n")).toBe(4);
+    using store = Store.open(dir);
+    const runs = store.runs({ campaign: "syslog" });
+    for (const backend of ["native", "qemu-tcg"]) {
+      const control = runs.find((r) => r.backend === backend && r.fault === "none");
+      const killed = runs.find((r) => r.backend === backend && r.fault === "vmm-sigkill");
+      if (!control || !killed) throw new Error(`${backend}: runs missing\n${lines.join("\n")}`);
+      // The control run's line counts the victim's heartbeats that came back through rsyslogd.
+      const beats = lines.find((l) => l.includes(control.runKey))?.match(/syslog heartbeats: victim (\d+)/);
+      expect(Number(beats?.[1]), `${backend} control: ${lines.join("\n")}`).toBeGreaterThan(2);
+      expect(store.runViolations(control.runKey)).toEqual([]);
+      const [v, ...more] = store.runViolations(killed.runKey);
+      expect(more).toEqual([]);
+      expect(v?.enclave).toBe("victim");
+      expect(v?.kind).toBe("enclave-exit");
+      expect(v?.detail).toMatch(/SIGKILL/);
+      // Heartbeats of this very run reached the monitor through rsyslogd before the kill.
+      expect(v?.lastHeartbeatAt, `${backend}: ${JSON.stringify(v)}`).not.toBeNull();
+      const shown = ezoneSync(dir, ["show", killed.runKey, "--results", dir]);
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(shown.stdout).toMatch(
+        /^syslog\s+\S+ victim: enclave-exit: EXIT: enclave ended: signal SIGKILL$/m,
+      );
+    }
+    // The campaign's rsyslogd went with it.
+    expect(processesMatching("rsyslogd")).toEqual([]);
+  });
+});
