@@ -124,6 +124,8 @@ export interface Backend {
    * a `GUEST_PANICKED` control event); null where the console is the only witness.
    */
   readonly panicChannel: string | null;
+  /** Why this backend cannot carry the agent's syslog channel (`guest.syslog`); absent: it can. */
+  readonly noSyslogChannel?: string;
   /** Can this host run it? Why not? */
   probe(image: BuiltImage | null, signal: AbortSignal): Promise<Availability>;
   /** Can this backend host the fault at all? */

@@ -16,7 +16,7 @@ import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { findDescendant } from "./host-process.js";
 import { probeTool } from "./probe-tool.js";
-import { SYSLOG_FD_ARG, startProcessEnclave } from "./process-enclave.js";
+import { startProcessEnclave } from "./process-enclave.js";
 import { supportFor } from "./support.js";
 
 /** SIGUSR2: the signal the Sentry is told to panic on (`--panic-signal`), for the zone-2 `sentry-panic`. */
@@ -47,6 +47,8 @@ export function runscArgv(stateDir: string, panicLog: string, command: string[],
 export class GvisorBackend implements Backend {
   readonly name = "gvisor";
   readonly panicChannel = "runsc panic log";
+  readonly noSyslogChannel =
+    "`runsc do` hands its sandbox only stdin, stdout and stderr and mounts no host path, so the agent has no second channel";
   readonly continuumRank = 2;
   /** Same deadlines as QEMU-TCG: one heartbeat-loss threshold across backends keeps zone-2 comparable. */
   readonly timeoutScale = 1;
@@ -81,7 +83,7 @@ export class GvisorBackend implements Backend {
     const argv = runscArgv(
       join(spec.workDir, "runsc-state"),
       panicLog,
-      ["/sbin/ezone-agent", "--cmdline", guestKernelCmdline(spec, SYSLOG_FD_ARG)],
+      ["/sbin/ezone-agent", "--cmdline", guestKernelCmdline(spec)],
       rootfs.dir,
     );
     // runsc do makes its bundle under $TMPDIR: keep it in the run's directory, removed with it.
@@ -94,7 +96,6 @@ export class GvisorBackend implements Backend {
       spec,
       sentrySink,
       signal,
-      { syslogFd: true },
     );
     // The Sentry (runsc-sandbox) runs in a session of its own below runsc; `--attached` ties it to runsc.
     enclave.hostProcess = async (s) => {

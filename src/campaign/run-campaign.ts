@@ -68,7 +68,11 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
   const { slots, restored } = await planSlots(loaded, store, opts);
   await using services = await openRunServices(
-    { limits: slots.some((s) => s.params.composition?.limits), syslog: config.guest.syslog },
+    {
+      limits: slots.some((s) => s.params.composition?.limits),
+      syslog: config.guest.syslog,
+      backends: [...new Set(slots.map((s) => s.backend))],
+    },
     opts.log,
   );
   const summary: CampaignSummary = {

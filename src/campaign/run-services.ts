@@ -2,6 +2,7 @@
  * The campaign-wide services runs may use, opened before the first run (so a host that cannot provide
  * them refuses the campaign with the reason, before anything runs) and closed after the last.
  */
+import type { Backend } from "../backends/backend.js";
 import { CgroupLimits, sweepCgroups } from "../host/cgroup.js";
 import { InfraError, UsageError } from "../util/errors.js";
 import { CampaignSyslog } from "./run-syslog.js";
@@ -20,6 +21,8 @@ export interface ServiceNeeds {
   limits: boolean;
   /** `guest.syslog`. */
   syslog: boolean;
+  /** The campaign's backends (each must carry the syslog channel when `syslog` is on). */
+  backends: Backend[];
 }
 
 /** Open services, closed together. */
@@ -33,6 +36,9 @@ export async function openRunServices(
   needs: ServiceNeeds,
   log: (line: string) => void,
 ): Promise<OpenServices> {
+  const mute = needs.syslog ? needs.backends.find((b) => b.noSyslogChannel) : undefined;
+  if (mute)
+    throw new UsageError(`guest.syslog: true: backend ${mute.name} cannot carry it: ${mute.noSyslogChannel}`);
   for (const dir of await sweepCgroups()) log(`swept a dead ezone's cgroup: ${dir}`);
   let cgroups: CgroupLimits | null = null;
   try {

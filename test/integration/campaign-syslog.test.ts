@@ -75,4 +75,38 @@ describe.skipIf(!ready)("guest.syslog in a campaign", () => {
     // The campaign's rsyslogd went with it.
     expect(processesMatching("rsyslogd")).toEqual([]);
   });
+
+  it.skipIf(!(hasBinary("bwrap") && hasBinary("linux.uml")))(
+    "container and UML agents send on the channel passed at fd 3",
+    async () => {
+      const config = campaignSchema.parse({
+        name: "syslog-fd",
+        backends: ["container", "uml"],
+        faults: ["none"],
+        repetitions: 1,
+        guest: { syslog: true },
+        timeouts: { controlObserveSeconds: 2 },
+      });
+      const log: string[] = [];
+      const summary = await runCampaign(
+        { config, resultsDir: dir, text: JSON.stringify(config), file: join(dir, "syslog-fd.yaml") },
+        {
+          image,
+          signal: AbortSignal.timeout(240_000),
+          log: (l) => log.push(l),
+          jobs: 1,
+          hostProbe: steadyHostProbe,
+        },
+      );
+      expect(summary.executed, log.join("\n")).toBe(2);
+      for (const backend of ["container", "uml"]) {
+        const line = log.find((l) => l.includes(`syslog-fd/${backend}/none/`));
+        expect(
+          Number(line?.match(/syslog heartbeats: victim (\d+)/)?.[1]),
+          `${backend}: ${line}`,
+        ).toBeGreaterThan(2);
+        expect(line).toMatch(/violations: none\]$/);
+      }
+    },
+  );
 });
