@@ -13,7 +13,7 @@ import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
 import { sha } from "./run-key.js";
 import type { RunPlan } from "./run-plan.js";
-import { openRunServices } from "./run-services.js";
+import { checkSyslogBackends, openRunServices } from "./run-services.js";
 import { defaultJobs, infraStreak, type ScheduleWork, schedule } from "./scheduler.js";
 import type { Shard } from "./shard.js";
 
@@ -59,6 +59,7 @@ export interface CampaignSummary {
 export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions): Promise<CampaignSummary> {
   const t0 = performance.now();
   const { config } = loaded;
+  checkSyslogBackends(config);
   using _lock = acquireCampaignLock(loaded.resultsDir);
   using store = Store.open(loaded.resultsDir);
   for (const o of sweepOrphans())
@@ -68,11 +69,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
   const { slots, restored } = await planSlots(loaded, store, opts);
   await using services = await openRunServices(
-    {
-      limits: slots.some((s) => s.params.composition?.limits),
-      syslog: config.guest.syslog,
-      backends: [...new Set(slots.map((s) => s.backend))],
-    },
+    { limits: slots.some((s) => s.params.composition?.limits), syslog: config.guest.syslog },
     opts.log,
   );
   const summary: CampaignSummary = {

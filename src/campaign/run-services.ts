@@ -2,10 +2,12 @@
  * The campaign-wide services runs may use, opened before the first run (so a host that cannot provide
  * them refuses the campaign with the reason, before anything runs) and closed after the last.
  */
-import type { Backend } from "../backends/backend.js";
+import { createBackend } from "../backends/index.js";
 import { CgroupLimits, sweepCgroups } from "../host/cgroup.js";
 import { InfraError, UsageError } from "../util/errors.js";
+import { backendRefs } from "./plan-slots.js";
 import { CampaignSyslog } from "./run-syslog.js";
+import type { CampaignConfig } from "./schema.js";
 
 /** The campaign-wide services a run's enclaves may use; each absent when the run does not ask for it. */
 export interface RunServices {
@@ -21,8 +23,19 @@ export interface ServiceNeeds {
   limits: boolean;
   /** `guest.syslog`. */
   syslog: boolean;
-  /** The campaign's backends (each must carry the syslog channel when `syslog` is on). */
-  backends: Backend[];
+}
+
+/**
+ * `guest.syslog: true` with a backend that cannot carry the agent's channel is refused (exit 2, with
+ * the backend's reason) before anything is written.
+ */
+export function checkSyslogBackends(config: CampaignConfig): void {
+  if (!config.guest.syslog) return;
+  const mute = backendRefs(config)
+    .map((ref) => createBackend(ref))
+    .find((b) => b.noSyslogChannel);
+  if (mute)
+    throw new UsageError(`guest.syslog: true: backend ${mute.name} cannot carry it: ${mute.noSyslogChannel}`);
 }
 
 /** Open services, closed together. */
@@ -36,9 +49,6 @@ export async function openRunServices(
   needs: ServiceNeeds,
   log: (line: string) => void,
 ): Promise<OpenServices> {
-  const mute = needs.syslog ? needs.backends.find((b) => b.noSyslogChannel) : undefined;
-  if (mute)
-    throw new UsageError(`guest.syslog: true: backend ${mute.name} cannot carry it: ${mute.noSyslogChannel}`);
   for (const dir of await sweepCgroups()) log(`swept a dead ezone's cgroup: ${dir}`);
   let cgroups: CgroupLimits | null = null;
   try {
