@@ -21,7 +21,6 @@ const ready = hasBinary("rsyslogd") && hasBinary("qemu-system-x86_64");
 describe.skipIf(!ready)("guest.syslog in a campaign", () => {
   let image: BuiltImage;
   let dir: string;
-  const lines: string[] = [];
   beforeAll(async () => {
     requireBuiltCli();
     image = await buildImage();
@@ -29,24 +28,35 @@ describe.skipIf(!ready)("guest.syslog in a campaign", () => {
   }, 600_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("heartbeats arrive through rsyslogd; a killed enclave is a stored violation of its run", async () => {
+  /** A campaign with `guest.syslog: true` on these backends and faults, one repetition; its log lines. */
+  async function syslogCampaign(name: string, backends: string[], faults: string[]) {
     const config = campaignSchema.parse({
-      name: "syslog",
-      backends: ["native", "qemu-tcg"],
-      faults: ["none", "vmm-sigkill"],
+      name,
+      backends,
+      faults,
       repetitions: 1,
       guest: { syslog: true },
       timeouts: { controlObserveSeconds: 2 },
     });
+    const log: string[] = [];
     const summary = await runCampaign(
-      { config, resultsDir: dir, text: JSON.stringify(config), file: join(dir, "syslog.yaml") },
+      { config, resultsDir: dir, text: JSON.stringify(config), file: join(dir, `${name}.yaml`) },
       {
         image,
         signal: AbortSignal.timeout(240_000),
-        log: (l) => lines.push(l),
+        log: (l) => log.push(l),
         jobs: 1,
         hostProbe: steadyHostProbe,
       },
+    );
+    return { summary, log };
+  }
+
+  it("heartbeats arrive through rsyslogd; a killed enclave is a stored violation of its run", async () => {
+    const { summary, log: lines } = await syslogCampaign(
+      "syslog",
+      ["native", "qemu-tcg"],
+      ["none", "vmm-sigkill"],
     );
     expect(summary.executed, lines.join("\n")).toBe(4);
     using store = Store.open(dir);
@@ -79,25 +89,7 @@ describe.skipIf(!ready)("guest.syslog in a campaign", () => {
   it.skipIf(!(hasBinary("bwrap") && hasBinary("linux.uml")))(
     "container and UML agents send on the channel passed at fd 3",
     async () => {
-      const config = campaignSchema.parse({
-        name: "syslog-fd",
-        backends: ["container", "uml"],
-        faults: ["none"],
-        repetitions: 1,
-        guest: { syslog: true },
-        timeouts: { controlObserveSeconds: 2 },
-      });
-      const log: string[] = [];
-      const summary = await runCampaign(
-        { config, resultsDir: dir, text: JSON.stringify(config), file: join(dir, "syslog-fd.yaml") },
-        {
-          image,
-          signal: AbortSignal.timeout(240_000),
-          log: (l) => log.push(l),
-          jobs: 1,
-          hostProbe: steadyHostProbe,
-        },
-      );
+      const { summary, log } = await syslogCampaign("syslog-fd", ["container", "uml"], ["none"]);
       expect(summary.executed, log.join("\n")).toBe(2);
       for (const backend of ["container", "uml"]) {
         const line = log.find((l) => l.includes(`syslog-fd/${backend}/none/`));
