@@ -1,13 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Enclave, EnclaveSpec } from "../../src/backends/backend.js";
+import type { Backend, Enclave, EnclaveEvent, EnclaveSpec } from "../../src/backends/backend.js";
+import { NativeBackend } from "../../src/backends/native.js";
 import { startProcessEnclave } from "../../src/backends/process-enclave.js";
+import { buildImage } from "../../src/guest/image-builder.js";
 import { CgroupLimits, probeCgroupLayout, sweepCgroups } from "../../src/host/cgroup.js";
 import { enclaveLimits } from "../../src/host/cgroup-layout.js";
+import { runChecked, testPlan } from "../helpers/enclave-runs.js";
+import { steadyHostProbe } from "../helpers/replay.js";
 
 const choice = probeCgroupLayout();
 // This machine offers limits (cgroup v1 here, v2 on a current distribution): under CI their absence fails.
@@ -62,6 +66,47 @@ describe.skipIf(!choice.ok)("cgroup limits", () => {
       await free.remove();
     }
     for (const dir of capped.join.procs) expect(existsSync(resolve(dir, ".."))).toBe(false);
+  });
+
+  it("a run's victim and bystander each run in a limited cgroup of their own, removed after the run", async () => {
+    const image = await buildImage();
+    const native = new NativeBackend();
+    // Read where each enclave's agent is when it first speaks: it has joined by then (before exec).
+    const seen: { dir: string; inCgroup: boolean; cpu: string }[] = [];
+    const backend: Backend = Object.assign(Object.create(native) as Backend, {
+      start: async (spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal) => {
+        let enclave: Enclave | null = null;
+        const probe = (ev: EnclaveEvent) => {
+          const dir = spec.cgroup?.procs[0] && dirname(spec.cgroup.procs[0]);
+          if (dir && enclave && ev.type === "console" && !seen.some((x) => x.dir === dir)) {
+            const v2 = existsSync(join(dir, "cpu.max"));
+            seen.push({
+              dir,
+              inCgroup: readFileSync(join(dir, "cgroup.procs"), "utf8")
+                .split("\n")
+                .includes(String(enclave.pid)),
+              cpu: readFileSync(join(dir, v2 ? "cpu.max" : "cpu.cfs_quota_us"), "utf8").trim(),
+            });
+          }
+          sink(ev);
+        };
+        enclave = await native.start(spec, probe, signal);
+        return enclave;
+      },
+    });
+    const plan = testPlan(backend, image, "none", {
+      bystanders: 1,
+      hostProbe: steadyHostProbe,
+      services: { cgroups: limits },
+    });
+    const r = await runChecked(plan);
+    expect(r.verdict.outcome, r.verdict.reasons.join("; ")).toBe("no-effect");
+    expect(seen.map((x) => basename(x.dir).replace(/-\d+$/, "")).sort()).toEqual(["bystander-0", "victim"]);
+    for (const x of seen) {
+      expect(x.inCgroup, x.dir).toBe(true);
+      expect(x.cpu).toMatch(/^50000( 100000)?$/);
+      expect(existsSync(x.dir), `${x.dir} removed after the run`).toBe(false);
+    }
   });
 
   it("an enclave whose cgroup cannot be joined exits before it runs, with the reason", async () => {
