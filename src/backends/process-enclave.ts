@@ -127,7 +127,7 @@ export interface ProcessEnclaveOptions {
   syslogFd?: boolean;
 }
 
-/** The fd the agent's syslog channel is passed at (`syslogArgs(spec, SYSLOG_FD_ARG)`). */
+/** Where the agent finds its syslog channel with `syslogFd` (`guestKernelCmdline(spec, SYSLOG_FD_ARG)`). */
 export const SYSLOG_FD_ARG = "fd:3";
 
 /** A connection to the tap's socket, to be handed to the enclave. */
@@ -155,8 +155,8 @@ export async function startProcessEnclave(
 ): Promise<Enclave> {
   const { onControl } = opts;
   if (signal.aborted) throw new InfraError("spawn.vmm", `aborted before start: ${String(signal.reason)}`);
-  const channel = opts.syslogFd && spec.syslog ? await connectChannel(spec.syslog.socket) : null;
   const joined = spec.cgroup ? cgroupJoinArgv(spec.cgroup, argv) : { argv, env: {} };
+  const channel = opts.syslogFd && spec.syslog ? await connectChannel(spec.syslog.socket) : null;
   const child = spawnGroup(joined.argv, {
     env: { ...process.env, EZONE_RUN: spec.runTag, ...joined.env },
     cwd: spec.workDir,

@@ -29,11 +29,12 @@ describe.skipIf(!ready)("guest.syslog in a campaign", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** A campaign with `guest.syslog: true` on these backends and faults, one repetition; its log lines. */
-  async function syslogCampaign(name: string, backends: string[], faults: string[]) {
+  async function syslogCampaign(name: string, backends: string[], faults: string[], bystanders = 0) {
     const config = campaignSchema.parse({
       name,
       backends,
       faults,
+      bystanders,
       repetitions: 1,
       guest: { syslog: true },
       timeouts: { controlObserveSeconds: 2 },
@@ -87,16 +88,15 @@ describe.skipIf(!ready)("guest.syslog in a campaign", () => {
   });
 
   it.skipIf(!(hasBinary("bwrap") && hasBinary("linux.uml")))(
-    "container and UML agents send on the channel passed at fd 3",
+    "container and UML agents, victims and bystanders, send on the channel passed at fd 3",
     async () => {
-      const { summary, log } = await syslogCampaign("syslog-fd", ["container", "uml"], ["none"]);
+      const { summary, log } = await syslogCampaign("syslog-fd", ["container", "uml"], ["none"], 1);
       expect(summary.executed, log.join("\n")).toBe(2);
       for (const backend of ["container", "uml"]) {
         const line = log.find((l) => l.includes(`syslog-fd/${backend}/none/`));
-        expect(
-          Number(line?.match(/syslog heartbeats: victim (\d+)/)?.[1]),
-          `${backend}: ${line}`,
-        ).toBeGreaterThan(2);
+        const beats = line?.match(/syslog heartbeats: victim (\d+), bystander-0 (\d+);/);
+        expect(Number(beats?.[1]), `${backend}: ${line}`).toBeGreaterThan(2);
+        expect(Number(beats?.[2]), `${backend}: ${line}`).toBeGreaterThan(2);
         expect(line).toMatch(/violations: none\]$/);
       }
     },
