@@ -68,6 +68,31 @@ describe.skipIf(!choice.ok)("cgroup limits", () => {
     for (const dir of capped.join.procs) expect(existsSync(resolve(dir, ".."))).toBe(false);
   });
 
+  it("a memory hog over memory.max is killed in its cgroup; the same hog without the limit finishes", async () => {
+    // The shell keeps a command substitution's output in its own memory: 96 MiB against a 32 MiB limit.
+    const hog = ["/bin/sh", "-c", "x=$(head -c 100663296 /dev/zero | tr '\\0' a); printf %s \"$x\" | wc -c"];
+    const small = limits.create("memhog", { cpuQuotaUs: null, cpuPeriodUs: 100_000, memoryBytes: 32 << 20 });
+    const ac = new AbortController();
+    try {
+      const capped = await startProcessEnclave(hog, specIn(workDir, small.join), () => {}, ac.signal);
+      expect(await capped.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
+      let out = "";
+      const free = await startProcessEnclave(
+        hog,
+        specIn(workDir, undefined),
+        (ev) => {
+          if (ev.type === "console") out += ev.data.toString();
+        },
+        ac.signal,
+      );
+      expect(await free.exited).toEqual({ kind: "exited", code: 0 });
+      expect(out.trim()).toBe("100663296");
+    } finally {
+      ac.abort();
+      await small.remove();
+    }
+  });
+
   it("a run's victim and bystander each run in a limited cgroup of their own, removed after the run", async () => {
     const image = await buildImage();
     const native = new NativeBackend();
