@@ -34,7 +34,7 @@ export class Bystanders implements AsyncDisposable {
     spec: EnclaveSpec,
     heartbeatLossMs: number,
     signal: AbortSignal,
-    dress?: (role: string, spec: EnclaveSpec, sink: Sink) => { spec: EnclaveSpec; sink: Sink },
+    dress?: (role: string, spec: EnclaveSpec, sink: Sink) => Promise<{ spec: EnclaveSpec; sink: Sink }>,
   ): Promise<Bystanders> {
     const members: Bystander[] = [];
     const set = new Bystanders(members);
@@ -47,7 +47,7 @@ export class Bystanders implements AsyncDisposable {
         const workDir = join(spec.workDir, `bystander-${index}`);
         await mkdir(workDir, { recursive: true });
         const plain = { spec: { ...spec, arm: null, workDir }, sink: log.sink };
-        const own = dress ? dress(`bystander-${index}`, plain.spec, plain.sink) : plain;
+        const own = dress ? await dress(`bystander-${index}`, plain.spec, plain.sink) : plain;
         member.enclave = await backend.start(own.spec, own.sink, signal);
       }
     } catch (e) {

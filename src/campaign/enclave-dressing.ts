@@ -51,8 +51,8 @@ export class EnclaveDressing implements AsyncDisposable {
     return new EnclaveDressing(opts, syslog);
   }
 
-  /** The spec and sink enclave `role` starts with. */
-  dress(role: string, spec: EnclaveSpec, sink: Sink): { spec: EnclaveSpec; sink: Sink } {
+  /** The spec and sink enclave `role` starts with (a peer's role too: it is watched from now on). */
+  async dress(role: string, spec: EnclaveSpec, sink: Sink): Promise<{ spec: EnclaveSpec; sink: Sink }> {
     const cgroups = this.opts.services.cgroups;
     let cgroup: EnclaveCgroupHandle | undefined;
     if (cgroups) {
@@ -63,7 +63,7 @@ export class EnclaveDressing implements AsyncDisposable {
       spec: {
         ...spec,
         ...(cgroup ? { cgroup: cgroup.join } : {}),
-        ...(this.syslog ? { syslog: this.syslog.channel(role) } : {}),
+        ...(this.syslog ? { syslog: await this.syslog.channel(role) } : {}),
       },
       sink: this.syslog ? this.syslog.sink(role, sink) : sink,
     };

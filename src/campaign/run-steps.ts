@@ -83,7 +83,7 @@ export const start: RunStep = {
     try {
       st.monitor.markStart();
       st.marks.spawned = st.monitor.state.startedAt;
-      const victim = dressing.dress("victim", spec, st.beats.sink);
+      const victim = await dressing.dress("victim", spec, st.beats.sink);
       st.enclave = st.resources.use(await plan.backend.start(victim.spec, victim.sink, st.signal));
     } catch (e) {
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });

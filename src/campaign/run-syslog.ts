@@ -13,7 +13,7 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { EnclaveEvent, SyslogChannelSpec } from "../backends/backend.js";
-import { monitorConfigSchema } from "../monitor-daemon/monitor-config.js";
+import { type MonitorConfig, monitorConfigSchema } from "../monitor-daemon/monitor-config.js";
 import { type PrivateRsyslogd, startPrivateRsyslogd } from "../monitor-daemon/rsyslogd.js";
 import { SyslogMonitor } from "../monitor-daemon/syslog-monitor.js";
 import type { Violation } from "../monitor-daemon/violation-detector.js";
@@ -34,7 +34,7 @@ export interface RunSyslogReport {
 export interface RunSyslogOptions {
   /** Unique among the campaign's concurrent runs: the HOSTNAME prefix of its enclaves. */
   runId: string;
-  /** Roles of the run's enclaves. */
+  /** Roles of the run's enclaves known when it starts (more join with `channel`, e.g. peers). */
   roles: string[];
   heartbeatMs: number;
   /** Heartbeat loss = silence longer than this. */
@@ -88,12 +88,14 @@ export class CampaignSyslog implements AsyncDisposable {
 /** One run's taps and monitor. */
 export class RunSyslog implements AsyncDisposable {
   readonly #violations: Violation[] = [];
+  readonly #roles: Set<string>;
   #report: RunSyslogReport | null = null;
 
   private constructor(
     private readonly monitor: SyslogMonitor,
     private readonly opts: RunSyslogOptions,
   ) {
+    this.#roles = new Set(opts.roles);
     monitor.on((ev) => {
       if (ev.type === "raised") this.#violations.push(ev.violation);
     });
@@ -103,21 +105,19 @@ export class RunSyslog implements AsyncDisposable {
     const config = monitorConfigSchema.parse({
       name: opts.runId.toLowerCase(),
       syslog: { target: { unix: socket }, input: { file: output, from: "end" } },
-      enclaves: opts.roles.map((role) => ({
-        name: hostnameOf(opts.runId, role),
-        heartbeatMs: opts.heartbeatMs,
-        missIntervals: Math.max(2, Math.ceil(opts.heartbeatLossMs / opts.heartbeatMs)),
-        bootGraceSeconds: Math.min(3600, opts.bootMs / 1000),
-        channel: { socket: channelPath(opts.workDir, role) },
-      })),
+      enclaves: opts.roles.map((role) => enclaveOf(opts, role)),
       notify: { stderr: false },
       statsIntervalSeconds: 0,
     });
     return new RunSyslog(await SyslogMonitor.start(config, { store: null, log: () => {} }), opts);
   }
 
-  /** The channel an enclave's agent sends on (EnclaveSpec.syslog). */
-  channel(role: string): SyslogChannelSpec {
+  /** The channel an enclave's agent sends on (EnclaveSpec.syslog); a new role is watched from now on. */
+  async channel(role: string): Promise<SyslogChannelSpec> {
+    if (!this.#roles.has(role)) {
+      this.#roles.add(role);
+      await this.monitor.watch(enclaveOf(this.opts, role));
+    }
     return { socket: channelPath(this.opts.workDir, role), hostname: hostnameOf(this.opts.runId, role) };
   }
 
@@ -142,7 +142,7 @@ export class RunSyslog implements AsyncDisposable {
     const stats = this.monitor.stats();
     await this.monitor.stop();
     const roleOf = (hostname: string) =>
-      this.opts.roles.find((r) => hostnameOf(this.opts.runId, r) === hostname);
+      [...this.#roles].find((r) => hostnameOf(this.opts.runId, r) === hostname);
     const violations: RunViolation[] = this.#violations.map((v) => ({
       ...v,
       enclave: roleOf(v.enclave) ?? v.enclave,
@@ -167,6 +167,17 @@ export class RunSyslog implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.monitor.stop();
   }
+}
+
+/** The monitor's watch of one enclave of the run. */
+function enclaveOf(opts: RunSyslogOptions, role: string): MonitorConfig["enclaves"][number] {
+  return {
+    name: hostnameOf(opts.runId, role),
+    heartbeatMs: opts.heartbeatMs,
+    missIntervals: Math.max(2, Math.ceil(opts.heartbeatLossMs / opts.heartbeatMs)),
+    bootGraceSeconds: Math.min(3600, opts.bootMs / 1000),
+    channel: { socket: channelPath(opts.workDir, role) },
+  };
 }
 
 /** HOSTNAME of a run's enclave: unique among the runs that share the daemon. */

@@ -41,7 +41,25 @@ import {
   sdParam,
 } from "./rfc5424.js";
 import { type SenderStats, SyslogSender } from "./syslog-sender.js";
-import { type EnclaveHealth, type Violation, ViolationDetector } from "./violation-detector.js";
+import {
+  type EnclaveHealth,
+  type EnclaveWatch,
+  type Violation,
+  ViolationDetector,
+} from "./violation-detector.js";
+
+/** One enclave of a monitor config. */
+type EnclaveConfig = MonitorConfig["enclaves"][number];
+
+/** What the detector watches of a configured enclave. */
+function watchOf(e: EnclaveConfig): EnclaveWatch {
+  return {
+    name: e.name,
+    heartbeatMs: e.heartbeatMs,
+    missIntervals: e.missIntervals,
+    bootGraceMs: e.bootGraceSeconds * 1000,
+  };
+}
 
 /** Least spacing of the canaries sent on demand while a heartbeat deadline waits for proof. */
 const ON_DEMAND_CANARY_MS = 20;
@@ -131,12 +149,7 @@ export class SyslogMonitor {
     this.#lastCanaryAt = this.#startedAt;
     this.#sender = new SyslogSender(syslogTarget(config));
     this.#detector = new ViolationDetector(
-      config.enclaves.map((e) => ({
-        name: e.name,
-        heartbeatMs: e.heartbeatMs,
-        missIntervals: e.missIntervals,
-        bootGraceMs: e.bootGraceSeconds * 1000,
-      })),
+      config.enclaves.map(watchOf),
       {
         raised: (v) => this.#raised(v),
         updated: (v) =>
@@ -191,6 +204,19 @@ export class SyslogMonitor {
       );
     m.#sendCanary();
     return m;
+  }
+
+  /**
+   * Watch one more enclave from now on (its boot grace starts now), with a tap listening on its channel
+   * when it has one. The checks keep the pace set by the configured enclaves' heartbeats.
+   */
+  async watch(e: EnclaveConfig): Promise<void> {
+    if (e.channel)
+      this.#taps.set(
+        e.name,
+        await EnclaveTap.listen(e.channel.socket, { name: e.name, sender: this.#sender }),
+      );
+    this.#detector.watch(watchOf(e));
   }
 
   /** The tap of an enclave with a configured channel: chain its `consoleSink` into the backend's sink. */

@@ -8,13 +8,22 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NativeBackend } from "../../src/backends/native.js";
 import { runCampaign } from "../../src/campaign/run-campaign.js";
+import { enclaveSpec } from "../../src/campaign/run-plan.js";
+import { CampaignSyslog } from "../../src/campaign/run-syslog.js";
 import { campaignSchema } from "../../src/campaign/schema.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
 import { Store } from "../../src/store/store.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
 import { ezoneSync, requireBuiltCli } from "../helpers/cli.js";
+import { testPlan } from "../helpers/enclave-runs.js";
 import { steadyHostProbe } from "../helpers/replay.js";
+
+/** A plain enclave spec of a native test plan (100 ms heartbeats) in `workDir`. */
+function testPlanSpec(image: BuiltImage, workDir: string) {
+  return enclaveSpec(testPlan(new NativeBackend(), image, "none", { heartbeatMs: 100 }), workDir);
+}
 
 const ready = hasBinary("rsyslogd") && hasBinary("qemu-system-x86_64");
 
@@ -85,6 +94,45 @@ describe.skipIf(!ready)("guest.syslog in a campaign", () => {
     }
     // The campaign's rsyslogd went with it.
     expect(processesMatching("rsyslogd")).toEqual([]);
+  });
+
+  it("an enclave that joins a run later (a composed cell's peer) is watched from then on", async () => {
+    await using daemon = await CampaignSyslog.start();
+    const workDir = mkdtempSync(join(tmpdir(), "ezone-peer-"));
+    const run = await daemon.forRun({
+      runId: "rpeer",
+      roles: ["victim"],
+      heartbeatMs: 100,
+      heartbeatLossMs: 2000,
+      bootMs: 30_000,
+      workDir,
+    });
+    const ac = new AbortController();
+    try {
+      let beats = 0;
+      let seen: () => void = () => {};
+      const fifthBeat = new Promise<void>((r) => {
+        seen = r;
+      });
+      const spec = { ...testPlanSpec(image, workDir), syslog: await run.channel("peer-a") };
+      const peer = await new NativeBackend().start(
+        spec,
+        run.sink("peer-a", (ev) => {
+          if (ev.type === "console" && /^HB /m.test(ev.data.toString()) && ++beats === 5) seen();
+        }),
+        ac.signal,
+      );
+      await fifthBeat;
+      const report = await run.collect();
+      await peer.stop();
+      expect(report.heartbeats["peer-a"]).toBeGreaterThan(2);
+      // The victim was never started: its silence is within its boot grace, so nothing was raised.
+      expect(report.violations).toEqual([]);
+    } finally {
+      ac.abort();
+      await run[Symbol.asyncDispose]();
+      rmSync(workDir, { recursive: true, force: true });
+    }
   });
 
   it.skipIf(!(hasBinary("bwrap") && hasBinary("linux.uml")))(
