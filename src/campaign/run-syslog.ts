@@ -56,10 +56,10 @@ export class CampaignSyslog implements AsyncDisposable {
   ) {}
 
   /** Start the campaign's rsyslogd (a missing or failing rsyslogd is an InfraError with its reason). */
-  static async start(binary?: string): Promise<CampaignSyslog> {
+  static async start(): Promise<CampaignSyslog> {
     const dir = await makeScratchDir("run");
     try {
-      return new CampaignSyslog(await startPrivateRsyslogd(join(dir, "rsyslog"), { binary }), dir);
+      return new CampaignSyslog(await startPrivateRsyslogd(join(dir, "rsyslog")), dir);
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
       if (e instanceof InfraError) throw e;
@@ -67,11 +67,6 @@ export class CampaignSyslog implements AsyncDisposable {
         cause: e,
       });
     }
-  }
-
-  /** The daemon's output file: every enclave's forwarded messages, RFC 5424, one per line. */
-  get output(): string {
-    return this.daemon.paths.output;
   }
 
   /** Watch one run's enclaves: their taps listen once this resolves. */
@@ -181,7 +176,7 @@ function enclaveOf(opts: RunSyslogOptions, role: string): MonitorConfig["enclave
 }
 
 /** HOSTNAME of a run's enclave: unique among the runs that share the daemon. */
-export function hostnameOf(runId: string, role: string): string {
+function hostnameOf(runId: string, role: string): string {
   return `${runId}-${role}`.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 63);
 }
 

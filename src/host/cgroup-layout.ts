@@ -35,10 +35,10 @@ export type CgroupLayout =
 export type LayoutChoice = { ok: true; layout: CgroupLayout } | { ok: false; reason: string };
 
 /** Default share of one core an enclave gets under limits: half (cpu.max "50000 100000"). */
-export const DEFAULT_CPU_PERCENT = 50;
+const DEFAULT_CPU_PERCENT = 50;
 const CPU_PERIOD_US = 100_000;
 /** Beyond the guest's memory: the VMM's own (QEMU's TCG translation cache, UML's, runsc's Go heap). */
-export const MEMORY_OVERHEAD_MB = 256;
+const MEMORY_OVERHEAD_MB = 256;
 
 /**
  * The limits for an enclave of `memoryMb` MiB of guest memory and `cpuPercent` % of one core (null: no

@@ -54,7 +54,6 @@ export function probeCgroupLayout(): LayoutChoice {
 export interface EnclaveCgroupHandle extends AsyncDisposable {
   /** What `EnclaveSpec.cgroup` carries so the enclave's first process joins before it runs anything. */
   readonly join: EnclaveCgroup;
-  readonly limits: EnclaveLimits;
   /** CPU time its processes used so far, in microseconds; null where the layout counts none. */
   cpuUsageUs(): Promise<number | null>;
   /** Kill what is left in it and remove it (idempotent). */
@@ -96,10 +95,6 @@ export class CgroupLimits {
     return new CgroupLimits(layout, parent);
   }
 
-  get layout(): CgroupLayout {
-    return this.#layout;
-  }
-
   /** A new cgroup for one enclave (`name`: its role in the run, for whoever reads the tree) with `limits`. */
   create(name: string, limits: EnclaveLimits): EnclaveCgroupHandle {
     const leaf = `${name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 40)}-${++this.#count}`;
@@ -121,7 +116,6 @@ export class CgroupLimits {
     };
     return {
       join: { procs: dirs.map((d) => `${d}/cgroup.procs`) },
-      limits,
       async cpuUsageUs() {
         return usage ? parseCpuUsageUs(layout.version, await readFile(usage, "utf8")) : null;
       },
