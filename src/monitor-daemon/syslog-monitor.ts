@@ -235,6 +235,8 @@ export class SyslogMonitor {
    * sent before this call has then been read and judged. False when `timeoutMs` passes first.
    */
   async flush(timeoutMs: number): Promise<boolean> {
+    // An enclave's exit report waits for the last bytes of its channel: it goes before the canary.
+    await Promise.all([...this.#taps.values()].map((t) => t.exitReported()));
     const sentAt = Math.floor(this.#now());
     this.#sendCanary();
     if (this.#lastProvenSentAt >= sentAt) return true;
