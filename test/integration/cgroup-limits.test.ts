@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -9,7 +9,8 @@ import { NativeBackend } from "../../src/backends/native.js";
 import { startProcessEnclave } from "../../src/backends/process-enclave.js";
 import { buildImage } from "../../src/guest/image-builder.js";
 import { CgroupLimits, probeCgroupLayout, sweepCgroups } from "../../src/host/cgroup.js";
-import { enclaveLimits } from "../../src/host/cgroup-layout.js";
+import { cgroupBases, enclaveLimits } from "../../src/host/cgroup-layout.js";
+import { ownerTag } from "../../src/util/owner-tag.js";
 import { runChecked, testPlan } from "../helpers/enclave-runs.js";
 import { steadyHostProbe } from "../helpers/replay.js";
 
@@ -148,6 +149,14 @@ describe.skipIf(!choice.ok)("cgroup limits", () => {
     expect(await enclave.exited).toEqual({ kind: "exited", code: 125 });
     await enclave.stop();
     expect(stderr).toMatch(/cannot join cgroup/);
+  });
+
+  it("closing removes this ezone's parent: nothing of it is left in any hierarchy", async () => {
+    const own = `ezone-${ownerTag().replace(":", "_")}`;
+    const bases = choice.ok ? cgroupBases(choice.layout) : [];
+    for (const b of bases) expect(readdirSync(b)).toContain(own);
+    await limits.close();
+    for (const b of bases) expect(readdirSync(b)).not.toContain(own);
   });
 
   it("the cgroups of a SIGKILLed ezone are swept by the next one", async () => {
