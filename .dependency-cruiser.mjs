@@ -13,11 +13,14 @@ const LAYERS = [
   ["guest", "guest builds the kernel, initramfs, agent and modules; it does not know who boots them"],
   ["backends", "backends start and stop enclaves; watching them and judging runs happen above"],
   ["monitor", "monitor reads one enclave's console and heartbeats; it does not schedule runs"],
+  [
+    "monitor-daemon",
+    "the host-side syslog watchdog (rsyslogd, taps, violations): campaigns use it for guest.syslog, and `ezone monitor` runs it as a daemon",
+  ],
   ["campaign", "campaign runs cells on this host, injection included; spreading and reporting are above"],
   ["cluster", "cluster spreads a campaign over hosts (Slurm shards, merge); reports read what it stored"],
   ["report", "report renders stored results; perf is its sibling (the CLI joins them): no import either way"],
   ["perf", "perf measures overhead and renders its table; report is its sibling: no import either way"],
-  ["monitor-daemon", "the `ezone monitor` daemon builds on the layers below; only the CLI starts it"],
   ["cli", "cli is the top: it may import every folder, and no folder imports it"],
 ];
 

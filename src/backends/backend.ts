@@ -1,5 +1,6 @@
 import type { HostAction } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
+import type { EnclaveCgroup } from "../host/cgroup.js";
 import type { EnclaveExit, Zone } from "../model/outcome-types.js";
 import type { EnclavePrivileges, HostPlacement } from "../model/run-params.js";
 
@@ -71,6 +72,8 @@ export interface EnclaveSpec {
   workDir: string;
   /** The agent's syslog channel; absent: the agent sends nothing but its console lines. */
   syslog?: SyslogChannelSpec;
+  /** A cgroup with CPU and memory limits the enclave runs in; absent: ezone's own. */
+  cgroup?: EnclaveCgroup;
   /** Start from the saved, booted guest in this directory instead of booting (Snapshotter backends). */
   restoreFrom?: string;
   /**
@@ -122,6 +125,8 @@ export interface Backend {
    * a `GUEST_PANICKED` control event); null where the console is the only witness.
    */
   readonly panicChannel: string | null;
+  /** Why this backend cannot carry the agent's syslog channel (`guest.syslog`); absent: it can. */
+  readonly noSyslogChannel?: string;
   /** Can this host run it? Why not? */
   probe(image: BuiltImage | null, signal: AbortSignal): Promise<Availability>;
   /** Can this backend host the fault at all? */

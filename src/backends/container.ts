@@ -13,7 +13,7 @@ import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { findDescendant } from "./host-process.js";
 import { probeTool } from "./probe-tool.js";
-import { startProcessEnclave } from "./process-enclave.js";
+import { SYSLOG_FD_ARG, startProcessEnclave } from "./process-enclave.js";
 import { supportFor } from "./support.js";
 
 /**
@@ -94,10 +94,11 @@ export class ContainerBackend implements Backend {
     const argv = bwrapArgv(
       rootfs.dir,
       spec.runTag,
-      ["/sbin/ezone-agent", "--cmdline", guestKernelCmdline(spec)],
+      ["/sbin/ezone-agent", "--cmdline", guestKernelCmdline(spec, SYSLOG_FD_ARG)],
       spec.privileges,
     );
-    const enclave = await startProcessEnclave(argv, spec, sink, signal);
+    // bwrap passes inherited descriptors on: the agent finds its syslog channel at fd 3.
+    const enclave = await startProcessEnclave(argv, spec, sink, signal, { syslogFd: true });
     // bwrap forks twice (its own PID-1 helper, then the command): the enclave is the agent below it.
     enclave.hostProcess = async (s) => {
       const p = await findDescendant(enclave.pid, (d) => d.comm === "ezone-agent", s);

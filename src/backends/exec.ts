@@ -27,6 +27,8 @@ export const EXTERNAL_VMM_DOC = "docs/external-vmm.md";
  */
 export class ExecBackend implements Backend {
   readonly panicChannel = null;
+  readonly noSyslogChannel =
+    "its VMM is started by the campaign's own command, which ezone cannot give a serial port";
   readonly continuumRank = 4;
   readonly timeoutScale = 1;
   constructor(

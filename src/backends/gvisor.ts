@@ -47,6 +47,8 @@ export function runscArgv(stateDir: string, panicLog: string, command: string[],
 export class GvisorBackend implements Backend {
   readonly name = "gvisor";
   readonly panicChannel = "runsc panic log";
+  readonly noSyslogChannel =
+    "`runsc do` hands its sandbox only stdin, stdout and stderr and mounts no host path, so the agent has no second channel";
   readonly continuumRank = 2;
   /** Same deadlines as QEMU-TCG: one heartbeat-loss threshold across backends keeps zone-2 comparable. */
   readonly timeoutScale = 1;

@@ -12,7 +12,7 @@ import type {
 } from "./backend.js";
 import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
-import { startProcessEnclave } from "./process-enclave.js";
+import { SYSLOG_FD_ARG, startProcessEnclave } from "./process-enclave.js";
 import { supportFor } from "./support.js";
 import { userAgentCopy } from "./user-agent-copy.js";
 
@@ -73,12 +73,13 @@ export class NativeBackend implements Backend {
             agent: r.agent,
             moduleDir: join(r.dir, "lib", "ezone"),
           }));
-    const cmdline = `${guestKernelCmdline(spec)} ezone.moddir=${files.moduleDir}`;
+    const cmdline = `${guestKernelCmdline(spec, SYSLOG_FD_ARG)} ezone.moddir=${files.moduleDir}`;
     const enclave = await startProcessEnclave(
       nativeArgv(files.agent, cmdline, spec.privileges, uid),
       spec,
       sink,
       signal,
+      { syslogFd: true },
     );
     // setpriv execs the agent: the group leader is the agent itself.
     enclave.hostProcess = async () => ({

@@ -1,6 +1,7 @@
 import { closeSync, constants, openSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Duplex, Writable } from "node:stream";
+import type { EnclaveCgroup } from "../host/cgroup.js";
 import type { EnclaveExit } from "../model/outcome-types.js";
 import { type GroupChild, spawnGroup } from "../util/child.js";
 import { InfraError } from "../util/errors.js";
@@ -94,23 +95,77 @@ export function attachConsoleFifo(enclave: Enclave, base: string, sink: (ev: Enc
 }
 
 /**
+ * The shell that puts itself into the enclave's cgroup and then becomes the enclave's first process
+ * (exec keeps its PID, so the group leader and a zone-2 signal's target stay the same). Joining before
+ * exec rather than writing the child's PID after spawn: a VMM or sandbox that forks at once (bwrap,
+ * runsc) would leave children outside the limits in the gap. A join that fails ends the enclave with
+ * exit 125 and the reason on stderr, before anything runs unlimited.
+ */
+const CGROUP_JOIN =
+  'IFS=:; for f in $EZONE_CGROUP_PROCS; do echo $$ > "$f" || { echo "ezone: cannot join cgroup ($f)" >&2; exit 125; }; done; unset EZONE_CGROUP_PROCS; exec "$@"';
+
+/** `argv` started through the cgroup join (pure); the environment carries the procs files. */
+export function cgroupJoinArgv(
+  cgroup: EnclaveCgroup,
+  argv: string[],
+): { argv: string[]; env: Record<string, string> } {
+  if (cgroup.procs.some((p) => p.includes(":")))
+    throw new InfraError("cgroup.join", `a cgroup path with ':': ${cgroup.procs.join(", ")}`);
+  return {
+    argv: ["/bin/sh", "-c", CGROUP_JOIN, "ezone-cgroup-join", ...argv],
+    env: { EZONE_CGROUP_PROCS: cgroup.procs.join(":") },
+  };
+}
+
+/** What a process enclave gets at fd 3 (one of them). */
+export interface ProcessEnclaveOptions {
+  /** A control channel (QMP): a pipe at fd 3, handed to this callback. */
+  onControl?: (stream: Duplex) => void;
+  /**
+   * The agent's syslog channel at fd 3 (`ezone.syslog=fd:3`): a connection to `spec.syslog.socket`,
+   * made here, so the agent writes straight into its tap as a VMM's serial port does.
+   */
+  syslogFd?: boolean;
+}
+
+/** Where the agent finds its syslog channel with `syslogFd` (`guestKernelCmdline(spec, SYSLOG_FD_ARG)`). */
+export const SYSLOG_FD_ARG = "fd:3";
+
+/** A connection to the tap's socket, to be handed to the enclave. */
+async function connectChannel(path: string): Promise<Socket> {
+  const conn = new Socket();
+  await new Promise<void>((resolve, reject) => {
+    conn.once("error", (e) => reject(new InfraError("syslog.connect", `${path}: ${e.message}`)));
+    conn.connect(path, () => resolve());
+  });
+  return conn;
+}
+
+/**
  * Spawn `argv` as an enclave: its own process group, EZONE_RUN tag in the environment, stdout streamed to
  * `sink` as console from the first byte, stderr kept (bounded) for the exit event, killed when `signal`
- * aborts. `onControl` receives fd 3 when the backend asked for a control channel there.
+ * aborts; inside `spec.cgroup` from its first instruction when one is given. `opts` puts a control
+ * channel or the agent's syslog channel at fd 3.
  */
 export async function startProcessEnclave(
   argv: string[],
   spec: EnclaveSpec,
   sink: (ev: EnclaveEvent) => void,
   signal: AbortSignal,
-  onControl?: (stream: Duplex) => void,
+  opts: ProcessEnclaveOptions = {},
 ): Promise<Enclave> {
+  const { onControl } = opts;
   if (signal.aborted) throw new InfraError("spawn.vmm", `aborted before start: ${String(signal.reason)}`);
-  const child = spawnGroup(argv, {
-    env: { ...process.env, EZONE_RUN: spec.runTag },
+  const joined = spec.cgroup ? cgroupJoinArgv(spec.cgroup, argv) : { argv, env: {} };
+  const channel = opts.syslogFd && spec.syslog ? await connectChannel(spec.syslog.socket) : null;
+  const child = spawnGroup(joined.argv, {
+    env: { ...process.env, EZONE_RUN: spec.runTag, ...joined.env },
     cwd: spec.workDir,
-    extraStdio: onControl ? ["pipe"] : [],
+    extraStdio: onControl ? ["pipe"] : channel ? [channel] : [],
   });
+  // The child has its own copy of the connection: ours is closed (not shut down), so the tap sees the
+  // end of the channel only when the enclave's last process holding it is gone.
+  channel?.destroy();
   const enclave = new ProcessEnclave(child, spec.runTag);
   let stderr = "";
   child.proc.stdout?.on("data", (data: Buffer) => sink({ type: "console", data, at: performance.now() }));

@@ -32,7 +32,7 @@ export const UML_NO_MODULES =
  */
 export function umlArgv(binary: string, spec: EnclaveSpec): string[] {
   // console=ttyS0 is QEMU's serial port; UML has no ttyS0 and would lose the kernel's messages.
-  const cmdline = guestKernelCmdline(spec)
+  const cmdline = guestKernelCmdline(spec, "/dev/ttyS1")
     .split(" ")
     .filter((arg) => !arg.startsWith("console="));
   return [
@@ -40,6 +40,8 @@ export function umlArgv(binary: string, spec: EnclaveSpec): string[] {
     `mem=${spec.memoryMb}M`,
     `initrd=${spec.image.initramfs}`,
     ...["con=null", "con0=fd:0,fd:1", "ssl=null"],
+    // The agent's syslog channel: the guest's ttyS1 on the connection ezone passes at fd 3.
+    ...(spec.syslog ? ["ssl1=fd:3"] : []),
     ...[`uml_dir=${spec.workDir}`, `umid=ezone-${spec.runTag}`],
     // Debian's UML kernel has no PRINTK_TIME: timestamps make its console read like QEMU's.
     "printk.time=1",
@@ -82,6 +84,6 @@ export class UmlBackend implements Backend {
   async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {
     if (!existsSync(spec.image.initramfs))
       throw new InfraError("validate.image", `missing ${spec.image.initramfs}`);
-    return startProcessEnclave(umlArgv(this.binary, spec), spec, sink, signal);
+    return startProcessEnclave(umlArgv(this.binary, spec), spec, sink, signal, { syslogFd: true });
   }
 }

@@ -15,6 +15,7 @@ import { provenance } from "./provenance.js";
 import { attemptKey, seedOf } from "./run-key.js";
 import { runOne } from "./run-one.js";
 import { enclaveSpec, type RunPlan, type RunResult, type SnapshotSource } from "./run-plan.js";
+import type { RunServices } from "./run-services.js";
 import type { CampaignConfig } from "./schema.js";
 
 /** A guest that cannot boot under a backend is tried again at most this many times. */
@@ -42,6 +43,8 @@ export interface AttemptContext {
   log: (line: string) => void;
   /** Bit flips: the golden runs they are judged against. */
   goldens: GoldenRuns;
+  /** Campaign-wide services (cgroup limits, the host's syslog), opened before the first run. */
+  services?: RunServices;
 }
 
 /** One repetition: attempts until a result or the retries are spent; each attempt is stored. */
@@ -58,6 +61,7 @@ export async function runRepetition(
       ...planRun(ctx.config, slot, seed, attempt, ctx.image, ctx.hooks),
       probeChain: ctx.probeChain,
       hostProbe: ctx.hostProbe,
+      services: servicesFor(ctx.services, slot),
     };
     if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(slot, plan);
     if (plan.softError) plan.golden = ctx.goldens.source(plan, slot.backendName);
@@ -70,6 +74,14 @@ export async function runRepetition(
     if (!retryAfter(result.verdict.outcome, attempt, ctx.config.infra.retries)) return result.verdict.outcome;
     if (signal.aborted) throw new InfraError("campaign", "interrupted between attempts");
   }
+}
+
+/** The services a slot's runs use: cgroup limits only where its cell asks for them. */
+function servicesFor(services: RunServices | undefined, slot: Slot): RunServices {
+  return {
+    syslog: services?.syslog ?? null,
+    cgroups: slot.params.composition?.limits ? (services?.cgroups ?? null) : null,
+  };
 }
 
 /** The saved guest of a slot's backend: made on first use, forgotten when a restore fails. */
@@ -119,6 +131,7 @@ async function storeAttempt(
       { kind: "control-events", data: Buffer.from(JSON.stringify(result.controlEvents)), truncated: false },
     ],
     provenance: provenance(slot.backendVersion, ctx.image, a.plan.kernelArgs),
+    ...(result.syslog ? { violations: result.syslog.violations } : {}),
   });
 }
 
@@ -126,5 +139,13 @@ function describeAttempt(key: string, attempt: number, r: RunResult): string {
   const ms = duration;
   const retry = attempt > 0 ? ` (attempt ${attempt + 1})` : "";
   const soft = r.evidence.softError?.class;
-  return `  ${key}${retry}: ${r.verdict.outcome}${soft ? ` [${soft}]` : ""} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]`;
+  return `  ${key}${retry}: ${r.verdict.outcome}${soft ? ` [${soft}]` : ""} — ${r.verdict.reasons[0] ?? ""} [boot ${ms(r.bootMs)}, detect ${ms(r.detectionMs)}, run ${ms(r.runMs)}]${syslogSummary(r)}`;
+}
+
+/** `guest.syslog`: heartbeats through syslog per enclave, and the violations stored with the run. */
+function syslogSummary(r: RunResult): string {
+  if (!r.syslog) return "";
+  const beats = Object.entries(r.syslog.heartbeats).map(([role, n]) => `${role} ${n}`);
+  const kinds = r.syslog.violations.map((v) => `${v.enclave} ${v.kind}`);
+  return ` [syslog heartbeats: ${beats.join(", ")}; violations: ${kinds.join(", ") || "none"}]`;
 }

@@ -1,10 +1,12 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Backend, Enclave, EnclaveSpec } from "../backends/backend.js";
+import type { Backend, Enclave, EnclaveEvent, EnclaveSpec } from "../backends/backend.js";
 import type { BystanderEvidence } from "../model/outcome-types.js";
 import { HeartbeatLog, heartbeatTiming } from "../monitor/heartbeat-log.js";
 import { RunMonitor, WaitTimeout } from "../monitor/run-monitor.js";
 import { InfraError } from "../util/errors.js";
+
+type Sink = (ev: EnclaveEvent) => void;
 
 interface Bystander {
   index: number;
@@ -22,13 +24,17 @@ interface Bystander {
 export class Bystanders implements AsyncDisposable {
   private constructor(private readonly members: Bystander[]) {}
 
-  /** Start `n` enclaves (no fault armed), each in its own scratch directory under `spec.workDir`. */
+  /**
+   * Start `n` enclaves (no fault armed), each in its own scratch directory under `spec.workDir`, each
+   * dressed by `dress` (its role `bystander-<i>`) when given.
+   */
   static async start(
     n: number,
     backend: Backend,
     spec: EnclaveSpec,
     heartbeatLossMs: number,
     signal: AbortSignal,
+    dress?: (role: string, spec: EnclaveSpec, sink: Sink) => Promise<{ spec: EnclaveSpec; sink: Sink }>,
   ): Promise<Bystanders> {
     const members: Bystander[] = [];
     const set = new Bystanders(members);
@@ -40,7 +46,9 @@ export class Bystanders implements AsyncDisposable {
         members.push(member);
         const workDir = join(spec.workDir, `bystander-${index}`);
         await mkdir(workDir, { recursive: true });
-        member.enclave = await backend.start({ ...spec, arm: null, workDir }, log.sink, signal);
+        const plain = { spec: { ...spec, arm: null, workDir }, sink: log.sink };
+        const own = dress ? await dress(`bystander-${index}`, plain.spec, plain.sink) : plain;
+        member.enclave = await backend.start(own.spec, own.sink, signal);
       }
     } catch (e) {
       await set.stop();

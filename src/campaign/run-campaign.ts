@@ -14,6 +14,7 @@ import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
 import { sha } from "./run-key.js";
 import type { RunPlan } from "./run-plan.js";
+import { checkSyslogBackends, openRunServices } from "./run-services.js";
 import { defaultJobs, infraStreak, readiness, type ScheduleWork, schedule } from "./scheduler.js";
 import type { Shard } from "./shard.js";
 
@@ -59,6 +60,7 @@ export interface CampaignSummary {
 export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions): Promise<CampaignSummary> {
   const t0 = performance.now();
   const { config } = loaded;
+  checkSyslogBackends(config);
   using _lock = acquireCampaignLock(loaded.resultsDir);
   using store = Store.open(loaded.resultsDir);
   for (const o of sweepOrphans())
@@ -67,6 +69,10 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   store.ensureCampaign(config.name, JSON.stringify(config), sha(loaded.text));
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
   const { slots, restored } = await (config.cells ? planCellSlots : planSlots)(loaded, store, opts);
+  await using services = await openRunServices(
+    { limits: slots.some((s) => s.params.composition?.limits), syslog: config.guest.syslog },
+    opts.log,
+  );
   const summary: CampaignSummary = {
     resultsDir: loaded.resultsDir,
     executed: 0,
@@ -99,6 +105,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     hooks: opts.hooks,
     hostProbe: opts.hostProbe,
     log,
+    services,
   }));
   try {
     await schedule<Slot>(slots, jobs, signal, {

@@ -8,6 +8,8 @@ import type { RunEvidence, Verdict } from "../model/outcome-types.js";
 import type { EnclavePrivileges, Trigger } from "../model/run-params.js";
 import type { Golden, SoftErrorParams } from "../model/soft-error.js";
 import type { ProbeChain } from "./probe-chain.js";
+import type { RunServices } from "./run-services.js";
+import type { RunSyslogReport } from "./run-syslog.js";
 
 /** Where a run's saved guest comes from: made on first use, forgotten when it fails to restore. */
 export interface SnapshotSource {
@@ -68,6 +70,8 @@ export interface RunPlan {
   golden?: GoldenSource | null;
   /** The enclave's privileges over the kernel beneath it (native, container); absent: the backend's default. */
   privileges?: EnclavePrivileges;
+  /** Campaign-wide services the run's enclaves use: cgroup limits, the host's syslog. */
+  services?: RunServices;
   /** Takes the host snapshot before and after the run (default `probeHost`; lifecycle tests replace it). */
   hostProbe?: (opts: HostProbesOptions) => Promise<HostProbes>;
 }
@@ -83,11 +87,21 @@ export interface RunResult {
   controlEvents: { name: string; atMs: number }[];
   startedAt: Date;
   finishedAt: Date;
+  /** `guest.syslog`: what came through the host's syslog while the run was observed. */
+  syslog?: RunSyslogReport;
 }
+
+/**
+ * The agent's syslog channel in a spec before a run dresses it with its own (a snapshot is booted with
+ * it: the saved agent has its channel open, and a restored guest sends on the run's socket; the tap
+ * rewrites the HOSTNAME). Nothing listens on "-": QEMU's reconnecting socket waits.
+ */
+const SYSLOG_PLACEHOLDER = { socket: "-", hostname: "snapshot" } as const;
 
 /** The enclave a plan boots (no arming, no restore): also what a snapshot for the plan is made of. */
 export function enclaveSpec(plan: RunPlan, workDir: string): EnclaveSpec {
   return {
+    ...(plan.services?.syslog ? { syslog: { ...SYSLOG_PLACEHOLDER } } : {}),
     image: plan.image,
     memoryMb: plan.memoryMb,
     heartbeatMs: plan.heartbeatMs,

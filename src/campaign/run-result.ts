@@ -25,6 +25,7 @@ export function decide(st: RunState): RunResult {
     controlEvents: s.controlEvents.map((c) => ({ name: c.name, atMs: c.at - s.startedAt })),
     startedAt: st.startedAt,
     finishedAt: new Date(),
+    ...(st.syslog ? { syslog: st.syslog } : {}),
   };
 }
 

@@ -17,9 +17,11 @@ import { clockTicksNow } from "../util/proc.js";
 import { makeScratchDir } from "../util/scratch-dir.js";
 import { AsyncDisposableStack } from "./async-disposable-stack.js";
 import type { Bystanders } from "./bystanders.js";
+import type { EnclaveDressing } from "./enclave-dressing.js";
 import type { ActiveHostFault } from "./host-inject.js";
 import type { HeartbeatWindows, Marks } from "./observation.js";
 import type { RunPlan } from "./run-plan.js";
+import type { RunSyslogReport } from "./run-syslog.js";
 
 /** One named step of the run lifecycle (DESIGN.md §3); a failure names the step that threw. */
 export interface RunStep {
@@ -59,6 +61,10 @@ export interface RunState {
   before: HostProbes | null;
   enclave: Enclave | null;
   bystanders: Bystanders | null;
+  /** What the campaign put around each enclave (cgroup, syslog channel). */
+  dressing: EnclaveDressing | null;
+  /** `guest.syslog`: what came through the host's syslog, collected when the observation ended. */
+  syslog: RunSyslogReport | null;
   hostFault: ActiveHostFault | null;
   injectedAt: number | null;
   windows: HeartbeatWindows | null;
@@ -114,6 +120,8 @@ export async function createRunState(plan: RunPlan, parent: AbortSignal): Promis
     before: null,
     enclave: null,
     bystanders: null,
+    dressing: null,
+    syslog: null,
     hostFault: null,
     injectedAt: null,
     windows: null,

@@ -12,6 +12,7 @@ import { killPoint } from "../util/kill-point.js";
 import { flip, flipSettled, golden } from "./bit-flip.js";
 import { BootError, consoleTail, notReadyFailure } from "./boot-failure.js";
 import { Bystanders } from "./bystanders.js";
+import { openDressing } from "./enclave-dressing.js";
 import { injectHostFault } from "./host-inject.js";
 import {
   exitAtStop,
@@ -64,6 +65,9 @@ export const start: RunStep = {
       restoreFrom: snapshot?.dir,
       keepSpare: plan.snapshot?.keepSpare,
     };
+    // Registered before the enclaves, so released after them: cgroups outlive their processes.
+    const dressing = st.resources.use(await openDressing(st.plan, st.workDir));
+    st.dressing = dressing;
     if ((plan.bystanders ?? 0) > 0) {
       st.bystanders = st.resources.use(
         await Bystanders.start(
@@ -72,13 +76,15 @@ export const start: RunStep = {
           { ...spec, restoreFrom: undefined },
           plan.timeouts.heartbeatLossMs,
           st.signal,
+          (role, s, sink) => dressing.dress(role, s, sink),
         ),
       );
     }
     try {
       st.monitor.markStart();
       st.marks.spawned = st.monitor.state.startedAt;
-      st.enclave = st.resources.use(await plan.backend.start(spec, st.beats.sink, st.signal));
+      const victim = await dressing.dress("victim", spec, st.beats.sink);
+      st.enclave = st.resources.use(await plan.backend.start(victim.spec, victim.sink, st.signal));
     } catch (e) {
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
     }
@@ -222,6 +228,17 @@ export const observe: RunStep = {
   },
 };
 
+/**
+ * `guest.syslog`: what came through the host's syslog while the run was observed, taken before ezone
+ * stops the enclaves (their stopping is not a violation).
+ */
+export const collectSyslog: RunStep = {
+  name: "syslog.collect",
+  async run(st) {
+    st.syslog = (await st.dressing?.collect()) ?? null;
+  },
+};
+
 /** Release what the steps started, last first: host fault, enclave, bystanders, monitor, scratch dir. */
 export async function stop(st: RunState): Promise<void> {
   await st.resources.disposeAsync();
@@ -260,4 +277,13 @@ async function waitFor(monitor: RunMonitor, signal: AbortSignal, w: Wait): Promi
 }
 
 /** Steps from the baseline to the end of the observation; `stop`, `after` and `decide` follow always. */
-export const RUN_STEPS: readonly RunStep[] = [golden, baseline, start, ready, inject, flip, observe];
+export const RUN_STEPS: readonly RunStep[] = [
+  golden,
+  baseline,
+  start,
+  ready,
+  inject,
+  flip,
+  observe,
+  collectSyslog,
+];

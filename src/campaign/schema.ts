@@ -117,6 +117,11 @@ const campaignFields = z.strictObject({
       kernelArgs: z
         .array(z.string().regex(/^[^\s"']+$/, "one kernel argument without spaces or quotes"))
         .default([]),
+      /**
+       * Every enclave's agent also sends its messages through the host's syslog (a private rsyslogd for
+       * the campaign), watched like `ezone monitor`; the violations are stored with each run.
+       */
+      syslog: z.boolean().default(false),
     })
     .prefault({}),
   timeouts,

@@ -3,6 +3,9 @@
  */
 import type { ControlMaxima, PeerEvidence } from "./composition.js";
 import type { SoftErrorEvidence } from "./soft-error.js";
+import type { Zone } from "./zone.js";
+
+export type { Zone };
 
 /** What happened in one run, decided from evidence only. Sorted block; keep it sorted. */
 export const OUTCOMES = [
@@ -24,9 +27,6 @@ export type Outcome = (typeof OUTCOMES)[number];
 export function isResult(outcome: Outcome): boolean {
   return outcome !== "infra-error" && outcome !== "boot-error";
 }
-
-/** Error zone of Naughton et al.: 1 host kernel, 2 host user space, 3 guest kernel, 4 guest user space. */
-export type Zone = 1 | 2 | 3 | 4;
 
 /** How bad a host probe's finding is: `degraded` = measurably worse but alive, `failed` = host harmed. */
 export type ProbeSeverity = "ok" | "degraded" | "failed" | "unavailable";

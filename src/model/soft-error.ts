@@ -9,7 +9,7 @@ import {
   type KernelSymbols,
   kernelObject,
 } from "./kernel-symbols.js";
-import type { Zone } from "./outcome-types.js";
+import type { Zone } from "./zone.js";
 
 /** What a flip is judged as, against the fault-free golden run. Sorted block; keep it sorted. */
 export const SOFT_CLASSES = ["benign", "detected", "hang", "silent-data-corruption"] as const;

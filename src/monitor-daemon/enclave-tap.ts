@@ -36,6 +36,14 @@ import {
 import type { SyslogSender } from "./syslog-sender.js";
 import { TokenBucket } from "./token-bucket.js";
 
+/**
+ * How long the exit report waits for the agent's channel to end. The enclave's exit and the last bytes on
+ * its channel arrive on different descriptors in no fixed order: the report waits until the channel has
+ * been read to its end (the VMM or agent holding it is gone), so the heartbeats sent before the end come
+ * first, but never longer than this if something else still holds the channel open.
+ */
+const EXIT_DRAIN_MS = 500;
+
 /** Parameters of the agent's `ezone@32473` element that are passed on (anything else is dropped). */
 const AGENT_PARAMS = new Set(["uptime_ms", "dropped"]);
 
@@ -77,6 +85,8 @@ export class EnclaveTap {
   #server: Server | null = null;
   #socketPath: string | null = null;
   #reported = { oops: false, panic: false, exit: false };
+  /** The exit report waiting for the channel's end, and its settling. */
+  #pendingExit: { report: () => void; settled: Promise<void> } | null = null;
   readonly #stats: TapStats;
 
   constructor(opts: EnclaveTapOptions) {
@@ -134,7 +144,10 @@ export class EnclaveTap {
       }
     });
     stream.on("error", () => {});
-    stream.on("close", () => this.#streams.delete(stream));
+    stream.on("close", () => {
+      this.#streams.delete(stream);
+      if (this.#streams.size === 0) this.#pendingExit?.report();
+    });
   }
 
   /** The enclave's console and exit events (chain it into the backend's sink). */
@@ -161,7 +174,10 @@ export class EnclaveTap {
     }
   };
 
-  /** Report that the enclave's process ended (once). */
+  /**
+   * Report that the enclave's process ended (once), after what its channel still held (see
+   * EXIT_DRAIN_MS); `exitReported` settles when it has been sent.
+   */
   reportExit(exit: EnclaveExit): void {
     if (this.#reported.exit) return;
     this.#reported.exit = true;
@@ -173,15 +189,43 @@ export class EnclaveTap {
           : exit.kind === "failed-to-start"
             ? `failed to start: ${exit.message}`
             : "running";
-    this.#hostReport("EXIT", `enclave ended: ${how}`, [["how", how]]);
+    const send = () => this.#hostReport("EXIT", `enclave ended: ${how}`, [["how", how]]);
+    if (this.#streams.size === 0) send();
+    else this.#pendingExit = this.#waitForChannelEnd(send);
+  }
+
+  /** `send` once the channel has ended (the last stream closed) or EXIT_DRAIN_MS passed. */
+  #waitForChannelEnd(send: () => void): { report: () => void; settled: Promise<void> } {
+    let done: () => void = () => {};
+    const settled = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const timer = setTimeout(() => pending.report(), EXIT_DRAIN_MS);
+    const pending = {
+      settled,
+      report: () => {
+        if (this.#pendingExit !== pending) return;
+        this.#pendingExit = null;
+        clearTimeout(timer);
+        send();
+        done();
+      },
+    };
+    return pending;
+  }
+
+  /** Settles once an exit report waiting for the channel's end has been sent (at once if none waits). */
+  exitReported(): Promise<void> {
+    return this.#pendingExit?.settled ?? Promise.resolve();
   }
 
   stats(): TapStats {
     return { ...this.#stats, dropped: { ...this.#stats.dropped } };
   }
 
-  /** Stop listening and reading; removes the socket file. Idempotent. */
+  /** Stop listening and reading (an exit report still waiting is sent first); removes the socket file. Idempotent. */
   async close(): Promise<void> {
+    this.#pendingExit?.report();
     for (const s of this.#streams) s.destroy();
     this.#streams.clear();
     const server = this.#server;

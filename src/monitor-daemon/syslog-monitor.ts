@@ -41,7 +41,25 @@ import {
   sdParam,
 } from "./rfc5424.js";
 import { type SenderStats, SyslogSender } from "./syslog-sender.js";
-import { type EnclaveHealth, type Violation, ViolationDetector } from "./violation-detector.js";
+import {
+  type EnclaveHealth,
+  type EnclaveWatch,
+  type Violation,
+  ViolationDetector,
+} from "./violation-detector.js";
+
+/** One enclave of a monitor config. */
+type EnclaveConfig = MonitorConfig["enclaves"][number];
+
+/** What the detector watches of a configured enclave. */
+function watchOf(e: EnclaveConfig): EnclaveWatch {
+  return {
+    name: e.name,
+    heartbeatMs: e.heartbeatMs,
+    missIntervals: e.missIntervals,
+    bootGraceMs: e.bootGraceSeconds * 1000,
+  };
+}
 
 /** Least spacing of the canaries sent on demand while a heartbeat deadline waits for proof. */
 const ON_DEMAND_CANARY_MS = 20;
@@ -104,6 +122,8 @@ export class SyslogMonitor {
   /** Send time of the newest canary that came back. */
   #lastProvenSentAt = 0;
   #timers: NodeJS.Timeout[] = [];
+  /** Callers of `flush` waiting for their canary. */
+  readonly #proofWaiters = new Set<() => void>();
   #hostProbe: { last: HostProbes | null; running: boolean; abort: AbortController } = {
     last: null,
     running: false,
@@ -129,12 +149,7 @@ export class SyslogMonitor {
     this.#lastCanaryAt = this.#startedAt;
     this.#sender = new SyslogSender(syslogTarget(config));
     this.#detector = new ViolationDetector(
-      config.enclaves.map((e) => ({
-        name: e.name,
-        heartbeatMs: e.heartbeatMs,
-        missIntervals: e.missIntervals,
-        bootGraceMs: e.bootGraceSeconds * 1000,
-      })),
+      config.enclaves.map(watchOf),
       {
         raised: (v) => this.#raised(v),
         updated: (v) =>
@@ -191,6 +206,19 @@ export class SyslogMonitor {
     return m;
   }
 
+  /**
+   * Watch one more enclave from now on (its boot grace starts now), with a tap listening on its channel
+   * when it has one. The checks keep the pace set by the configured enclaves' heartbeats.
+   */
+  async watch(e: EnclaveConfig): Promise<void> {
+    if (e.channel)
+      this.#taps.set(
+        e.name,
+        await EnclaveTap.listen(e.channel.socket, { name: e.name, sender: this.#sender }),
+      );
+    this.#detector.watch(watchOf(e));
+  }
+
   /** The tap of an enclave with a configured channel: chain its `consoleSink` into the backend's sink. */
   tap(name: string): EnclaveTap | undefined {
     return this.#taps.get(name);
@@ -200,6 +228,28 @@ export class SyslogMonitor {
   on(listener: (ev: MonitorEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Send a canary now and resolve true once it has come back through syslog: every message the taps
+   * sent before this call has then been read and judged. False when `timeoutMs` passes first.
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    // An enclave's exit report waits for the last bytes of its channel: it goes before the canary.
+    await Promise.all([...this.#taps.values()].map((t) => t.exitReported()));
+    const sentAt = Math.floor(this.#now());
+    this.#sendCanary();
+    if (this.#lastProvenSentAt >= sentAt) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.#proofWaiters.delete(check);
+        resolve(ok);
+      };
+      const check = () => this.#lastProvenSentAt >= sentAt && done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#proofWaiters.add(check);
+    });
   }
 
   /** Read rsyslog's output now rather than at the next inotify event or poll. */
@@ -274,6 +324,7 @@ export class SyslogMonitor {
         this.#lastCanaryAt = this.#now();
         this.#detector.proveDelivery(sentMs);
         this.#lastProvenSentAt = Math.max(this.#lastProvenSentAt, sentMs);
+        for (const check of this.#proofWaiters) check();
         if (!this.#detector.pipelineUp) {
           this.#detector.setPipeline(true);
           this.#detector.clearExternal(MONITOR_APP, "pipeline-stalled", "the canary came back");

@@ -70,6 +70,8 @@ export type Observation = "heartbeat" | "event" | "unknown-enclave" | "foreign";
 
 interface EnclaveState {
   watch: EnclaveWatch;
+  /** When it began to be watched: its boot grace counts from here. */
+  since: number;
   heartbeatMs: number;
   heartbeats: number;
   lastHbAt: number | null;
@@ -90,7 +92,6 @@ export class ViolationDetector {
   readonly #external = new Map<string, Violation>();
   readonly #events: DetectorEvents;
   readonly #now: () => number;
-  readonly #startedAt: number;
   /** Send time of the newest canary that came back: everything sent before it has been delivered. */
   #provenUntil = Number.NEGATIVE_INFINITY;
   #pipelineUp = true;
@@ -98,18 +99,21 @@ export class ViolationDetector {
   constructor(watches: EnclaveWatch[], events: DetectorEvents, now: () => number = wallNow) {
     this.#events = events;
     this.#now = now;
-    this.#startedAt = now();
-    for (const w of watches) {
-      if (this.#enclaves.has(w.name)) throw new RangeError(`enclave ${w.name} is watched twice`);
-      this.#enclaves.set(w.name, {
-        watch: w,
-        heartbeatMs: w.heartbeatMs,
-        heartbeats: 0,
-        lastHbAt: null,
-        open: null,
-        recent: [],
-      });
-    }
+    for (const w of watches) this.watch(w);
+  }
+
+  /** Watch one more enclave from now on (its boot grace starts now). */
+  watch(w: EnclaveWatch): void {
+    if (this.#enclaves.has(w.name)) throw new RangeError(`enclave ${w.name} is watched twice`);
+    this.#enclaves.set(w.name, {
+      watch: w,
+      since: this.#now(),
+      heartbeatMs: w.heartbeatMs,
+      heartbeats: 0,
+      lastHbAt: null,
+      open: null,
+      recent: [],
+    });
   }
 
   /** Feed one message, in the order rsyslog wrote it. */
@@ -163,12 +167,12 @@ export class ViolationDetector {
         waiting = true;
         continue;
       }
-      const silentFor = Math.round(now - (e.lastHbAt ?? this.#startedAt));
+      const silentFor = Math.round(now - (e.lastHbAt ?? e.since));
       this.#raise(
         e,
         "heartbeat-missing",
         e.lastHbAt === null
-          ? `no heartbeat since the monitor started ${silentFor} ms ago`
+          ? `no heartbeat since the monitor started watching it ${silentFor} ms ago`
           : `no heartbeat for ${silentFor} ms (> ${e.watch.missIntervals} x ${e.heartbeatMs} ms)`,
         null,
         now,
@@ -250,7 +254,7 @@ export class ViolationDetector {
   /** When an enclave's silence becomes a violation. */
   #deadline(e: EnclaveState): number {
     return e.lastHbAt === null
-      ? this.#startedAt + e.watch.bootGraceMs
+      ? e.since + e.watch.bootGraceMs
       : e.lastHbAt + e.watch.missIntervals * e.heartbeatMs;
   }
 

@@ -5,7 +5,7 @@
  */
 import { describeExitOf } from "../model/outcome.js";
 import type { EnclaveExit, ProbeFinding, RunEvidence } from "../model/outcome-types.js";
-import type { StoredArtifact, StoredRun } from "../store/store.js";
+import type { StoredArtifact, StoredRun, StoredViolation } from "../store/store.js";
 import { escapeControl } from "../util/escape.js";
 import { duration } from "../util/format.js";
 
@@ -14,6 +14,8 @@ export interface RunShowInput {
   run: StoredRun;
   probes: ProbeFinding[];
   artifacts: StoredArtifact[];
+  /** `guest.syslog`: the violations the run's syslog monitor raised; absent when the run had none. */
+  violations?: StoredViolation[];
 }
 
 /** What each artifact kind holds, for people (an unknown kind is shown by its name). */
@@ -77,13 +79,18 @@ function artifactLines(artifacts: StoredArtifact[]): string[] {
 }
 
 /** Label-aligned block: the first line after the label, the rest indented under it. */
+/** One violation of the run's syslog monitor: when, which enclave, what. */
+function violationLine(v: StoredViolation): string {
+  return `${new Date(v.detectedAt).toISOString()} ${v.enclave}: ${v.kind}: ${v.detail}`;
+}
+
 function block(label: string, lines: string[]): string {
   const pad = " ".repeat(11);
   return lines.map((l, i) => `${i === 0 ? label.padEnd(11) : pad}${escapeControl(l)}`).join("\n");
 }
 
 /** The text `ezone show` prints for a run (ends with a newline). */
-export function renderRunShow({ run, probes, artifacts }: RunShowInput): string {
+export function renderRunShow({ run, probes, artifacts, violations }: RunShowInput): string {
   const width = Math.max(...evidenceLines(run.evidence).map(([k]) => k.length));
   const host =
     run.hostSurvived === null ? "not judged" : run.hostSurvived ? "survived" : "harmed (see probes)";
@@ -100,6 +107,7 @@ export function renderRunShow({ run, probes, artifacts }: RunShowInput): string 
       evidenceLines(run.evidence).map(([k, v]) => `${k.padEnd(width)}  ${v}`),
     ),
     block("host", [host, ...probeSummary(probes)]),
+    ...(violations?.length ? [block("syslog", violations.map(violationLine))] : []),
     block("timing", [
       `started ${run.startedAt.toISOString()} · boot ${duration(run.bootMs)} · detection ${duration(run.detectionMs)} · run ${duration(run.runMs)}`,
     ]),

@@ -20,6 +20,7 @@ import type { RunParams } from "../model/run-params.js";
 import type { SoftClass } from "../model/soft-error.js";
 import { killPoint } from "../util/kill-point.js";
 import { type ArtifactRef, artifactPath, writeArtifact } from "./artifacts.js";
+import type { ViolationRecord } from "./violation-store.js";
 
 /** Versions and identities a run was produced with, so a result can be reproduced. */
 export interface Provenance {
@@ -74,6 +75,8 @@ export interface RunFields {
 export interface RunRecord extends RunFields {
   verdict: Verdict;
   artifacts: RunArtifact[];
+  /** `guest.syslog`: the violations the run's syslog monitor raised, stored in the run's transaction. */
+  violations?: Omit<ViolationRecord, "monitor">[];
 }
 
 /** A run as read back, with JSON columns parsed, 0/1 columns as booleans and the derived columns. */
@@ -339,7 +342,7 @@ export class RunStore {
    * `ArtifactWriteError` when an artifact cannot be written; then no row is committed. Artifacts written
    * before the failure stay as unreferenced content-addressed files.
    */
-  async recordRun(rec: RunRecord): Promise<"inserted" | "duplicate"> {
+  async recordRun(rec: RunRecord, inCommit?: () => void): Promise<"inserted" | "duplicate"> {
     validateRecord(rec);
     const campaignId = this.#stmt.campaignId.get({ name: rec.campaign })?.id;
     if (campaignId === undefined) {
@@ -368,6 +371,7 @@ export class RunStore {
         this.#stmt.insertArtifact.run({ runId, kind: artifact.kind, sha256, bytes, truncated });
       }
       this.#stmt.insertProvenance.run({ ...rec.provenance, runId });
+      inCommit?.();
       killPoint("store.in-commit");
       return "inserted";
     });

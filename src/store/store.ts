@@ -22,6 +22,7 @@ import {
 } from "./run-store.js";
 import { openDatabase } from "./schema.js";
 import {
+  runMonitor,
   type StoredViolation,
   type ViolationPatch,
   type ViolationRecord,
@@ -129,7 +130,15 @@ export class Store implements Disposable {
   }
 
   recordRun(rec: RunRecord): Promise<"inserted" | "duplicate"> {
-    return this.#runs.recordRun(rec);
+    return this.#runs.recordRun(rec, () => {
+      for (const v of rec.violations ?? [])
+        this.#violations.recordViolation({ ...v, monitor: runMonitor(rec.runKey) });
+    });
+  }
+
+  /** The violations stored with run `runKey` (its `guest.syslog` monitor's), oldest first. */
+  runViolations(runKey: string): StoredViolation[] {
+    return this.#violations.violations(runMonitor(runKey));
   }
 
   /** Stored runs in insertion order, optionally of one campaign and/or backend. */

@@ -5,6 +5,14 @@
  */
 import type Database from "better-sqlite3";
 
+/**
+ * The monitor name a run's violations are stored under (`guest.syslog` in a campaign): the run's key,
+ * marked so it cannot clash with an `ezone monitor` config's name (those have no ':').
+ */
+export function runMonitor(runKey: string): string {
+  return `run:${runKey}`;
+}
+
 /** A violation raised by `ezone monitor`; times are epoch milliseconds. */
 export interface ViolationRecord {
   /** The monitor config's name. */

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import type { Socket } from "node:net";
 import { deadline } from "./deadline.js";
 import { OWNER_ENV, ownerTag } from "./owner-tag.js";
 
@@ -22,7 +23,7 @@ export interface SpawnGroupOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   /** Extra file descriptors (index 3...) passed to the child. */
-  extraStdio?: ("pipe" | "ignore")[];
+  extraStdio?: ("pipe" | "ignore" | Socket)[];
 }
 
 const SETPRIV = "/usr/bin/setpriv";

@@ -34,6 +34,32 @@ describe("ezone show: one stored run", () => {
     expect(text).toContain("boot 2.00 s · detection 12 ms");
   });
 
+  it("lists the violations its syslog monitor stored, escaped, and nothing without them", () => {
+    const run = storedRun("qemu-tcg", "contained-limited");
+    const violation = {
+      id: 1,
+      monitor: `run:${run.runKey}`,
+      enclave: "victim",
+      kind: "guest-oops",
+      detail: "OOPS: guest kernel: divide error\x1b[2J in kerncrash_fire",
+      lastHeartbeatAt: 1_000,
+      firstMissedHeartbeatAt: 1_250,
+      sourceAt: 1_100,
+      detectedAt: Date.parse("2026-11-27T16:20:21.820Z"),
+      evidence: [],
+      notifiedAt: null,
+      notification: "pending" as const,
+      notificationDetail: null,
+      closedAt: null,
+      closedWhy: null,
+    };
+    const text = renderRunShow({ run, probes: [], artifacts, violations: [violation] });
+    expect(text).toContain(
+      "syslog     2026-11-27T16:20:21.820Z victim: guest-oops: OOPS: guest kernel: divide error\\x1b[2J in kerncrash_fire\n",
+    );
+    expect(renderRunShow({ run, probes: [], artifacts, violations: [] })).not.toMatch(/^syslog/m);
+  });
+
   it("names failed probes and says when there are no artifacts", () => {
     const run = storedRun("uml", "escaped-global", { hostSurvived: false });
     const probes = [

@@ -257,6 +257,27 @@ describe("Store.recordRun", () => {
     expect(store.runs()[0]?.nonce).toBe("n-0001");
   });
 
+  it("stores a run's syslog violations with it, under its key, once", async () => {
+    const store = openStore();
+    store.ensureCampaign("paper", "{}", "h");
+    const v = {
+      enclave: "victim",
+      kind: "enclave-exit",
+      detail: "EXIT: enclave ended: signal SIGKILL",
+      lastHeartbeatAt: 1_000,
+      firstMissedHeartbeatAt: 1_250,
+      sourceAt: 1_100,
+      detectedAt: 1_200,
+      evidence: ["EXIT: enclave ended: signal SIGKILL"],
+    };
+    expect(await store.recordRun(record({ violations: [v] }))).toBe("inserted");
+    expect(await store.recordRun(record({ violations: [v, v] }))).toBe("duplicate");
+    const [stored, ...more] = store.runViolations(record().runKey);
+    expect(more).toEqual([]);
+    expect(stored).toMatchObject({ ...v, monitor: `run:${record().runKey}` });
+    expect(store.runViolations("another/run")).toEqual([]);
+  });
+
   it("resolves a race on one run key through ON CONFLICT: one inserted, one duplicate", async () => {
     const a = openStore();
     const b = openStore();

@@ -133,6 +133,20 @@ describe("violation detector", () => {
     expect(r.raised[0]?.lastHeartbeatAt).toBeNull();
   });
 
+  it("an enclave watched later gets its boot grace from then, and is watched twice never", () => {
+    const r = rig({ grace: 3000 });
+    r.advance(2000);
+    r.d.watch({ name: "peer", heartbeatMs: 250, missIntervals: 4, bootGraceMs: 3000 });
+    expect(() => r.d.watch({ name: "peer", heartbeatMs: 250, missIntervals: 4, bootGraceMs: 1 })).toThrow(
+      /twice/,
+    );
+    r.advance(1010);
+    expect(r.raised.map((v) => v.enclave)).toEqual(["e1"]);
+    r.advance(2000);
+    expect(r.raised.map((v) => v.enclave)).toEqual(["e1", "peer"]);
+    expect(r.raised[1]?.detail).toMatch(/no heartbeat since the monitor started watching it 30\d\d ms ago/);
+  });
+
   it("silence is not judged without proof that the path works; a dead enclave is reported as soon as it comes", () => {
     const r = rig({ hb: 100, miss: 4 });
     r.hb();

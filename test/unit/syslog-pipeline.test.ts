@@ -166,7 +166,7 @@ describe("enclave tap", () => {
     expect(r.tap.stats().dropped).toEqual({ "rate-limit": 960 });
   });
 
-  it("reports an oops, the panic and the exit from the console, once each", () => {
+  it("reports an oops, the panic and the exit from the console, once each; the exit after the channel's end", async () => {
     const r = tapRig();
     const consoleText = [
       "[    5.1] divide error: 0000 [#1] PREEMPT SMP NOPTI",
@@ -178,13 +178,18 @@ describe("enclave tap", () => {
     r.tap.consoleSink({ type: "console", data: Buffer.from(consoleText), at: 0 });
     r.tap.consoleSink({ type: "exit", exit: { kind: "exited", code: 1 }, stderr: "", at: 0 });
     r.tap.consoleSink({ type: "exit", exit: { kind: "exited", code: 1 }, stderr: "", at: 0 });
+    // The agent's last heartbeat, read after the exit event: it is still sent before the exit.
+    r.stream.write("<30>1 - h a 1 HB - HB 9 0\n");
+    r.stream.destroy();
+    await r.tap.exitReported();
     expect(r.sent.map((m) => [m.appName, m.msgId])).toEqual([
       ["ezone", "OOPS"],
       ["ezone", "PANIC"],
+      ["ezone-agent", "HB"],
       ["ezone", "EXIT"],
     ]);
     expect(r.sent[1]?.msg).toBe("guest kernel panic: Fatal exception");
-    expect(r.sent[2]?.msg).toBe("enclave ended: exit code 1");
+    expect(r.sent[3]?.msg).toBe("enclave ended: exit code 1");
   });
 });
 

@@ -58,14 +58,7 @@ export interface MemoryFile {
 /** The QEMU command line for one enclave (pure, unit-tested). */
 export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, memory?: MemoryFile): string[] {
   const syslog = spec.syslog;
-  if (syslog && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(syslog.hostname))
-    throw new RangeError(
-      `syslog hostname ${JSON.stringify(syslog.hostname)}: expected [A-Za-z0-9._-], at most 63`,
-    );
-  const cmdline = [
-    guestKernelCmdline(spec),
-    ...(syslog ? ["ezone.syslog=/dev/ttyS1", `ezone.name=${syslog.hostname}`] : []),
-  ].join(" ");
+  const cmdline = guestKernelCmdline(spec, "/dev/ttyS1");
   return [
     binary,
     ...["-accel", accel, "-m", String(spec.memoryMb), "-nodefaults", "-display", "none"],
@@ -378,7 +371,8 @@ export class QemuBackend implements Backend, Snapshotter {
   /**
    * A spare QEMU started ahead for this very restore (same command line, same RAM file), handed to the
    * caller; and a new spare started for the next one. Null when the spec does not ask for spares (a
-   * per-run syslog socket changes the command line) or none is ready.
+   * per-run syslog socket changes the command line; a per-run cgroup would hold the next run's VMM) or
+   * none is ready.
    */
   private async claimSpare(
     spec: EnclaveSpec,
@@ -386,7 +380,7 @@ export class QemuBackend implements Backend, Snapshotter {
     sink: (ev: EnclaveEvent) => void,
     signal: AbortSignal,
   ): Promise<Launched | null> {
-    if (!spec.keepSpare || !spec.restoreFrom || spec.syslog || !memory) return null;
+    if (!spec.keepSpare || !spec.restoreFrom || spec.syslog || spec.cgroup || !memory) return null;
     const ram = await stat(memory.path).catch(() => null);
     if (!ram) return null;
     const shape = qemuArgv(this.binary, this.opts.accel, { ...spec, workDir: "-" }, memory);
@@ -431,10 +425,12 @@ export class QemuBackend implements Backend, Snapshotter {
       spec,
       sink,
       signal,
-      (stream) => {
-        qmp = attachQmp(stream, (ev, at) =>
-          sink({ type: "control", name: ev.event, data: ev.data ?? null, at }),
-        );
+      {
+        onControl: (stream) => {
+          qmp = attachQmp(stream, (ev, at) =>
+            sink({ type: "control", name: ev.event, data: ev.data ?? null, at }),
+          );
+        },
       },
     );
     // The QMP greeting proves QEMU itself runs: setpriv has set the parent-death signal and exec'd it, so

@@ -3,6 +3,7 @@ import type { Availability } from "../../backends/backend.js";
 import { EXTERNAL_VMM_DOC } from "../../backends/exec.js";
 import { BACKEND_NAMES, createBackend } from "../../backends/index.js";
 import { findCachedImage } from "../../guest/image-cache.js";
+import { probeCgroupLayout } from "../../host/cgroup.js";
 import { runTool } from "../../util/child.js";
 import { installedVersion } from "../../util/dpkg.js";
 import { renderTable } from "../../util/format.js";
@@ -83,9 +84,21 @@ export const TOOLS: ToolCheck[] = [
   },
   {
     name: "rsyslogd",
-    purpose: "ezone monitor: heartbeats through the host's syslog",
+    purpose: "ezone monitor and guest.syslog: heartbeats through the host's syslog",
     check: onPath("rsyslogd"),
     install: "apt-get install -y rsyslog",
+  },
+  {
+    name: "cgroup limits",
+    purpose: "composed cells with limits: true (a CPU and memory limit per enclave)",
+    check: async () => {
+      const c = probeCgroupLayout();
+      if (!c.ok) return null;
+      return c.layout.version === 2
+        ? `cgroup v2 at ${c.layout.base}`
+        : `cgroup v1: ${c.layout.cpu}, ${c.layout.memory}`;
+    },
+    install: "cpu and memory controllers in a cgroup v2 (or v1) hierarchy, and root (docs/cgroup-limits.md)",
   },
   {
     name: "bwrap",

@@ -51,7 +51,14 @@ export async function run(key: string, opts: ShowOptions): Promise<void> {
   const found = findRun(store, opts.results, key);
   const artifacts = store.artifactsFor(found.id);
   if (!opts.console) {
-    process.stdout.write(renderRunShow({ run: found, probes: store.probesFor(found.id), artifacts }));
+    process.stdout.write(
+      renderRunShow({
+        run: found,
+        probes: store.probesFor(found.id),
+        artifacts,
+        violations: store.runViolations(found.runKey),
+      }),
+    );
     return;
   }
   const consoleArtifact = artifacts.find((a) => a.kind === "console");
