@@ -34,6 +34,15 @@ describe("the paper table", () => {
     ]);
   });
 
+  it("leaves out bit flips placed in the guest kernel: zone 3, but judged against a golden run", () => {
+    const flips = [storedRun("qemu-tcg", "no-effect", { fault: "bitflip", zone: 3 }), ...runs];
+    expect(paperRows(order, flips, [], "matrix").map((r) => [r.backend, r.runs])).toEqual([
+      ["qemu-tcg", 1],
+      ["uml", 0],
+      ["gvisor", 0],
+    ]);
+  });
+
   it("says so instead of printing an empty table", () => {
     const s = summaryOf("perf-only", [storedRun("native", "no-effect", { fault: "none" })]);
     expect(s.paper).toEqual([]);
