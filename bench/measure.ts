@@ -2,14 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCampaign } from "../src/campaign/load.js";
-import { type CampaignSummary, runCampaign } from "../src/campaign/run-campaign.js";
+import { type CampaignRunTally, runCampaign } from "../src/campaign/run-campaign.js";
 import type { BuiltImage } from "../src/guest/image-builder.js";
 import { median } from "../src/model/stats.js";
 import { Store, type StoredRun } from "../src/store/store.js";
 
 /** One campaign measured end to end (ezone's real work: probes, agent, store rows), then thrown away. */
 export interface Measured {
-  summary: CampaignSummary;
+  summary: CampaignRunTally;
   runs: StoredRun[];
   perHour: number;
   /** ezone's own CPU (user + system) over the campaign; the VMMs are other processes and not counted. */

@@ -37,7 +37,7 @@ export interface CampaignOptions {
   shard?: Shard;
 }
 
-export interface CampaignSummary {
+export interface CampaignRunTally {
   resultsDir: string;
   executed: number;
   skippedExisting: number;
@@ -57,7 +57,7 @@ export interface CampaignSummary {
  * and abandons in-flight runs (not stored); N infra-errors in a row quarantine the host (boot-errors do
  * not count); a failed artifact write (disk full) stops the campaign.
  */
-export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions): Promise<CampaignSummary> {
+export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions): Promise<CampaignRunTally> {
   const t0 = performance.now();
   const { config } = loaded;
   checkSyslogBackends(config);
@@ -73,7 +73,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     { limits: slots.some((s) => s.params.composition?.limits), syslog: config.guest.syslog },
     opts.log,
   );
-  const summary: CampaignSummary = {
+  const summary: CampaignRunTally = {
     resultsDir: loaded.resultsDir,
     executed: 0,
     skippedExisting: restored,
@@ -133,7 +133,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
  * an interrupted repetition is abandoned.
  */
 function tallied(
-  summary: CampaignSummary,
+  summary: CampaignRunTally,
   quarantineAfter: number,
   stop: AbortController,
   signal: AbortSignal,

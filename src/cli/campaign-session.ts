@@ -1,6 +1,6 @@
 import type { LoadedCampaign } from "../campaign/load.js";
 import { ProgressReporter } from "../campaign/progress.js";
-import { type CampaignSummary, runCampaign } from "../campaign/run-campaign.js";
+import { type CampaignRunTally, runCampaign } from "../campaign/run-campaign.js";
 import type { Shard } from "../campaign/shard.js";
 import { buildImage } from "../guest/image-builder.js";
 import { ExitError } from "../util/errors.js";
@@ -12,9 +12,9 @@ export interface SessionOptions {
   /** Run only this shard's cells. */
   shard?: Shard;
   /** Prints the results (tables) once the campaign has ended, interrupted or not. */
-  report: (summary: CampaignSummary) => void;
+  report: (summary: CampaignRunTally) => void;
   /** Exit-code rules of the command, checked after the common ones (stopped itself: 3, interrupted: 130). */
-  check?: (summary: CampaignSummary) => void;
+  check?: (summary: CampaignRunTally) => void;
 }
 
 /**
@@ -60,7 +60,7 @@ export async function runCampaignSession(loaded: LoadedCampaign, opts: SessionOp
 }
 
 /** "12 run(s) executed, 3 already stored, 1 abandoned (not stored) in 40.2 s with 2 job(s)" */
-export function summaryLine(s: CampaignSummary): string {
+export function summaryLine(s: CampaignRunTally): string {
   return (
     `${s.executed} run(s) executed, ${s.skippedExisting} already stored` +
     `${s.abandoned ? `, ${s.abandoned} abandoned (not stored)` : ""}` +
