@@ -1,7 +1,7 @@
 /**
  * The disposable host's image booted for real in QEMU-TCG (2 vCPUs, 1 GiB, hostd on a virtio-serial
- * port): hostd answers HELLO, runs /bin/echo and the native agent from the enclave rootfs at its real
- * path, probes the VM's kernel, and a guest fault module loaded with INSMOD panics the VM (pvpanic: QEMU
+ * port): hostd answers HELLO, runs /bin/echo, the native agent from the enclave rootfs at its real path
+ * and today's container and gVisor command lines, probes the VM's kernel, and a guest fault module loaded with INSMOD panics the VM (pvpanic: QEMU
  * exits), its nonce line on the console.
  */
 import { randomBytes } from "node:crypto";
@@ -10,8 +10,10 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bwrapArgv } from "../../src/backends/container.js";
 import { type HostdChild, HostdClient } from "../../src/backends/disposable-host/hostd-client.js";
 import { enclaveRootfs } from "../../src/backends/enclave-rootfs.js";
+import { runscArgv } from "../../src/backends/gvisor.js";
 import { buildHostImage, type HostImage } from "../../src/guest/host-image.js";
 import { type GroupChild, spawnGroup } from "../../src/util/child.js";
 import { deadline } from "../../src/util/deadline.js";
@@ -140,6 +142,27 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
     expect(await childLine(native, /^READY ezone-agent\/1 hb=250/, 30_000)).toMatch(/READY/);
     native.kill("SIGKILL");
     expect(await native.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
+  });
+
+  it("runs today's container argv (bwrap pivots into the rootfs: the DH's root is a tmpfs): READY", async () => {
+    const { dir: root } = await enclaveRootfs(image.guest);
+    const argv = bwrapArgv(root, "dh-test", ["/sbin/ezone-agent", "--cmdline", "quiet ezone.hb=250"]);
+    const container = client.spawn(3, argv, { cwd: "/", env: ENV });
+    expect(await childLine(container, /^READY ezone-agent\/1/, 30_000)).toMatch(/READY/);
+    container.kill("SIGKILL");
+    expect(await container.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
+  });
+
+  it.runIf(hasBinary("runsc"))("runs today's gVisor argv (runsc do, ptrace platform): READY", async () => {
+    const { dir: root } = await enclaveRootfs(image.guest);
+    const mkdir = client.spawn(4, ["mkdir", "-p", "/tmp/gvisor-run"], { cwd: "/", env: ENV });
+    expect(await mkdir.exited).toEqual({ kind: "exited", code: 0 });
+    const agent = ["/sbin/ezone-agent", "--cmdline", "quiet ezone.hb=250"];
+    const argv = runscArgv("/tmp/gvisor-run/state", "/tmp/gvisor-run/panic.log", agent, root);
+    const gvisor = client.spawn(5, ["env", "TMPDIR=/tmp/gvisor-run", ...argv], { cwd: "/", env: ENV });
+    expect(await childLine(gvisor, /^READY ezone-agent\/1/, 45_000)).toMatch(/READY/);
+    gvisor.kill("SIGKILL");
+    expect(await gvisor.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
   });
 
   it("PROBE reports the VM's kernel: untainted, no oops, memory of a 1 GiB machine", async () => {
