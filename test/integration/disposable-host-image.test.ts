@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,6 +28,17 @@ let qemu: GroupChild;
 let client: HostdClient;
 let console_ = "";
 let bootMs = 0;
+let socket: string;
+
+/** A connection to QEMU's chardev socket for hostd's port. */
+async function connected(path: string): Promise<Socket> {
+  const conn = connect(path);
+  await new Promise<void>((resolve, reject) => {
+    conn.once("connect", resolve);
+    conn.once("error", reject);
+  });
+  return conn;
+}
 
 /** Resolve once the console has matched `re`, or fail after `ms` naming what was awaited. */
 function consoleMatch(re: RegExp, ms: number): Promise<RegExpExecArray> {
@@ -83,7 +94,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
   beforeAll(async () => {
     image = await buildHostImage();
     dir = await mkdtemp(join(tmpdir(), "ezone-dh-"));
-    const socket = join(dir, "hostd.sock");
+    socket = join(dir, "hostd.sock");
     const started = performance.now();
     qemu = spawnGroup([
       "qemu-system-x86_64",
@@ -107,12 +118,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
     });
     await consoleMatch(/hostd: READY/, 60_000);
     bootMs = performance.now() - started;
-    const conn = connect(socket);
-    await new Promise<void>((resolve, reject) => {
-      conn.once("connect", resolve);
-      conn.once("error", reject);
-    });
-    client = new HostdClient(conn);
+    client = new HostdClient(await connected(socket));
   });
 
   afterAll(async () => {
@@ -172,6 +178,18 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
     expect(p.forkexecMs).toBeGreaterThan(0);
     expect(p.memAvailableKb).toBeGreaterThan(256 * 1024);
     expect(p.memAvailableKb).toBeLessThan(1024 * 1024);
+  });
+
+  it("heartbeats over the port, and keeps its children across a host reconnect (as after a restore)", async () => {
+    expect(client.lastHeartbeatAt).not.toBeNull();
+    const sleeper = client.spawn(6, ["sh", "-c", "echo up; exec sleep 600"], { cwd: "/", env: ENV });
+    await childLine(sleeper, /^up$/, 10_000);
+    client.close();
+    client = new HostdClient(await connected(socket));
+    expect((await client.hello({ timeoutMs: 10_000 })).children).toEqual([6]);
+    const adopted = client.adopt(6);
+    adopted.kill("SIGKILL");
+    expect(await adopted.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
   });
 
   it("INSMOD of the guest's kpanic.ko panics the disposable host: its nonce, then QEMU exits", async () => {
