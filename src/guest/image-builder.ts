@@ -58,7 +58,8 @@ export function defaultCacheDir(): string {
 
 const GUEST_SRC = join(projectRoot(), "src", "guest");
 
-async function tool(argv: string[], step: string, opts: { cwd?: string; signal?: AbortSignal } = {}) {
+/** Run a build tool (10 min deadline); a failure is an InfraError naming `step` and the tool's stderr. */
+export async function tool(argv: string[], step: string, opts: { cwd?: string; signal?: AbortSignal } = {}) {
   const r = await runTool(argv, { ...opts, timeoutMs: 600_000 });
   if (r.code !== 0) {
     throw new InfraError(
@@ -183,27 +184,38 @@ async function buildModules(
   return out;
 }
 
-/** The agent: every .c file of src/guest/agent, linked statically (extensions register from constructors). */
-/** Compile the agent to `out`: every .c of src/guest/agent, static (the image's and the native backend's). */
-export async function compileAgent(out: string, signal?: AbortSignal): Promise<string> {
-  const dir = join(GUEST_SRC, "agent");
+/** Compile every .c of `src/guest/<name>` into one static binary `out` (`step` names a failure). */
+export async function compileStaticC(
+  name: string,
+  out: string,
+  step: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const dir = join(GUEST_SRC, name);
   const sources = (await readdir(dir)).filter((f) => f.endsWith(".c")).sort();
   const flags = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"];
-  await tool(["gcc", ...flags, "-o", out, ...sources.map((f) => join(dir, f))], "image.build-agent", {
-    signal,
-  });
+  await tool(["gcc", ...flags, "-o", out, ...sources.map((f) => join(dir, f))], step, { signal });
   return out;
+}
+
+/** Compile the agent to `out`: every .c of src/guest/agent, static (the image's and the native backend's). */
+export async function compileAgent(out: string, signal?: AbortSignal): Promise<string> {
+  return compileStaticC("agent", out, "image.build-agent", signal);
 }
 
 async function buildAgent(work: string, signal?: AbortSignal): Promise<Buffer> {
   return readFile(await compileAgent(join(work, "ezone-agent"), signal));
 }
 
+/** Files of src/guest that belong to the disposable host's image only (src/guest/host-image.ts). */
+const HOST_ONLY = /^(hostd\/|host-init\.sh$)/;
+
 /** Hash of every guest source file (init, agent, modules): any change makes a new image. */
 async function sourceInputs(): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
   const files = (await readdir(GUEST_SRC, { recursive: true, withFileTypes: true }))
     .filter((d) => d.isFile() && !d.name.endsWith(".ts"))
+    .filter((d) => !HOST_ONLY.test(join(d.parentPath, d.name).slice(GUEST_SRC.length + 1)))
     .map((d) => join(d.parentPath, d.name))
     .sort();
   for (const f of files) inputs[f.slice(GUEST_SRC.length + 1)] = sha256(await readFile(f));
@@ -302,6 +314,16 @@ async function imageInputs(
   };
 }
 
+/** What every BusyBox initramfs of ezone starts with: `dirs`, the console node, BusyBox and `init`. */
+export async function busyboxBase(dirs: string[], init: string): Promise<CpioEntry[]> {
+  return [
+    ...dirs.map((path): CpioEntry => ({ type: "dir", path })),
+    { type: "chardev", path: "dev/console", major: 5, minor: 1 },
+    { type: "file", path: "bin/busybox", data: await readFile("/bin/busybox"), mode: 0o755 },
+    { type: "file", path: "init", data: await readFile(init), mode: 0o755 },
+  ];
+}
+
 /** The initramfs: BusyBox, ezone's init and agent, the fault modules and the boot modules. */
 async function initramfsEntries(
   agent: Buffer,
@@ -309,12 +331,10 @@ async function initramfsEntries(
   bootModuleFiles: KernelSource["bootModuleFiles"],
 ): Promise<CpioEntry[]> {
   return [
-    ...["bin", "sbin", "dev", "proc", "sys", "tmp", "lib", "lib/ezone", "lib/ezone/boot"].map(
-      (path): CpioEntry => ({ type: "dir", path }),
-    ),
-    { type: "chardev", path: "dev/console", major: 5, minor: 1 },
-    { type: "file", path: "bin/busybox", data: await readFile("/bin/busybox"), mode: 0o755 },
-    { type: "file", path: "init", data: await readFile(join(GUEST_SRC, "init.sh")), mode: 0o755 },
+    ...(await busyboxBase(
+      ["bin", "sbin", "dev", "proc", "sys", "tmp", "lib", "lib/ezone", "lib/ezone/boot"],
+      join(GUEST_SRC, "init.sh"),
+    )),
     { type: "file", path: "sbin/ezone-agent", data: agent, mode: 0o755 },
     ...[...modules].map(([name, data]): CpioEntry => ({ type: "file", path: `lib/ezone/${name}.ko`, data })),
     // Numbered so the init's glob loads them in dependency order (pvpanic before pvpanic-mmio).
