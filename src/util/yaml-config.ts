@@ -4,7 +4,7 @@
  * the line and column of the offending key or value, its key path and what was expected.
  */
 import { isUtf8 } from "node:buffer";
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import {
   type Document,
   isAlias,
@@ -96,7 +96,8 @@ export function readConfigText(file: string): string {
   const fail = (message: string) => new ConfigError(file, [{ path: "(file)", message }]);
   let fd: number;
   try {
-    fd = openSync(file, "r");
+    // Non-blocking: a FIFO with no writer would block the open (and the read) for ever.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw fail("no such file");
@@ -108,16 +109,38 @@ export function readConfigText(file: string): string {
     // Read at most one byte past the limit, whatever the file claims to be (a FIFO, /dev/zero).
     const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
     let size = 0;
+    const deadline = Date.now() + PIPE_WAIT_MS;
     for (let n = -1; n !== 0 && size < buffer.length; size += n) {
-      n = readSync(fd, buffer, size, buffer.length - size, null);
+      n = readPatiently(fd, buffer, size, deadline);
     }
     if (size > MAX_CONFIG_BYTES) throw fail(`larger than ${MAX_CONFIG_BYTES} bytes: not a config file`);
+    if (size === 0) throw fail("empty (or a pipe nothing wrote to), expected a YAML file");
     return decode(buffer.subarray(0, size), file);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw fail(`cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** How long a pipe (`ezone run <(generate)`) may keep its reader waiting for its next bytes. */
+const PIPE_WAIT_MS = 10_000;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * One read of a descriptor opened non-blocking: a pipe whose writer has not written yet says EAGAIN, so
+ * wait a little (synchronously: config loading is synchronous) and try again until `deadline`. A FIFO
+ * with no writer at all reads as end of file at once, never a hang.
+ */
+function readPatiently(fd: number, buffer: Buffer, offset: number, deadline: number): number {
+  for (;;) {
+    try {
+      return readSync(fd, buffer, offset, buffer.length - offset, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN" || Date.now() > deadline) throw e;
+      Atomics.wait(pause, 0, 0, 20);
+    }
   }
 }
 

@@ -5,6 +5,7 @@
  * problems (a missing path, a directory, an oversize file) have no line. Mangled examples give config
  * errors and nothing else.
  */
+import { execFileSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -85,6 +86,14 @@ describe("malformed configs: exit 2 and the line of the offending key or value",
         return join(tmp, "dir.yaml");
       },
       /\(file\): is a directory/,
+    ],
+    [
+      "a FIFO nothing writes to (no hang)",
+      () => {
+        execFileSync("mkfifo", [join(tmp, "fifo.yaml")]);
+        return join(tmp, "fifo.yaml");
+      },
+      /\(file\): empty \(or a pipe nothing wrote to\)/,
     ],
     [
       "an oversize file",
