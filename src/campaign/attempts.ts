@@ -58,7 +58,8 @@ export async function runRepetition(
       probeChain: ctx.probeChain,
       hostProbe: ctx.hostProbe,
     };
-    if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(slot, plan);
+    // A composed cell boots fresh: a saved guest's device set has no NIC (and its tap is per run).
+    if (slot.params.boot === "snapshot" && !plan.composition) plan.snapshot = snapshotSource(slot, plan);
     if (plan.softError) plan.golden = ctx.goldens.source(plan, slot.backendName);
     const result = await runOne(plan, signal);
     await storeAttempt(ctx, slot, { key, rep, seed, attempt, plan, result });

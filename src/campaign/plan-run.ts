@@ -1,5 +1,6 @@
 import type { BuiltImage } from "../guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../host/compare.js";
+import { composedPlan } from "./composed.js";
 import type { Slot } from "./plan-slots.js";
 import type { RunPlan } from "./run-plan.js";
 import type { CampaignConfig } from "./schema.js";
@@ -38,5 +39,6 @@ export function planRun(
     hooks,
     bystanders: slot.params.bystanders ?? 0,
     softError: slot.params.softError ? { ...slot.params.softError, seed } : null,
+    composition: slot.params.composition ? composedPlan(slot.params.composition, slot.backend) : null,
   };
 }

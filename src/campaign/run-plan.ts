@@ -7,6 +7,7 @@ import type { HostProbes, HostProbesOptions } from "../host/probes.js";
 import type { RunEvidence, Verdict } from "../model/outcome-types.js";
 import type { Trigger } from "../model/run-params.js";
 import type { Golden, SoftErrorParams } from "../model/soft-error.js";
+import type { ComposedPlan } from "./composed.js";
 import type { ProbeChain } from "./probe-chain.js";
 
 /** Where a run's saved guest comes from: made on first use, forgotten when it fails to restore. */
@@ -66,6 +67,8 @@ export interface RunPlan {
   softError?: SoftErrorPlan | null;
   /** Bit flips: the golden run to judge against (the golden run itself has none). */
   golden?: GoldenSource | null;
+  /** A composed cell: peers started beside this enclave and the links between them; absent: alone. */
+  composition?: ComposedPlan | null;
   /** Takes the host snapshot before and after the run (default `probeHost`; lifecycle tests replace it). */
   hostProbe?: (opts: HostProbesOptions) => Promise<HostProbes>;
 }

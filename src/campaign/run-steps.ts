@@ -12,6 +12,7 @@ import { killPoint } from "../util/kill-point.js";
 import { flip, golden, workloadEnded } from "./bit-flip.js";
 import { BootError, consoleTail, notReadyFailure } from "./boot-failure.js";
 import { Bystanders } from "./bystanders.js";
+import { ComposedCell, watchPeers } from "./composed.js";
 import { injectHostFault } from "./host-inject.js";
 import {
   exitAtStop,
@@ -52,7 +53,7 @@ export const baseline: RunStep = {
   },
 };
 
-/** Start the bystanders and the enclave (booted, or restored from the saved guest). */
+/** Start the bystanders, a composed cell's peers and network, and the enclave (booted, or restored). */
 export const start: RunStep = {
   name: "start",
   async run(st) {
@@ -75,10 +76,19 @@ export const start: RunStep = {
         ),
       );
     }
+    if (plan.composition) {
+      const peerSpec = { ...spec, restoreFrom: undefined, keepSpare: false };
+      st.cell = st.resources.use(
+        await ComposedCell.start(plan.composition, peerSpec, plan.timeouts.heartbeatLossMs, st.signal),
+      );
+    }
+    const sink = st.cell?.victimSink(st.beats.sink) ?? st.beats.sink;
     try {
       st.monitor.markStart();
       st.marks.spawned = st.monitor.state.startedAt;
-      st.enclave = st.resources.use(await plan.backend.start(spec, st.beats.sink, st.signal));
+      st.enclave = st.resources.use(
+        await plan.backend.start(st.cell?.victimSpec(spec) ?? spec, sink, st.signal),
+      );
     } catch (e) {
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
     }
@@ -97,7 +107,7 @@ function bootArm(st: RunState): BootArm | null {
   return { fault: plan.fault, nonce: plan.nonce, delayMs: Math.round(plan.trigger.delaySeconds * 1000) };
 }
 
-/** Wait for the agent's READY (after the restore's resume), then for the bystanders'. */
+/** Wait for the agent's READY (after the restore's resume), then the bystanders', then connect the peers. */
 export const ready: RunStep = {
   name: "ready",
   async run(st) {
@@ -126,6 +136,7 @@ export const ready: RunStep = {
       throw new InfraError("wait.ready", why.message);
     }
     await st.bystanders?.waitReady(plan.timeouts.bootMs, st.signal);
+    if (st.cell && st.enclave) await st.cell.connect(st.enclave, monitor, plan.timeouts.bootMs, st.signal);
   },
 };
 
@@ -260,4 +271,13 @@ async function waitFor(monitor: RunMonitor, signal: AbortSignal, w: Wait): Promi
 }
 
 /** Steps from the baseline to the end of the observation; `stop`, `after` and `decide` follow always. */
-export const RUN_STEPS: readonly RunStep[] = [golden, baseline, start, ready, inject, flip, observe];
+export const RUN_STEPS: readonly RunStep[] = [
+  golden,
+  baseline,
+  start,
+  ready,
+  inject,
+  flip,
+  observe,
+  watchPeers,
+];
