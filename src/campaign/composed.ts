@@ -19,7 +19,6 @@ import { requestsBetween } from "../monitor/link-lines.js";
 import { LinkLog } from "../monitor/link-log.js";
 import { RunMonitor, WaitTimeout } from "../monitor/run-monitor.js";
 import { InfraError } from "../util/errors.js";
-import type { RunStep } from "./run-state.js";
 import { waitAllReady } from "./wait-ready.js";
 
 /** A composed run's cell: the links, each peer's backend, and how the dependents and peers are watched. */
@@ -268,18 +267,3 @@ export class ComposedCell implements AsyncDisposable {
     await this.stop();
   }
 }
-
-/**
- * After the victim's observation: watch the peers for the plan's window, then record what each went
- * through from the moment the fault ran (or the dependents were connected, if later) to now.
- */
-export const watchPeers: RunStep = {
-  name: "peers",
-  async run(st) {
-    const { cell, windows } = st;
-    if (!cell || !windows) return;
-    await cell.watch(st.signal);
-    const from = Math.max(windows.fault[0], cell.connectedAt ?? windows.fault[0]);
-    st.peerEvidence = cell.evidence(from, performance.now());
-  },
-};

@@ -12,7 +12,7 @@ import { killPoint } from "../util/kill-point.js";
 import { flip, golden, workloadEnded } from "./bit-flip.js";
 import { BootError, consoleTail, notReadyFailure } from "./boot-failure.js";
 import { Bystanders } from "./bystanders.js";
-import { ComposedCell, watchPeers } from "./composed.js";
+import { ComposedCell } from "./composed.js";
 import { injectHostFault } from "./host-inject.js";
 import {
   exitAtStop,
@@ -230,6 +230,22 @@ export const observe: RunStep = {
       });
     }
     st.exitAtStop = exitAtStop(monitor.state);
+  },
+};
+
+/**
+ * After the victim's observation: watch a composed cell's peers for the plan's window (its crash ended
+ * its own observation, its dependents go on failing), then record what each went through from the moment
+ * the fault ran (or the dependents were connected, if later) to now.
+ */
+export const watchPeers: RunStep = {
+  name: "peers",
+  async run(st) {
+    const { cell, windows } = st;
+    if (!cell || !windows) return;
+    await cell.watch(st.signal);
+    const from = Math.max(windows.fault[0], cell.connectedAt ?? windows.fault[0]);
+    st.peerEvidence = cell.evidence(from, performance.now());
   },
 };
 
