@@ -1,5 +1,7 @@
-import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readlinkSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { resolve } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { QemuBackend } from "../../src/backends/qemu/qemu.js";
 import { composedPlan } from "../../src/campaign/composed.js";
@@ -8,6 +10,7 @@ import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import type { CompositionParams } from "../../src/model/composition.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { requireBuiltCli } from "../helpers/cli.js";
 import { runChecked, testPlan } from "../helpers/enclave-runs.js";
 
 const haveTools = ["qemu-system-x86_64", "ip", "unshare", "nsenter"].every((b) => hasBinary(b));
@@ -57,6 +60,16 @@ function hostLinks(): string {
   return execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
 }
 
+/** Whether process `pid` is gone (or a zombie) within `ms`, checked every 50 ms. */
+async function gone(pid: number, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  while (existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/stat`, "utf8").split(" ")[2] !== "Z") {
+    if (performance.now() > end) return false;
+    await delay(50);
+  }
+  return true;
+}
+
 describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", () => {
   let before: Set<string>;
 
@@ -94,6 +107,32 @@ describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", (
     expect(b?.requests?.ok ?? 0).toBeGreaterThan(0);
     expect(b?.requests?.failed).toBe(0);
   }, 180_000);
+
+  it("a kill -9 of ezone takes the namespace with it: its holder dies, no process is left in it", async () => {
+    before = foreignNetns();
+    requireBuiltCli();
+    const module = resolve("dist/backends/links/private-network.js");
+    const script = `const { PrivateNetwork } = await import(${JSON.stringify(module)});
+      const n = await PrivateNetwork.start([{ tap: "ezt0", bridged: true }], AbortSignal.timeout(10000));
+      console.log(n.pid); setInterval(() => {}, 1000);`;
+    const ezone = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const holder = await new Promise<number>((res, rej) => {
+      ezone.stdout.once("data", (b: Buffer) => res(Number(b.toString().trim())));
+      ezone.once("exit", () => rej(new Error("the namespace's owner exited before the holder started")));
+    });
+    const ns = readlinkSync(`/proc/${holder}/ns/net`);
+    expect(ns).not.toBe(readlinkSync("/proc/self/ns/net"));
+    expect(
+      execFileSync("nsenter", [`--net=/proc/${holder}/ns/net`, "--", "ip", "-o", "link"], {
+        encoding: "utf8",
+      }),
+    ).toMatch(/ezt0.*master br0/);
+    ezone.kill("SIGKILL");
+    expect(await gone(holder, 10_000), `holder ${holder} still alive`).toBe(true);
+    expect(foreignNetns().has(ns)).toBe(false);
+  }, 60_000);
 
   it("the dependency toggled off (B uses its local copy): the same crash leaves B's requests alone", async () => {
     before = foreignNetns();
