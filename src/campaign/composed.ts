@@ -76,6 +76,26 @@ export function composedRefusal(plan: ComposedPlan, victim: Backend): string | n
   return cellAddresses(plan.params).length > 0 ? linkHostRefusal(linkHostFacts()) : null;
 }
 
+/**
+ * Why the composed cells among `slots` cannot be built here (the first reason, naming the backend), or
+ * null: checked once, before a campaign's first run.
+ */
+export function campaignLinkRefusal(
+  slots: readonly { backend: Backend; params: { composition?: CompositionParams } }[],
+): string | null {
+  for (const { backend, params } of slots) {
+    if (!params.composition) continue;
+    let refusal: string | null;
+    try {
+      refusal = composedRefusal(composedPlan(params.composition, backend), backend);
+    } catch (e) {
+      refusal = (e as Error).message;
+    }
+    if (refusal) return `${backend.name}: ${refusal}`;
+  }
+  return null;
+}
+
 interface Member {
   name: string;
   backend: Backend;
