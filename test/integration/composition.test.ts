@@ -1,14 +1,19 @@
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Enclave, EnclaveSpec } from "../../src/backends/backend.js";
+import { PrivateNetwork } from "../../src/backends/links/private-network.js";
 import { QemuBackend } from "../../src/backends/qemu/qemu.js";
 import { composedPlan } from "../../src/campaign/composed.js";
 import type { RunPlan } from "../../src/campaign/run-one.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import type { CompositionParams } from "../../src/model/composition.js";
+import { LinkLog } from "../../src/monitor/link-log.js";
+import { RunMonitor } from "../../src/monitor/run-monitor.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
 import { requireBuiltCli } from "../helpers/cli.js";
 import { runChecked, testPlan } from "../helpers/enclave-runs.js";
@@ -70,6 +75,34 @@ async function gone(pid: number, ms: number): Promise<boolean> {
   return true;
 }
 
+interface Restored {
+  enclave: Enclave;
+  monitor: RunMonitor;
+  links: LinkLog;
+}
+
+/** Restore a saved guest and introduce it (RESUME seed=...) until it is READY. */
+async function restored(backend: QemuBackend, spec: EnclaveSpec, signal: AbortSignal): Promise<Restored> {
+  const monitor = new RunMonitor(spec.nic?.tap ?? "peer", 10_000);
+  const links = new LinkLog(monitor.sink);
+  const enclave = await backend.start(spec, links.sink, signal);
+  await monitor.wait(
+    { reason: "RESUME", until: (s) => s.controlEvents.some((e) => e.name === "RESUME"), timeoutMs: 60_000 },
+    signal,
+  );
+  enclave.send(`RESUME seed=${spec.nic?.tap}`);
+  await monitor.wait({ reason: "READY", until: (s) => s.readyAt !== null, timeoutMs: 30_000 }, signal);
+  return { enclave, monitor, links };
+}
+
+async function waitLinks(p: Restored, what: string, done: (l: LinkLog) => boolean, signal: AbortSignal) {
+  await p.monitor.wait(
+    { reason: what, until: () => done(p.links) || p.links.failure !== null, timeoutMs: 30_000 },
+    signal,
+  );
+  expect(p.links.failure).toBeNull();
+}
+
 describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", () => {
   let before: Set<string>;
 
@@ -106,6 +139,52 @@ describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", (
     expect(b?.died).toBe(false);
     expect(b?.requests?.ok ?? 0).toBeGreaterThan(0);
     expect(b?.requests?.failed).toBe(0);
+  }, 180_000);
+
+  it("two peers restored from one snapshot get their own MAC and address, and talk over the bridge", async () => {
+    before = foreignNetns();
+    const signal = AbortSignal.timeout(150_000);
+    const backend = new QemuBackend({ accel: "tcg" });
+    const scratch = mkdtempSync(join(tmpdir(), "ezone-composition-"));
+    const dir = (name: string) => {
+      mkdirSync(join(scratch, name));
+      return join(scratch, name);
+    };
+    try {
+      const taps = ["ezt0", "ezt1", "ezt2"].map((tap) => ({ tap, bridged: tap !== "ezt2" }));
+      await using net = await PrivateNetwork.start(taps, signal);
+      const spec = (tap: string, over: Partial<EnclaveSpec> = {}): EnclaveSpec => ({
+        image,
+        memoryMb: 256,
+        heartbeatMs: 250,
+        kernelArgs: [],
+        arm: null,
+        runTag: `composition-snap-${process.pid}`,
+        workDir: dir(tap),
+        nic: { netns: net.netns, tap, mac: "52:54:00:77:00:99" },
+        ...over,
+      });
+      const saved = dir("snapshot");
+      await backend.saveSnapshot(spec("ezt2"), saved, signal);
+      const peers = await Promise.all(
+        ["ezt0", "ezt1"].map((tap) => restored(backend, spec(tap, { restoreFrom: saved }), signal)),
+      );
+      await using _a = peers[0]?.enclave;
+      await using _b = peers[1]?.enclave;
+      const [a, b] = peers as [Restored, Restored];
+      using _ma = a.monitor;
+      using _mb = b.monitor;
+      a.enclave.send("NET 10.77.0.10/24 52:54:00:77:00:0a");
+      b.enclave.send("NET 10.77.0.11/24 52:54:00:77:00:0b");
+      for (const p of [a, b]) await waitLinks(p, "NET-OK", (l) => l.netOk !== null, signal);
+      expect(a.links.netOk).toEqual({ ip: "10.77.0.10", mac: "52:54:00:77:00:0a" });
+      expect(b.links.netOk).toEqual({ ip: "10.77.0.11", mac: "52:54:00:77:00:0b" });
+      a.enclave.send("SERVE 7077");
+      b.enclave.send("DEPEND 10.77.0.10:7077 100 1000 remote");
+      await waitLinks(b, "an answer from a over the bridge", (l) => l.answered, signal);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
   }, 180_000);
 
   it("a kill -9 of ezone takes the namespace with it: its holder dies, no process is left in it", async () => {
