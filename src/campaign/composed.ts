@@ -7,7 +7,7 @@ import {
   cellAddresses,
   type DependencyTiming,
   dependencyPlans,
-  linkRefusal,
+  linkBuildRefusal,
   netCommand,
   VICTIM,
 } from "../backends/links/cell-network.js";
@@ -69,9 +69,9 @@ export function composedPlan(params: CompositionParams, victim: Backend): Compos
 export function composedRefusal(plan: ComposedPlan, victim: Backend): string | null {
   const backendOf = (member: string) => {
     const b = member === VICTIM ? victim : plan.peerBackends.get(member);
-    return { name: b?.name ?? "(none)", caps: { nic: b?.nic === true } };
+    return { name: b?.name ?? "(none)", nic: b?.nic === true };
   };
-  const refusal = linkRefusal(plan.params, backendOf);
+  const refusal = linkBuildRefusal(plan.params, backendOf);
   if (refusal) return refusal;
   return cellAddresses(plan.params).length > 0 ? linkHostRefusal(linkHostFacts()) : null;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   cellAddresses,
   dependencyPlans,
-  linkRefusal,
+  linkBuildRefusal,
   netCommand,
 } from "../../src/backends/links/cell-network.js";
 import { linkHostRefusal } from "../../src/backends/links/link-host.js";
@@ -51,27 +51,27 @@ describe("a cell's network plan", () => {
 });
 
 describe("links that cannot be built are refused with the reason", () => {
-  const qemu = () => ({ name: "qemu-tcg", caps: { nic: true } });
+  const qemu = () => ({ name: "qemu-tcg", nic: true });
   it("accepts NICs on both ends", () => {
-    expect(linkRefusal(cell([net(true), dep(true)]), qemu)).toBeNull();
+    expect(linkBuildRefusal(cell([net(true), dep(true)]), qemu)).toBeNull();
   });
   it("names a backend without a NIC", () => {
-    const native = (m: string) => (m === "b" ? { name: "native", caps: { nic: false } } : qemu());
-    expect(linkRefusal(cell([dep(true)]), native)).toBe(
+    const native = (m: string) => (m === "b" ? { name: "native", nic: false } : qemu());
+    expect(linkBuildRefusal(cell([dep(true)]), native)).toBe(
       'link depends-on b -> victim: backend native of "b" has no NIC',
     );
   });
   it("names an unknown enclave and a link to itself", () => {
-    expect(linkRefusal(cell([net(true, "x")]), qemu)).toBe(
+    expect(linkBuildRefusal(cell([net(true, "x")]), qemu)).toBe(
       'link network x -> victim: no enclave named "x" in the cell',
     );
-    expect(linkRefusal(cell([{ kind: "network", from: "b", to: "b", enabled: true }]), qemu)).toMatch(
+    expect(linkBuildRefusal(cell([{ kind: "network", from: "b", to: "b", enabled: true }]), qemu)).toMatch(
       /cannot link to itself/,
     );
   });
   it("refuses shared storage, which is not built", () => {
     const link: LinkParams = { kind: "shared-storage", from: "b", to: "victim", enabled: true };
-    expect(linkRefusal(cell([link]), qemu)).toMatch(/shared-storage.*not built/);
+    expect(linkBuildRefusal(cell([link]), qemu)).toMatch(/shared-storage.*not built/);
   });
 });
 

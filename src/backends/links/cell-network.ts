@@ -96,20 +96,14 @@ export function dependencyPlans(c: CompositionParams, timing: DependencyTiming):
     }));
 }
 
-/** What a backend offers the links (a pure capability, asked before the campaign starts). */
-export interface LinkCapabilities {
-  /** The backend can give its enclave a NIC on a tap (`Backend.nic`). */
-  nic: boolean;
-}
-
 /**
  * Why the cell's links cannot be built with these backends, or null when they can. `backendOf` maps a
- * member name to its backend's name and capabilities; the host's own checks (tools, CAP_NET_ADMIN) are
+ * member name to its backend's name and whether ezone gives it a NIC (`Backend.nic`); the host's own checks (tools, CAP_NET_ADMIN) are
  * the adapter's (`link-host.ts`).
  */
-export function linkRefusal(
+export function linkBuildRefusal(
   c: CompositionParams,
-  backendOf: (member: string) => { name: string; caps: LinkCapabilities },
+  backendOf: (member: string) => { name: string; nic: boolean },
 ): string | null {
   const members = new Set(cellMembers(c));
   for (const l of c.links) {
@@ -120,7 +114,7 @@ export function linkRefusal(
     if (l.kind === "shared-storage") return `link shared-storage ${l.from} -> ${l.to}: not built yet`;
     for (const end of [l.from, l.to]) {
       const b = backendOf(end);
-      if (!b.caps.nic) return `link ${l.kind} ${l.from} -> ${l.to}: backend ${b.name} of "${end}" has no NIC`;
+      if (!b.nic) return `link ${l.kind} ${l.from} -> ${l.to}: backend ${b.name} of "${end}" has no NIC`;
     }
   }
   return null;
