@@ -44,14 +44,16 @@ function plan(composition: CompositionParams, fault: "kerncrash" | "none" = "ker
   return testPlan(backend, image, fault, { composition: composedPlan(composition, backend), thresholds });
 }
 
-/** Network namespaces other than this process's, held by any process: the test's own must all be gone. */
+/**
+ * Network namespaces other than this process's held by this test session's processes (other work on the
+ * machine may hold its own): the test's own must all be gone after each test.
+ */
 function foreignNetns(): Set<string> {
   const own = readlinkSync("/proc/self/ns/net");
   const found = new Set<string>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of processesMatching("")) {
     try {
-      const ns = readlinkSync(`/proc/${entry}/ns/net`);
+      const ns = readlinkSync(`/proc/${pid}/ns/net`);
       if (ns !== own) found.add(ns);
     } catch {
       // Exited while we looked.
