@@ -6,6 +6,7 @@ import type { Outcome } from "../model/outcome-types.js";
 import type { Store } from "../store/store.js";
 import { InfraError } from "../util/errors.js";
 import { duration } from "../util/format.js";
+import { judgeAgainstControls } from "./control-runs.js";
 import type { GoldenRuns } from "./golden.js";
 import { planRun } from "./plan-run.js";
 import type { Slot } from "./plan-slots.js";
@@ -61,7 +62,10 @@ export async function runRepetition(
     // A composed cell boots fresh: a saved guest's device set has no NIC (and its tap is per run).
     if (slot.params.boot === "snapshot" && !plan.composition) plan.snapshot = snapshotSource(slot, plan);
     if (plan.softError) plan.golden = ctx.goldens.source(plan, slot.backendName);
-    const result = await runOne(plan, signal);
+    const ran = await runOne(plan, signal);
+    const result = slot.controls
+      ? judgeAgainstControls(ctx.store, slot.controls, plan.heartbeatMs, ran)
+      : ran;
     await storeAttempt(ctx, slot, { key, rep, seed, attempt, plan, result });
     ctx.log(describeAttempt(key, attempt, result));
     if (!retryAfter(result.verdict.outcome, attempt, ctx.config.infra.retries)) return result.verdict.outcome;

@@ -6,6 +6,7 @@ import type { BuiltImage } from "../guest/image-builder.js";
 import { isResult } from "../model/outcome-types.js";
 import { type RunParams, runParams, type Trigger } from "../model/run-params.js";
 import type { SoftErrorParams } from "../model/soft-error.js";
+import type { StoredRun } from "../store/run-store.js";
 import type { Store } from "../store/store.js";
 import { Cell } from "./cell.js";
 import type { LoadedCampaign } from "./load.js";
@@ -21,6 +22,14 @@ export interface Slot extends Schedulable {
   backendVersion: string | null;
   fault: FaultName;
   params: RunParams;
+  /** A composed cell's fault slot: its control runs (same cell and toggle), judged against before deciding. */
+  controls?: Cell;
+}
+
+/** A backend the campaign names, probed and runnable here. */
+export interface ProbedBackend {
+  backend: Backend;
+  version: string | null;
 }
 
 /** The campaign's backends as references, in the order the YAML lists them. */
@@ -106,7 +115,50 @@ export async function planSlots(
   const stored = store.runs({ campaign: config.name });
   const slots: Slot[] = [];
   let restored = 0;
+  const probed = await probeBackends(config, store, opts);
   const inShard = shardFilter(config, opts.shard);
+  for (const ref of backendRefs(config)) {
+    const probe = probed.get(ref.name);
+    if (!probe) continue;
+    const { backend } = probe;
+    for (const [faultIndex, fp] of faultPlans(config).entries()) {
+      if (!inShard(ref.name, faultIndex)) continue;
+      const { fault } = fp;
+      const support = backend.supports(FAULTS[fault]);
+      if (!support.supported) {
+        refuse(store, config.name, opts.log, { backend: ref.name, fault, reason: support.reason });
+        continue;
+      }
+      const snapshots = !opts.noSnapshot && isSnapshotter(backend);
+      const params = slotParams(config, fault, fp.trigger, snapshots, fp.softError);
+      const cell = new Cell(
+        cellKey(config.name, ref.name, fault, params),
+        fp.repetitions ?? config.repetitions,
+        config.until ?? null,
+      );
+      restored += restoreCell(cell, stored);
+      slots.push({
+        cell,
+        backendName: ref.name,
+        backend,
+        backendVersion: probe.version,
+        fault,
+        params,
+        // Hogs load the whole host and bystanders measure it: either has the machine to itself.
+        exclusive: faultSpec(fault).runsAlone === true || config.bystanders > 0,
+      });
+    }
+  }
+  return { slots, restored };
+}
+
+/** Probe every backend the campaign names (each a stored statement); the runnable ones by name. */
+export async function probeBackends(
+  config: CampaignConfig,
+  store: Store,
+  opts: PlanOptions,
+): Promise<Map<string, ProbedBackend>> {
+  const probed = new Map<string, ProbedBackend>();
   for (const ref of backendRefs(config)) {
     const backend = createBackend({ ...ref, binary: opts.binary });
     const availability = await backend.probe(opts.image, opts.signal);
@@ -117,46 +169,31 @@ export async function planSlots(
       reason: availability.reason,
     });
     opts.log(`${ref.name}: ${availability.available ? "" : "not runnable here — "}${availability.reason}`);
-    if (!availability.available) continue;
-    for (const [faultIndex, fp] of faultPlans(config).entries()) {
-      if (!inShard(ref.name, faultIndex)) continue;
-      const { fault } = fp;
-      const support = backend.supports(FAULTS[fault]);
-      if (!support.supported) {
-        store.recordStatement(config.name, {
-          backend: ref.name,
-          fault,
-          kind: "refused",
-          reason: support.reason,
-        });
-        opts.log(`${ref.name} × ${fault}: refused — ${support.reason}`);
-        continue;
-      }
-      const snapshots = !opts.noSnapshot && isSnapshotter(backend);
-      const params = slotParams(config, fault, fp.trigger, snapshots, fp.softError);
-      const cell = new Cell(
-        cellKey(config.name, ref.name, fault, params),
-        fp.repetitions ?? config.repetitions,
-        config.until ?? null,
-      );
-      for (const r of stored) {
-        const rep = repetitionOf(cell.keyPrefix, r.runKey);
-        if (rep !== null && isResult(r.outcome)) {
-          cell.restore(rep, r.outcome);
-          restored++;
-        }
-      }
-      slots.push({
-        cell,
-        backendName: ref.name,
-        backend,
-        backendVersion: availability.version ?? null,
-        fault,
-        params,
-        // Hogs load the whole host and bystanders measure it: either has the machine to itself.
-        exclusive: faultSpec(fault).runsAlone === true || config.bystanders > 0,
-      });
+    if (availability.available) probed.set(ref.name, { backend, version: availability.version ?? null });
+  }
+  return probed;
+}
+
+/** Restore a cell's stored results (resume); how many there were. */
+export function restoreCell(cell: Cell, stored: readonly StoredRun[]): number {
+  let n = 0;
+  for (const r of stored) {
+    const rep = repetitionOf(cell.keyPrefix, r.runKey);
+    if (rep !== null && isResult(r.outcome)) {
+      cell.restore(rep, r.outcome);
+      n++;
     }
   }
-  return { slots, restored };
+  return n;
+}
+
+/** A backend × fault that will not run here: a stored statement and a log line. */
+export function refuse(
+  store: Store,
+  campaign: string,
+  log: (line: string) => void,
+  r: { backend: string; fault: string; reason: string },
+): void {
+  store.recordStatement(campaign, { ...r, kind: "refused" });
+  log(`${r.backend} × ${r.fault}: refused — ${r.reason}`);
 }

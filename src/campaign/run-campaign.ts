@@ -10,6 +10,7 @@ import { campaignLinkRefusal } from "./composed.js";
 import { GoldenRuns } from "./golden.js";
 import type { LoadedCampaign } from "./load.js";
 import { acquireCampaignLock } from "./lock.js";
+import { planCellSlots } from "./plan-cells.js";
 import { planSlots, type Slot } from "./plan-slots.js";
 import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
@@ -67,7 +68,7 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   for (const dir of sweepScratchDirs()) opts.log(`swept a dead ezone's scratch directory: ${dir}`);
   store.ensureCampaign(config.name, JSON.stringify(config), sha(loaded.text));
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
-  const { slots, restored } = await planSlots(loaded, store, opts);
+  const { slots, restored } = await (config.cells ? planCellSlots : planSlots)(loaded, store, opts);
   const unbuildable = campaignLinkRefusal(slots);
   if (unbuildable) throw new UsageError(`this host cannot build the campaign's links: ${unbuildable}`);
   const summary: CampaignSummary = {

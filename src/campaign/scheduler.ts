@@ -41,6 +41,8 @@ export interface Schedulable {
   cell: Cell;
   /** Affects the host (hogs, bystanders): runs with the machine to itself. */
   exclusive: boolean;
+  /** A cell that must be complete before this one's runs start (a composed cell's control runs). */
+  after?: Cell;
 }
 
 /** How the scheduler runs one repetition and reports what is going on. */
@@ -118,6 +120,7 @@ function roundRobin<S extends Schedulable>(slots: S[]): () => { slot: S; rep: nu
   return () => {
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[(cursor + i) % slots.length] as S;
+      if (slot.after && !slot.after.complete()) continue;
       const rep = slot.cell.next();
       if (rep !== null) {
         cursor = (cursor + i + 1) % slots.length;

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { BACKEND_NAMES } from "../backends/index.js";
 import { FAULT_NAMES } from "../faults/catalogue.js";
 import { FLIP_REGISTER_NAMES, SOFT_TARGETS } from "../model/soft-error.js";
+import { cellEntry, checkCells } from "./cell-schema.js";
 
 const name = z
   .string()
@@ -118,6 +119,11 @@ const campaignFields = z.strictObject({
     .prefault({}),
   /** Where results go, relative to the campaign file's directory (default: results/<name> in the current one). */
   results: z.string().optional(),
+  /**
+   * Composed cells (a victim, its peers and the links between them): when present, the campaign runs
+   * these cells × its faults, each with its control runs, instead of its backends × faults.
+   */
+  cells: z.array(cellEntry).max(64).optional(),
 });
 
 type Fields = z.output<typeof campaignFields>;
@@ -194,6 +200,7 @@ function checkBitflip(f: Fields["faults"][number], i: number, ctx: z.RefinementC
 export const campaignSchema = campaignFields.superRefine((c, ctx) => {
   checkBackendNames(c, ctx);
   checkFaults(c, ctx);
+  checkCells(c, ctx);
 });
 
 export type CampaignConfig = z.output<typeof campaignSchema>;

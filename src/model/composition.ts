@@ -61,6 +61,8 @@ export interface PeerEvidence {
 export interface ControlMaxima {
   /** How many control runs the maxima come from. */
   runs: number;
+  /** The cell's heartbeat interval (ms): a peer's heartbeat gap counts only from two of them. */
+  heartbeatMs: number;
   /** Per party ("host" or a peer's name). */
   parties: Record<string, { maxHeartbeatGapMs: number | null; failed: number; late: number }>;
 }

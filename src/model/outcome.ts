@@ -1,3 +1,10 @@
+import {
+  MIN_CONTROL_RUNS,
+  type Party,
+  type PartyEffect,
+  partyName,
+  peerEffects,
+} from "./composition-verdict.js";
 import type { EnclaveExit, RunEvidence, Verdict } from "./outcome-types.js";
 import type { SoftErrorEvidence } from "./soft-error.js";
 
@@ -72,7 +79,7 @@ export function decideOutcome(ev: RunEvidence): Verdict {
     return { outcome: "not-fired", reasons: [why] };
   }
 
-  const neighbours = decideBystanders(ev, degraded);
+  const neighbours = decideBystanders(ev, degraded) ?? decideComposed(ev, degraded);
   if (neighbours) return neighbours;
   if (ev.hostInjection) return decideHostFault(ev, ev.hostInjection, guestDied, degraded);
 
@@ -101,12 +108,8 @@ function decideSoftError(
   const placed = `flipped ${flip.where} (${flip.old} → ${flip.readBack})`;
   if (soft.class === null) return { outcome: "unknown", reasons: [placed, soft.reason] };
   const what = `${soft.class}: ${soft.reason}`;
-  if (guestDied || (soft.class === "hang" && ev.heartbeatLost)) {
-    return {
-      outcome: "contained-varied",
-      reasons: [placed, `${what}: beyond the workload's process`, ...degraded],
-    };
-  }
+  if (guestDied || (soft.class === "hang" && ev.heartbeatLost))
+    return varied(VICTIM_GUEST, `${what}: beyond the workload's process`, [placed, ...degraded]);
   if (soft.class === "benign") return { outcome: "no-effect", reasons: [placed, what, ...degraded] };
   return contained([placed, what], degraded);
 }
@@ -147,8 +150,60 @@ function consoleOnly(ev: RunEvidence, verdict: Verdict): Verdict {
 
 /** With proof: the run is contained (limited), or varied when the host degraded. */
 function contained(what: string[], degraded: string[]): Verdict {
-  if (degraded.length > 0) return { outcome: "contained-varied", reasons: [...what, ...degraded] };
+  const [first, ...more] = degraded;
+  if (first !== undefined) return varied(HOST, first, [...what, ...more]);
   return { outcome: "contained-limited", reasons: [...what, "every host probe passed"] };
+}
+
+const HOST: Party = { kind: "host" };
+const VICTIM_GUEST: Party = { kind: "victim-guest" };
+
+/**
+ * The only way to a `contained-varied` verdict: its first reason names the party that was affected and
+ * the figure ("peer b: 14 failed requests (controls max 0)"), so "varied" never stands without a who.
+ */
+function varied(party: Party, figure: string, more: string[]): Verdict {
+  return { outcome: "contained-varied", reasons: [`${partyName(party)}: ${figure}`, ...more] };
+}
+
+/** Several effects: the first decides the verdict's party, the others follow it as reasons. */
+function variedBy(effects: [PartyEffect, ...PartyEffect[]], more: string[]): Verdict {
+  const [first, ...rest] = effects;
+  return varied(first.party, first.figure, [
+    ...rest.map((e) => `${partyName(e.party)}: ${e.figure}`),
+    ...more,
+  ]);
+}
+
+/**
+ * A composed cell's fault run (it carries its cell's control maxima): judged only against at least
+ * MIN_CONTROL_RUNS finished control runs of the same cell and toggle. A peer that died is an escape, as a
+ * bystander's death is (DESIGN §2: another enclave failed); a surviving peer whose heartbeat gap or
+ * request failures stand out from the controls is a varied effect naming it. Null: nothing to say of the
+ * peers, the victim's own verdict follows.
+ */
+function decideComposed(ev: RunEvidence, degraded: string[]): Verdict | null {
+  if (ev.controlMaxima === undefined && ev.peers === undefined) return null;
+  const runs = ev.controlMaxima?.runs ?? 0;
+  if (ev.controlMaxima === undefined || runs < MIN_CONTROL_RUNS) {
+    return {
+      outcome: "unknown",
+      reasons: [
+        `only ${runs} finished control runs of this cell and toggle: ${MIN_CONTROL_RUNS} are needed to judge its peers`,
+      ],
+    };
+  }
+  if (ev.peers === undefined)
+    return { outcome: "unknown", reasons: ["the composed run recorded nothing of its peers"] };
+  const dead = ev.peers.filter((p) => p.died);
+  if (dead.length > 0) {
+    return {
+      outcome: "escaped-global",
+      reasons: dead.map((p) => `peer ${p.name} (${p.backend}) died while the fault ran`),
+    };
+  }
+  const [first, ...rest] = peerEffects(ev.peers, ev.controlMaxima);
+  return first ? variedBy([first, ...rest], degraded) : null;
 }
 
 /**
@@ -198,12 +253,12 @@ function decideUserFault(
   crashText: string,
   degraded: string[],
 ): Verdict {
-  if (guestDied) {
-    return {
-      outcome: "contained-varied",
-      reasons: [`a guest user-space fault took the guest kernel down: ${crashText}`, ...degraded],
-    };
-  }
+  if (guestDied)
+    return varied(
+      VICTIM_GUEST,
+      `a guest user-space fault took the guest kernel down: ${crashText}`,
+      degraded,
+    );
   if (ev.exit.kind !== "running") {
     return {
       outcome: "unknown",
@@ -212,22 +267,13 @@ function decideUserFault(
   }
   const hbAfter = ev.heartbeatsAfterFault ?? 0;
   if (hbAfter === 0) {
-    return {
-      outcome: "contained-varied",
-      reasons: [
-        "the guest never heartbeated again after a user-space fault (the agent or guest hung)",
-        ...degraded,
-      ],
-    };
+    const figure = "never heartbeated again after a user-space fault (the agent or guest hung)";
+    return varied(VICTIM_GUEST, figure, degraded);
   }
   if (ev.heartbeatLost) {
-    return {
-      outcome: "contained-varied",
-      reasons: [
-        "the agent's heartbeat stopped for the heartbeat-loss interval during the fault, then resumed",
-        ...degraded,
-      ],
-    };
+    const figure =
+      "the agent's heartbeat stopped for the heartbeat-loss interval during the fault, then resumed";
+    return varied(VICTIM_GUEST, figure, degraded);
   }
   return contained(["the fault's process ended as expected and the guest kept heartbeating"], degraded);
 }
@@ -246,20 +292,15 @@ function decideBystanders(ev: RunEvidence, degraded: string[]): Verdict | null {
       ),
     };
   }
-  const stalled = (ev.bystanders ?? []).filter((b) => b.stalled);
-  if (stalled.length > 0) {
-    return {
-      outcome: "contained-varied",
-      reasons: [
-        ...stalled.map(
-          (b) =>
-            `bystander enclave ${b.index} stopped heartbeating for a while (longest gap ${b.timing.faultMaxGapMs} ms) but survived`,
-        ),
-        ...degraded,
-      ],
-    };
-  }
-  return null;
+  const [first, ...rest] = (ev.bystanders ?? [])
+    .filter((b) => b.stalled)
+    .map(
+      (b): PartyEffect => ({
+        party: { kind: "bystander", index: b.index },
+        figure: `bystander enclave ${b.index} stopped heartbeating for a while (longest gap ${b.timing.faultMaxGapMs} ms) but survived`,
+      }),
+    );
+  return first ? variedBy([first, ...rest], degraded) : null;
 }
 
 /**
@@ -283,9 +324,7 @@ function decideHostFault(
       const what = ended
         ? `the enclave ended with its host process: ${guestDied ? "guest panic reported, " : ""}${describeExit(ev)}`
         : "the enclave stopped heartbeating (its host process hangs)";
-      const reasons = [host.detail, what];
-      if (degraded.length > 0) return { outcome: "contained-varied", reasons: [...reasons, ...degraded] };
-      return { outcome: "contained-limited", reasons: [...reasons, "every host probe passed"] };
+      return contained([host.detail, what], degraded);
     }
     if (ev.heartbeatsAfterFault !== null && ev.heartbeatsAfterFault > 0) {
       return {
@@ -305,28 +344,19 @@ function decideHostFault(
     };
   }
   if (ev.heartbeatLost) {
-    return {
-      outcome: "contained-varied",
-      reasons: [
-        host.detail,
-        `the enclave's heartbeat stalled while the hog ran, and it survived; ${gaps}`,
-        ...degraded,
-      ],
-    };
+    const figure = `the enclave's heartbeat stalled while the hog ran, and it survived; ${gaps}`;
+    return varied(VICTIM_GUEST, figure, [host.detail, ...degraded]);
   }
-  if (timing?.degraded === true) {
-    return {
-      outcome: "contained-varied",
-      reasons: [host.detail, `heartbeat degraded: ${gaps}`, ...degraded],
-    };
-  }
+  if (timing?.degraded === true)
+    return varied(VICTIM_GUEST, `heartbeat degraded: ${gaps}`, [host.detail, ...degraded]);
   if (timing?.degraded !== false) {
     return {
       outcome: "unknown",
       reasons: [host.detail, `heartbeat regularity could not be measured: ${gaps}`],
     };
   }
-  if (degraded.length > 0) return { outcome: "contained-varied", reasons: [host.detail, ...degraded] };
+  const [first, ...more] = degraded;
+  if (first !== undefined) return varied(HOST, first, [host.detail, ...more]);
   return { outcome: "no-effect", reasons: [host.detail, `the enclave's heartbeat did not degrade: ${gaps}`] };
 }
 
@@ -344,6 +374,13 @@ function decideControl(ev: RunEvidence, guestDied: boolean, failed: string[], de
       reasons: troubled.map(
         (b) => `bystander enclave ${b.index} ${b.died ? "died" : "stalled"} during a control run (no fault)`,
       ),
+    };
+  }
+  const deadPeers = (ev.peers ?? []).filter((p) => p.died);
+  if (deadPeers.length > 0) {
+    return {
+      outcome: "unknown",
+      reasons: deadPeers.map((p) => `peer ${p.name} (${p.backend}) died during a control run (no fault)`),
     };
   }
   if (guestDied || ev.heartbeatLost || ev.exit.kind !== "running") {

@@ -14,11 +14,14 @@ import { OUTCOMES, type Outcome, type ProbeFinding, type Zone } from "../model/o
 import { duration } from "../util/format.js";
 import type { PlotAssets } from "./assets.js";
 import type { PlotData, PlotPoint } from "./browser/plot-data.js";
+import { cellDiagram } from "./cell-diagram.js";
 import { type CampaignSummary, pooledCell, type RunDetail } from "./collect.js";
+import { AFFECTED, COMPOSED_HEADING, COMPOSED_NOTE, composedRows } from "./composed-cells.js";
 import type { ConsoleEvidence } from "./console-evidence.js";
 import { clientScript } from "./html-client.js";
 import { type HtmlValue, html, joinHtml, raw, type SafeHtml } from "./html-template.js";
 import { NO_PAPER_ROWS, PAPER_COLUMNS, paperCells } from "./paper-table.js";
+import { countWithInterval } from "./soft-errors.js";
 import {
   type CellTone,
   cellLines,
@@ -148,7 +151,21 @@ ${matrixTable(s)}
 ${notPlotted.length > 0 && html`<p class="note not-plotted">Not plotted: ${notPlotted.join("; ")}</p>`}
 <h3>E-Zone 3 (guest kernel) fault, as in the paper</h3>
 ${paperTable(s)}
+${composedSection(s, index)}
 </section>`;
+}
+
+/** Composed cells: who each fault affected per toggle, each row with its cell's diagram; nothing without cells. */
+function composedSection(s: CampaignSummary, index: number): SafeHtml | null {
+  const rows = composedRows(s.runs);
+  if (rows.length === 0) return null;
+  const body = rows.map(
+    (r, i) =>
+      html`<tr><td>${r.cell}</td><td>${r.fault}</td><td>${r.variant}</td><td>${r.runs}</td><td>${r.controls}</td>${AFFECTED.map((a) => html`<td>${countWithInterval(r.counts[a], r.runs)}</td>`)}<td>${cellDiagram(r, `arrow-${index}-${i}`)}</td></tr>`,
+  );
+  return html`<h3>${COMPOSED_HEADING}</h3>
+<table class="composed"><thead><tr><th>cell</th><th>fault</th><th>toggle</th><th>runs</th><th>controls</th>${AFFECTED.map((a) => html`<th>${a}</th>`)}<th>diagram</th></tr></thead><tbody>${body}</tbody></table>
+<p class="note">${COMPOSED_NOTE} Diagram: red = died in some run, orange = affected (named by a verdict), dashed = link cut by the toggle.</p>`;
 }
 
 function outcomeBadge(outcome: Outcome): SafeHtml {

@@ -6,6 +6,7 @@
 import { escapeControl, escapeHtml } from "../util/escape.js";
 import { renderTable } from "../util/format.js";
 import type { CampaignSummary } from "./collect.js";
+import { COMPOSED_HEADING, COMPOSED_NOTE, composedTable } from "./composed-cells.js";
 import type { Overhead } from "./overhead.js";
 import { NO_PAPER_ROWS, PAPER_COLUMNS, paperCells } from "./paper-table.js";
 import { softErrorTable } from "./soft-errors.js";
@@ -50,6 +51,12 @@ function softErrorSection(s: CampaignSummary): string[] {
   return table ? [`Soft errors: class per backend and target (count, 95% interval)\n${table}`] : [];
 }
 
+/** Composed cells, who each fault affected per toggle; nothing when the campaign has none. */
+function composedSection(s: CampaignSummary): string[] {
+  const table = composedTable(s.runs);
+  return table ? [`${COMPOSED_HEADING}\n${table}\n${COMPOSED_NOTE}`] : [];
+}
+
 /** The terminal report: per campaign the paper's table, the zone matrix and the overhead. */
 export function renderTextReport(summaries: CampaignSummary[], opts: { color: boolean }): string {
   return summaries
@@ -59,6 +66,7 @@ export function renderTextReport(summaries: CampaignSummary[], opts: { color: bo
         `Zone matrix (fault runs; control runs left out)\n${renderZoneMatrix(s.matrix, opts)}`,
         overheadLines(s.overhead).map(escapeControl).join("\n"),
         ...softErrorSection(s),
+        ...composedSection(s),
       ].join("\n\n"),
     )
     .join("\n\n\n")

@@ -112,6 +112,8 @@ export interface OutcomeCount {
 export interface RunFilter {
   campaign?: string;
   backend?: string;
+  /** Runs whose key starts with this (a cell's key prefix and `/`: its runs and their failed attempts). */
+  keyPrefix?: string;
 }
 
 /** A statement that is not a result: availability of a backend, or a refused backend × fault. */
@@ -204,6 +206,7 @@ const SELECT_RUNS = `
   LEFT JOIN evidence e ON e.run_id = r.id
   LEFT JOIN provenance p ON p.run_id = r.id
   WHERE (@campaign IS NULL OR c.name = @campaign) AND (@backend IS NULL OR r.backend = @backend)
+    AND (@keyPrefix IS NULL OR substr(r.run_key, 1, length(@keyPrefix)) = @keyPrefix)
   ORDER BY r.id`;
 
 /** Every statement of the campaign family, prepared once per connection. */
@@ -254,7 +257,9 @@ function prepareStatements(db: Database.Database) {
        VALUES (@runId, @ezoneVersion, @ezoneCommit, @backendVersion, @kernelVersion,
          @imageHash, @kernelCmdline, @hostKernel, @hostname)`,
     ),
-    runs: db.prepare<{ campaign: string | null; backend: string | null }, RunRow>(SELECT_RUNS),
+    runs: db.prepare<{ campaign: string | null; backend: string | null; keyPrefix: string | null }, RunRow>(
+      SELECT_RUNS,
+    ),
     probes: db.prepare<{ runId: number }, ProbeRow>(
       "SELECT probe, severity, before, after, threshold, detail FROM probes WHERE run_id = @runId ORDER BY rowid",
     ),
@@ -372,7 +377,11 @@ export class RunStore {
   /** Stored runs in insertion order, optionally of one campaign and/or backend. */
   runs(filter: RunFilter = {}): StoredRun[] {
     return this.#stmt.runs
-      .all({ campaign: filter.campaign ?? null, backend: filter.backend ?? null })
+      .all({
+        campaign: filter.campaign ?? null,
+        backend: filter.backend ?? null,
+        keyPrefix: filter.keyPrefix ?? null,
+      })
       .map(toStoredRun);
   }
 
