@@ -102,7 +102,14 @@ export const start: RunStep = {
  */
 function bootArm(st: RunState): BootArm | null {
   const { plan } = st;
-  if (plan.fault === "none" || plan.trigger.mode !== "boot-delay" || st.hostAction || plan.snapshot)
+  // A composed run's peers are connected after READY: its fault is sent then, its delay counting from there.
+  if (
+    plan.fault === "none" ||
+    plan.trigger.mode !== "boot-delay" ||
+    st.hostAction ||
+    plan.snapshot ||
+    plan.composition
+  )
     return null;
   return { fault: plan.fault, nonce: plan.nonce, delayMs: Math.round(plan.trigger.delaySeconds * 1000) };
 }
@@ -175,7 +182,10 @@ export const inject: RunStep = {
       st.resources.defer(() => hostFault.stop());
       st.injectedAt = hostFault.at;
       killPoint("run.injected");
-    } else if (plan.fault !== "none" && (plan.trigger.mode === "command" || plan.snapshot)) {
+    } else if (
+      plan.fault !== "none" &&
+      (plan.trigger.mode === "command" || plan.snapshot || plan.composition)
+    ) {
       enclave.send(
         `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`,
       );
