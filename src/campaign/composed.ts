@@ -33,13 +33,15 @@ export interface ComposedPlan {
    * observation at once, while its dependents go on failing.
    */
   watchMs: number;
+  /** Deadline of each step of connecting the cell (NET-OK, SERVING, a first answer). */
+  connectMs: number;
 }
 
 /** A dependent asks 5 times a second and allows a reply 500 ms (TCG guests on a shared host are slow). */
 export const DEFAULT_DEPENDENCY_TIMING: DependencyTiming = { periodMs: 200, lateMs: 500 };
-/** Peers are watched this long past the victim's observation (times the backend's timeout scale). */
+/** Peers are watched this long past the victim's observation (times the victim backend's timeout scale). */
 const WATCH_MS = 3000;
-/** NET, SERVE and the first answered request take milliseconds; a guest under load, longer. */
+/** NET, SERVE and the first answered request take milliseconds; a guest under load, longer (scaled too). */
 const CONNECT_MS = 20_000;
 
 /**
@@ -59,6 +61,7 @@ export function composedPlan(params: CompositionParams, victim: Backend): Compos
     peerBackends,
     timing: DEFAULT_DEPENDENCY_TIMING,
     watchMs: WATCH_MS * victim.timeoutScale,
+    connectMs: CONNECT_MS * victim.timeoutScale,
   };
 }
 
@@ -221,9 +224,9 @@ export class ComposedCell implements AsyncDisposable {
     try {
       await m.monitor.wait(
         {
-          reason: `${m.name}: no ${what} within ${CONNECT_MS} ms`,
+          reason: `${m.name}: no ${what} within ${this.plan.connectMs} ms`,
           until: (s) => done(links) || links.failure !== null || s.exit !== null,
-          timeoutMs: CONNECT_MS,
+          timeoutMs: this.plan.connectMs,
         },
         signal,
       );
