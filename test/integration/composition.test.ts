@@ -12,7 +12,7 @@ import type { RunPlan } from "../../src/campaign/run-one.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import type { CompositionParams, PeerEvidence } from "../../src/model/composition.js";
-import { controlMaximaOf, MIN_CONTROL_RUNS } from "../../src/model/composition-verdict.js";
+import { controlMaximaOf, MIN_CONTROL_RUNS, REQUEST_FLOOR } from "../../src/model/composition-verdict.js";
 import { decideOutcome } from "../../src/model/outcome.js";
 import { LinkLog } from "../../src/monitor/link-log.js";
 import { RunMonitor } from "../../src/monitor/run-monitor.js";
@@ -133,7 +133,8 @@ describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", (
       const b = c.evidence.peers?.find((p) => p.name === "b");
       expect(b?.died).toBe(false);
       expect(b?.requests?.ok ?? 0).toBeGreaterThan(0);
-      expect(b?.requests?.failed).toBe(0);
+      // A guest stalled by a busy host may miss a request's period: never as many as the floor of an effect.
+      expect(b?.requests?.failed ?? 0).toBeLessThan(REQUEST_FLOOR);
       controls.push(c.evidence.peers ?? []);
     }
     const faulty = plan(pair(true));
@@ -149,7 +150,12 @@ describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", (
     const evidence = { ...r.evidence, controlMaxima: controlMaximaOf(controls, faulty.heartbeatMs) };
     const verdict = decideOutcome(evidence);
     expect(verdict.outcome, verdict.reasons.join("; ")).toBe("contained-varied");
-    expect(verdict.reasons[0]).toBe(`peer b: ${b?.requests?.failed} failed requests (controls max 0)`);
+    const controlsMax = Math.max(
+      ...controls.map((c) => c.find((p) => p.name === "b")?.requests?.failed ?? 0),
+    );
+    expect(verdict.reasons[0]).toBe(
+      `peer b: ${b?.requests?.failed} failed requests (controls max ${controlsMax})`,
+    );
     console.log(`composition: link on: ${JSON.stringify(b)}: ${verdict.outcome}: ${verdict.reasons[0]}`);
   }, 400_000);
 
