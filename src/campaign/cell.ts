@@ -84,6 +84,11 @@ export class Cell {
     return this.running.size === 0 && this.done.size + this.givenUp.size >= this.target();
   }
 
+  /** How many repetitions ended in a result (stored or finished in this invocation). */
+  resultCount(): number {
+    return this.done.size;
+  }
+
   /** Repetitions still expected (for progress and ETA). */
   remaining(): number {
     return Math.max(0, this.target() - this.done.size - this.givenUp.size);

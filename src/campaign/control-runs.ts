@@ -20,7 +20,7 @@ export function judgeAgainstControls(
     .runs({ keyPrefix: `${controls.keyPrefix}/` })
     .filter((r) => isResult(r.outcome) && r.runKey.indexOf("!") < 0);
   const controlMaxima = controlMaximaOf(
-    finished.map((r) => r.evidence.peers ?? []),
+    finished.map((r) => r.evidence),
     heartbeatMs,
   );
   const evidence = { ...result.evidence, controlMaxima };

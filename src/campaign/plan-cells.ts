@@ -103,7 +103,7 @@ function variantSlots(p: CellPlanning, composition: CompositionParams, faults: F
     params: params(fp),
     // The enclaves of a cell are measured against its control runs: no other run may load the machine.
     exclusive: true,
-    ...(controls ? { controls, after: controls } : {}),
+    ...(controls ? { controls, after: { cell: controls, results: MIN_CONTROL_RUNS } } : {}),
   });
   const controlRuns = Math.max(MIN_CONTROL_RUNS, p.config.repetitions);
   const controls = p.cellOf("none", params(CONTROL), controlRuns, false);

@@ -16,7 +16,7 @@ import { ProbeChain } from "./probe-chain.js";
 import type { ProgressReporter } from "./progress.js";
 import { sha } from "./run-key.js";
 import type { RunPlan } from "./run-plan.js";
-import { defaultJobs, infraStreak, type ScheduleWork, schedule } from "./scheduler.js";
+import { defaultJobs, infraStreak, readiness, type ScheduleWork, schedule } from "./scheduler.js";
 import type { Shard } from "./shard.js";
 
 export interface CampaignOptions {
@@ -116,6 +116,10 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
     // Spare VMMs started ahead for runs that will not come.
     await Promise.all([...new Set(slots.map((s) => s.backend))].map((b) => b.close?.()));
   }
+  for (const s of slots.filter((x) => readiness(x) === "starved"))
+    log(
+      `${s.cell.keyPrefix}: not run — only ${s.after?.cell.resultCount()} of its control runs ended in a result (${s.after?.results} needed); run the campaign again to finish them`,
+    );
   summary.wallMs = performance.now() - t0;
   return summary;
 }

@@ -41,8 +41,19 @@ export interface Schedulable {
   cell: Cell;
   /** Affects the host (hogs, bystanders): runs with the machine to itself. */
   exclusive: boolean;
-  /** A cell that must be complete before this one's runs start (a composed cell's control runs). */
-  after?: Cell;
+  /**
+   * A cell that must be complete before this one's runs start, and how many results it must have then
+   * (a composed cell's control runs): with fewer, this slot's runs are not started in this invocation,
+   * since they could not be judged; a resume runs them once the missing control runs are done.
+   */
+  after?: { cell: Cell; results: number };
+}
+
+/** Whether a slot may run now (`go`), must wait for its prerequisite (`wait`), or is left out (`starved`). */
+export function readiness(slot: Schedulable): "go" | "wait" | "starved" {
+  if (!slot.after) return "go";
+  if (!slot.after.cell.complete()) return "wait";
+  return slot.after.cell.resultCount() >= slot.after.results ? "go" : "starved";
 }
 
 /** How the scheduler runs one repetition and reports what is going on. */
@@ -81,7 +92,7 @@ export async function schedule<S extends Schedulable>(
     while (!signal.aborted) {
       const next = pick();
       if (!next) {
-        if (slots.every((s) => s.cell.complete())) return;
+        if (slots.every((s) => s.cell.complete() || readiness(s) === "starved")) return;
         await new Promise<void>((r) => wake.push(r));
         continue;
       }
@@ -120,7 +131,7 @@ function roundRobin<S extends Schedulable>(slots: S[]): () => { slot: S; rep: nu
   return () => {
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[(cursor + i) % slots.length] as S;
-      if (slot.after && !slot.after.complete()) continue;
+      if (readiness(slot) !== "go") continue;
       const rep = slot.cell.next();
       if (rep !== null) {
         cursor = (cursor + i + 1) % slots.length;

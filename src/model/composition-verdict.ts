@@ -3,6 +3,7 @@
  * stand out from them, and the names of the parties a `contained-varied` verdict blames. No I/O here.
  */
 import type { CompositionParams, ControlMaxima, PeerEvidence } from "./composition.js";
+import type { ProbeFinding, RunEvidence } from "./outcome-types.js";
 
 /** A composed cell's fault runs are judged only once this many of its control runs (per toggle) finished. */
 export const MIN_CONTROL_RUNS = 5;
@@ -42,14 +43,21 @@ export interface PartyEffect {
   figure: string;
 }
 
-/** The control runs' maxima per peer, from each control run's peers (a composed cell's fault `none` runs). */
+/**
+ * The control runs' maxima per peer, and how many of them saw each host probe degraded, from the
+ * evidence of a composed cell's fault `none` runs.
+ */
 export function controlMaximaOf(
-  controls: readonly (readonly PeerEvidence[])[],
+  controls: readonly Pick<RunEvidence, "peers" | "probes">[],
   heartbeatMs: number,
 ): ControlMaxima {
   const parties: ControlMaxima["parties"] = {};
-  for (const peers of controls) {
-    for (const p of peers) {
+  const hostDegraded: Record<string, number> = {};
+  for (const control of controls) {
+    for (const probe of control.probes) {
+      if (probe.severity === "degraded") hostDegraded[probe.probe] = (hostDegraded[probe.probe] ?? 0) + 1;
+    }
+    for (const p of control.peers ?? []) {
       const m = parties[p.name] ?? { maxHeartbeatGapMs: null, failed: 0, late: 0 };
       parties[p.name] = m;
       if (p.maxHeartbeatGapMs !== null)
@@ -58,7 +66,29 @@ export function controlMaximaOf(
       m.late = Math.max(m.late, p.requests?.late ?? 0);
     }
   }
-  return { runs: controls.length, heartbeatMs, parties };
+  return { runs: controls.length, heartbeatMs, parties, hostDegraded };
+}
+
+/**
+ * A composed fault run's degraded host probes, split: those its cell's control runs never showed are
+ * blamed on the fault; one the controls showed too is excused, with a reason saying so (DESIGN §2:
+ * degradation the control runs show as often is not blamed). Without control maxima all are blamed.
+ */
+export function excuseHostProbes(
+  probes: readonly ProbeFinding[],
+  maxima: ControlMaxima | undefined,
+): { blamed: ProbeFinding[]; excused: string[] } {
+  const degraded = probes.filter((p) => p.severity === "degraded");
+  const seen = (p: ProbeFinding) => maxima?.hostDegraded[p.probe] ?? 0;
+  return {
+    blamed: degraded.filter((p) => seen(p) === 0),
+    excused: degraded
+      .filter((p) => seen(p) > 0)
+      .map(
+        (p) =>
+          `host probe ${p.probe} degraded (${p.detail}), as in ${seen(p)} of the cell's ${maxima?.runs} control runs: not blamed on the fault`,
+      ),
+  };
 }
 
 /** Does `value` stand out: at or above the floor and at least EFFECT_MARGIN times the controls' maximum? */

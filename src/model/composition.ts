@@ -65,4 +65,6 @@ export interface ControlMaxima {
   heartbeatMs: number;
   /** Per party ("host" or a peer's name). */
   parties: Record<string, { maxHeartbeatGapMs: number | null; failed: number; late: number }>;
+  /** Per host probe: in how many control runs it was degraded (a fault run's same degradation is not blamed). */
+  hostDegraded: Record<string, number>;
 }

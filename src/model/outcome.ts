@@ -1,4 +1,5 @@
 import {
+  excuseHostProbes,
   MIN_CONTROL_RUNS,
   type Party,
   type PartyEffect,
@@ -29,9 +30,15 @@ export function decideOutcome(ev: RunEvidence): Verdict {
   const failed = ev.probes
     .filter((p) => p.severity === "failed")
     .map((p) => `host probe ${p.probe} failed: ${p.detail}`);
-  const degraded = ev.probes
-    .filter((p) => p.severity === "degraded")
-    .map((p) => `host probe ${p.probe} degraded: ${p.detail}`);
+  // A composed cell's control runs excuse a host degradation they saw too: it is not blamed on the fault.
+  const { blamed, excused } = excuseHostProbes(ev.probes, ev.fault === "none" ? undefined : ev.controlMaxima);
+  const degraded = blamed.map((p) => `host probe ${p.probe} degraded: ${p.detail}`);
+  const verdict = decideJudged(ev, failed, degraded);
+  return excused.length > 0 ? { ...verdict, reasons: [...verdict.reasons, ...excused] } : verdict;
+}
+
+/** The rules after the infrastructure and probe checks: the host's failures and blamed degradations known. */
+function decideJudged(ev: RunEvidence, failed: string[], degraded: string[]): Verdict {
   const guestDied = ev.guestCrash !== null || ev.panicEvent;
   const crashText = ev.guestCrash
     ? `guest kernel crashed: ${ev.guestCrash.title}`
@@ -297,7 +304,7 @@ function decideBystanders(ev: RunEvidence, degraded: string[]): Verdict | null {
     .map(
       (b): PartyEffect => ({
         party: { kind: "bystander", index: b.index },
-        figure: `bystander enclave ${b.index} stopped heartbeating for a while (longest gap ${b.timing.faultMaxGapMs} ms) but survived`,
+        figure: `stopped heartbeating for a while (longest gap ${b.timing.faultMaxGapMs} ms) but survived`,
       }),
     );
   return first ? variedBy([first, ...rest], degraded) : null;

@@ -8,6 +8,7 @@ import { planCellSlots } from "../../src/campaign/plan-cells.js";
 import { Store } from "../../src/store/store.js";
 import { ConfigError } from "../../src/util/errors.js";
 import { NO_IMAGE } from "../helpers/replay.js";
+import { evidenceFor, storedRun } from "../helpers/report-fixtures.js";
 
 /** A campaign around one cell: `cell` is the YAML of the cell's fields (indented under `- `). */
 const campaign = (cell: string, backends = "[qemu-tcg, native, exec]") =>
@@ -145,11 +146,42 @@ describe("planning composed cells", () => {
       ["kerncrash", true, 2],
     ]);
     const [control, fault] = slots;
-    expect(fault?.after).toBe(control?.cell);
+    expect(fault?.after).toEqual({ cell: control?.cell, results: 5 });
     expect(fault?.controls).toBe(control?.cell);
     expect(control?.after).toBeUndefined();
     expect(slots.every((s) => s.exclusive)).toBe(true);
     expect(new Set(slots.map((s) => s.cell.keyPrefix)).size).toBe(4);
     expect(lines).toContain("cell pair (limits off): 5 control runs first");
+  });
+
+  it("a resumed campaign restores the controls it stored, and the fault runs need not wait again", async () => {
+    dir = mkdtempSync(join(tmpdir(), "ezone-cells-"));
+    const text = campaign(
+      "victim: vm\npeers: [{ name: b, backend: vm }]",
+      "[{ name: vm, type: exec, exec: { start: 'true' } }]",
+    );
+    const loaded = { config: parseCampaign(text, "comp.yaml"), resultsDir: dir, text, file: "comp.yaml" };
+    using store = Store.open(dir);
+    store.ensureCampaign("comp", text, "h");
+    const opts = { image: NO_IMAGE, signal: AbortSignal.timeout(5_000), log: () => {} };
+    const first = await planCellSlots(loaded, store, opts);
+    const controlKey = first.slots[0]?.cell.keyPrefix ?? "";
+    for (const rep of [1, 2, 3, 4, 5]) {
+      const run = storedRun("vm", "no-effect", {
+        campaign: "comp",
+        runKey: `${controlKey}/${rep}`,
+        fault: "none",
+      });
+      await store.recordRun({
+        ...run,
+        evidence: evidenceFor("none", 3),
+        verdict: { outcome: "no-effect", reasons: [] },
+        artifacts: [],
+      });
+    }
+    const again = await planCellSlots(loaded, store, opts);
+    expect(again.restored).toBe(5);
+    expect(again.slots[0]?.cell.complete()).toBe(true);
+    expect(again.slots[1]?.after?.cell.complete()).toBe(true);
   });
 });

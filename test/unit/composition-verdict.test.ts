@@ -30,11 +30,22 @@ const peer = (over: Partial<PeerEvidence> = {}): PeerEvidence => ({
 
 /** Five quiet control runs of a cell whose peer b depends on the victim (heartbeat 250 ms). */
 const quiet: ControlMaxima = controlMaximaOf(
-  [1, 2, 3, 4, 5].map((i) => [
-    peer({ maxHeartbeatGapMs: 280 + i * 4, requests: { ok: 40, failed: 0, late: 1 } }),
-  ]),
+  [1, 2, 3, 4, 5].map((i) => ({
+    probes: [],
+    peers: [peer({ maxHeartbeatGapMs: 280 + i * 4, requests: { ok: 40, failed: 0, late: 1 } })],
+  })),
   250,
 );
+
+/** The host's fork+exec latency over its threshold after a run. */
+const slowHost: ProbeFinding = {
+  probe: "host.forkExecMs",
+  severity: "degraded",
+  before: 1,
+  after: 9,
+  threshold: "x3",
+  detail: "fork+exec 9 ms",
+};
 
 /** A kerncrash in the victim of a composed cell, proven and witnessed; its peer b unaffected. */
 const composed: RunEvidence = evidenceFor("kerncrash", 3, { peers: [peer()], controlMaxima: quiet });
@@ -45,11 +56,15 @@ describe("control maxima", () => {
       runs: 5,
       heartbeatMs: 250,
       parties: { b: { maxHeartbeatGapMs: 300, failed: 0, late: 1 } },
+      hostDegraded: {},
     });
   });
 
   it("keeps a gap no control run could measure as null, and counts a dependent-less peer as 0 requests", () => {
-    const m = controlMaximaOf([[peer({ maxHeartbeatGapMs: null, requests: null })]], 100);
+    const m = controlMaximaOf(
+      [{ probes: [], peers: [peer({ maxHeartbeatGapMs: null, requests: null })] }],
+      100,
+    );
     expect(m.parties.b).toEqual({ maxHeartbeatGapMs: null, failed: 0, late: 0 });
   });
 });
@@ -77,7 +92,7 @@ describe("peer effects against the controls", () => {
 
   it("a gap within 20 % of the controls' or under two heartbeat intervals is no effect", () => {
     expect(peerEffects([peer({ maxHeartbeatGapMs: 359 })], quiet)).toEqual([]);
-    const lowControls = controlMaximaOf([[peer({ maxHeartbeatGapMs: 100 })]], 250);
+    const lowControls = controlMaximaOf([{ probes: [], peers: [peer({ maxHeartbeatGapMs: 100 })] }], 250);
     expect(peerEffects([peer({ maxHeartbeatGapMs: 499 })], lowControls)).toEqual([]);
     expect(peerEffects([peer({ maxHeartbeatGapMs: 500 })], lowControls)).toHaveLength(1);
   });
@@ -141,11 +156,46 @@ describe("decideOutcome: composed cells", () => {
       "contained-limited",
       "guest kernel crashed",
     ],
+    [
+      "a host degradation the cell's controls never showed is blamed on the fault, naming the host",
+      { probes: [slowHost] },
+      "contained-varied",
+      "host: host probe host.forkExecMs degraded: fork+exec 9 ms",
+    ],
   ];
   it.each(rows)("%s → %s", (_name, change, outcome, first) => {
     const v = decideOutcome({ ...composed, ...change });
     expect(v.outcome).toBe(outcome);
     expect(v.reasons[0]).toContain(first);
+  });
+
+  it("a host degradation the controls showed too is not blamed on the fault, and the verdict says so", () => {
+    const v = decideOutcome({
+      ...composed,
+      probes: [slowHost],
+      controlMaxima: { ...quiet, hostDegraded: { "host.forkExecMs": 2 } },
+    });
+    expect(v).toEqual({
+      outcome: "contained-limited",
+      reasons: [
+        "guest kernel crashed: divide error in kerncrash_fire",
+        "the enclave exited with status 1",
+        "every host probe passed",
+        "host probe host.forkExecMs degraded (fork+exec 9 ms), as in 2 of the cell's 5 control runs: not blamed on the fault",
+      ],
+    });
+  });
+
+  it("counts the control runs that saw each host probe degraded", () => {
+    const m = controlMaximaOf(
+      [
+        { probes: [slowHost] },
+        { probes: [slowHost, { ...slowHost, probe: "host.taint", severity: "ok" }] },
+        { probes: [] },
+      ],
+      250,
+    );
+    expect(m.hostDegraded).toEqual({ "host.forkExecMs": 2 });
   });
 
   it("a control run in which a peer died is unknown", () => {
@@ -271,6 +321,7 @@ describe("contained-varied always names a party", () => {
       { peers: [peer({ maxHeartbeatGapMs: 5000 })], controlMaxima: quiet },
       { peers: [peer({ died: true })], controlMaxima: quiet },
       { peers: [peer()], controlMaxima: { ...quiet, runs: 2 } },
+      { peers: [peer()], controlMaxima: { ...quiet, hostDegraded: { "host.forkExecMs": 1 } } },
     ],
   } as const;
   const PARTY = /^(host|victim guest|bystander \d+|peer [a-z0-9][a-z0-9-]*): \S/;

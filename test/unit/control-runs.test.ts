@@ -26,7 +26,7 @@ describe("a composed cell's fault runs wait for its control runs", () => {
     const order: string[] = [];
     await schedule(
       [
-        { cell: faults, exclusive: false, after: controls },
+        { cell: faults, exclusive: false, after: { cell: controls, results: 5 } },
         { cell: controls, exclusive: false },
       ],
       2,
@@ -46,6 +46,28 @@ describe("a composed cell's fault runs wait for its control runs", () => {
     const firstFaultStart = order.findIndex((o) => o.startsWith("fault"));
     expect(order.filter((o) => o.endsWith("end"))).toHaveLength(8);
     expect(firstFaultStart).toBeGreaterThan(lastControlEnd);
+  });
+
+  it("fault runs are left for a resume when fewer control runs than needed ended in a result", async () => {
+    const controls = new Cell("c/v/none/x", 5, null);
+    const faults = new Cell("c/v/kerncrash/x", 3, null);
+    const ran: string[] = [];
+    await schedule(
+      [
+        { cell: controls, exclusive: false },
+        { cell: faults, exclusive: false, after: { cell: controls, results: 5 } },
+      ],
+      1,
+      AbortSignal.timeout(5_000),
+      {
+        run: async (slot, rep) => {
+          ran.push(`${slot.cell === controls ? "control" : "fault"}:${rep}`);
+          return (rep === 2 ? "infra-error" : "no-effect") as Outcome;
+        },
+      },
+    );
+    expect(ran).toEqual(["control:1", "control:2", "control:3", "control:4", "control:5"]);
+    expect(faults.remaining()).toBe(3);
   });
 });
 
@@ -97,6 +119,7 @@ describe("judging a fault run against the stored control runs", () => {
       runs: 5,
       heartbeatMs: 250,
       parties: { b: { maxHeartbeatGapMs: 300, failed: 2, late: 0 } },
+      hostDegraded: {},
     });
     expect(judged.verdict).toMatchObject({
       outcome: "contained-varied",

@@ -372,7 +372,7 @@ const zone2Cases: [string, RunEvidence, Outcome, RegExp?][] = [
     "kerncrash with a bystander that stalled",
     { ...crashed, bystanders: [{ ...bystander, stalled: true, timing: { ...steady, faultMaxGapMs: 2100 } }] },
     "contained-varied",
-    /bystander enclave 0 stopped heartbeating .*2100 ms/,
+    /^bystander 0: stopped heartbeating .*2100 ms/,
   ],
   ["kerncrash with a healthy bystander", { ...crashed, bystanders: [bystander] }, "contained-limited"],
   [
