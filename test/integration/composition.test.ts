@@ -11,9 +11,10 @@ import { composedPlan } from "../../src/campaign/composed.js";
 import type { RunPlan } from "../../src/campaign/run-one.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
-import type { CompositionParams, PeerEvidence } from "../../src/model/composition.js";
+import type { CompositionParams } from "../../src/model/composition.js";
 import { controlMaximaOf, MIN_CONTROL_RUNS, REQUEST_FLOOR } from "../../src/model/composition-verdict.js";
 import { decideOutcome } from "../../src/model/outcome.js";
+import type { RunEvidence } from "../../src/model/outcome-types.js";
 import { LinkLog } from "../../src/monitor/link-log.js";
 import { RunMonitor } from "../../src/monitor/run-monitor.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
@@ -126,7 +127,7 @@ describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", (
   it("kerncrash in the victim while B depends on it: B's requests fail → contained-varied naming B", async () => {
     before = foreignNetns();
     // The cell's control runs first (fault none, same cell and toggle): B's requests all succeed.
-    const controls: PeerEvidence[][] = [];
+    const controls: RunEvidence[] = [];
     for (let i = 0; i < MIN_CONTROL_RUNS; i++) {
       const c = await runChecked(plan(pair(true), "none"));
       expect(c.verdict.outcome, c.verdict.reasons.join("; ")).not.toBe("infra-error");
@@ -135,7 +136,7 @@ describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", (
       expect(b?.requests?.ok ?? 0).toBeGreaterThan(0);
       // A guest stalled by a busy host may miss a request's period: never as many as the floor of an effect.
       expect(b?.requests?.failed ?? 0).toBeLessThan(REQUEST_FLOOR);
-      controls.push(c.evidence.peers ?? []);
+      controls.push(c.evidence);
     }
     const faulty = plan(pair(true));
     const r = await runChecked(faulty);
@@ -151,7 +152,7 @@ describe.runIf(haveTools)("composed cell: a QEMU pair on a namespaced bridge", (
     const verdict = decideOutcome(evidence);
     expect(verdict.outcome, verdict.reasons.join("; ")).toBe("contained-varied");
     const controlsMax = Math.max(
-      ...controls.map((c) => c.find((p) => p.name === "b")?.requests?.failed ?? 0),
+      ...controls.map((c) => c.peers?.find((p) => p.name === "b")?.requests?.failed ?? 0),
     );
     expect(verdict.reasons[0]).toBe(
       `peer b: ${b?.requests?.failed} failed requests (controls max ${controlsMax})`,
