@@ -12,7 +12,8 @@ PACKAGES=(
   busybox-static         # guest user space
   linux-headers-amd64    # build fault modules for Debian's current kernel
   gcc make libc6-dev     # guest agent (static) and kbuild
-  util-linux             # setpriv: VMMs die with ezone
+  util-linux             # setpriv: VMMs die with ezone; unshare, nsenter: a composed cell's network namespace
+  iproute2               # ip: the composed cell's bridge and taps (inside its namespace)
   kmod cpio              # module tooling for kbuild
   ca-certificates
   rsyslog                # ezone monitor: the host's syslog daemon (tests start a private one)

@@ -58,6 +58,16 @@ export interface SyslogChannelSpec {
   hostname: string;
 }
 
+/** A NIC on a tap inside a composed cell's private network namespace (src/backends/links). */
+export interface EnclaveNic {
+  /** The namespace the VMM runs in: `/proc/<holder pid>/ns/net`. */
+  netns: string;
+  /** The tap the NIC is attached to, made in that namespace beforehand. */
+  tap: string;
+  /** The NIC's MAC at boot; a restored guest keeps the saved one until the agent's `NET`. */
+  mac: string;
+}
+
 /** Everything needed to start one enclave. */
 export interface EnclaveSpec {
   image: BuiltImage;
@@ -87,6 +97,8 @@ export interface EnclaveSpec {
    * claimed. Whoever sets this calls the backend's `close()` when done.
    */
   keepSpare?: boolean;
+  /** A NIC on a tap in a private network namespace; absent: no network at all. */
+  nic?: EnclaveNic;
 }
 
 /** One event from a running enclave, in arrival order. `at` is performance.now() on the host. */
@@ -127,6 +139,8 @@ export interface Backend {
   readonly panicChannel: string | null;
   /** Why this backend cannot carry the agent's syslog channel (`guest.syslog`); absent: it can. */
   readonly noSyslogChannel?: string;
+  /** Its enclaves can have a NIC on a tap (`EnclaveSpec.nic`): a composed cell's network links; absent: no. */
+  readonly nic?: boolean;
   /** Can this host run it? Why not? */
   probe(image: BuiltImage | null, signal: AbortSignal): Promise<Availability>;
   /** Can this backend host the fault at all? */

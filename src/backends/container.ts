@@ -1,3 +1,4 @@
+import { enclaveRootfs } from "../guest/enclave-rootfs.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclavePrivileges } from "../model/run-params.js";
 import type {
@@ -9,7 +10,6 @@ import type {
   FaultNeeds,
   Support,
 } from "./backend.js";
-import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { findDescendant } from "./host-process.js";
 import { probeTool } from "./probe-tool.js";

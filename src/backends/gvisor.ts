@@ -2,6 +2,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { enclaveRootfs } from "../guest/enclave-rootfs.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type {
   Availability,
@@ -12,7 +13,6 @@ import type {
   FaultNeeds,
   Support,
 } from "./backend.js";
-import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { findDescendant } from "./host-process.js";
 import { probeTool } from "./probe-tool.js";

@@ -9,20 +9,25 @@ export interface LinkCapabilities {
   sharedStorage: string | null;
 }
 
+const NO_SHARED_STORAGE = "shared storage between enclaves is not built yet";
+const NIC_QEMU_ONLY = (what: string) =>
+  `${what}: only QEMU enclaves get a NIC on a cell's bridge so far (virtio-net on a tap)`;
+
 /**
- * The one table of link capabilities per backend type. `native` shares the host's network stack, so it
- * has no NIC of its own to put on a cell's bridge; `exec` runs a VMM ezone knows nothing of.
+ * The one table of link capabilities per backend type. Only QEMU's virtio-net on a tap is built: `native`
+ * shares the host's own network stack, and the other sandboxes have no veth or tap wiring yet; `exec`
+ * runs a VMM ezone knows nothing of. `runCampaign` refuses what the host itself cannot build.
  */
 export const LINK_CAPABILITIES: Record<BackendName, LinkCapabilities> = {
   native: {
     nic: "a native enclave uses the host's own network stack: it has no NIC of its own to bridge",
-    sharedStorage: null,
+    sharedStorage: NO_SHARED_STORAGE,
   },
-  container: { nic: null, sharedStorage: null },
-  gvisor: { nic: null, sharedStorage: null },
-  uml: { nic: null, sharedStorage: null },
-  kvm: { nic: null, sharedStorage: null },
-  "qemu-tcg": { nic: null, sharedStorage: null },
+  container: { nic: NIC_QEMU_ONLY("a bubblewrap container"), sharedStorage: NO_SHARED_STORAGE },
+  gvisor: { nic: NIC_QEMU_ONLY("a gVisor sandbox"), sharedStorage: NO_SHARED_STORAGE },
+  uml: { nic: NIC_QEMU_ONLY("a UML guest"), sharedStorage: NO_SHARED_STORAGE },
+  kvm: { nic: null, sharedStorage: NO_SHARED_STORAGE },
+  "qemu-tcg": { nic: null, sharedStorage: NO_SHARED_STORAGE },
   exec: {
     nic: "an exec backend's VMM is driven by user commands: ezone cannot give it a NIC",
     sharedStorage: "an exec backend's VMM is driven by user commands: ezone cannot give it shared storage",

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { enclaveRootfs } from "../guest/enclave-rootfs.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclavePrivileges } from "../model/run-params.js";
 import type {
@@ -10,7 +11,6 @@ import type {
   FaultNeeds,
   Support,
 } from "./backend.js";
-import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { SYSLOG_FD_ARG, startProcessEnclave } from "./process-enclave.js";
 import { supportFor } from "./support.js";

@@ -2,9 +2,9 @@ import { existsSync, lstatSync } from "node:fs";
 import { chmod, copyFile, mkdir, mkdtemp, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { enclaveRootfs } from "../guest/enclave-rootfs.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import { InfraError } from "../util/errors.js";
-import { enclaveRootfs } from "./enclave-rootfs.js";
 
 /** The agent and its fault modules where any user may read them. */
 export interface UserAgentCopy {

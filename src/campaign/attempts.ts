@@ -63,7 +63,8 @@ export async function runRepetition(
       hostProbe: ctx.hostProbe,
       services: servicesFor(ctx.services, slot),
     };
-    if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(slot, plan);
+    // A composed cell boots fresh: a saved guest's device set has no NIC (and its tap is per run).
+    if (slot.params.boot === "snapshot" && !plan.composition) plan.snapshot = snapshotSource(slot, plan);
     if (plan.softError) plan.golden = ctx.goldens.source(plan, slot.backendName);
     const ran = await runOne(plan, signal);
     const result = slot.controls

@@ -1,12 +1,12 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Backend, Enclave, EnclaveEvent, EnclaveSpec } from "../backends/backend.js";
+import type { Backend, Enclave, EnclaveSpec } from "../backends/backend.js";
 import type { BystanderEvidence } from "../model/outcome-types.js";
 import { HeartbeatLog, heartbeatTiming } from "../monitor/heartbeat-log.js";
-import { RunMonitor, WaitTimeout } from "../monitor/run-monitor.js";
+import { RunMonitor } from "../monitor/run-monitor.js";
 import { InfraError } from "../util/errors.js";
-
-type Sink = (ev: EnclaveEvent) => void;
+import type { Dress } from "./dress.js";
+import { waitAllReady } from "./wait-ready.js";
 
 interface Bystander {
   index: number;
@@ -34,7 +34,7 @@ export class Bystanders implements AsyncDisposable {
     spec: EnclaveSpec,
     heartbeatLossMs: number,
     signal: AbortSignal,
-    dress?: (role: string, spec: EnclaveSpec, sink: Sink) => Promise<{ spec: EnclaveSpec; sink: Sink }>,
+    dress?: Dress,
   ): Promise<Bystanders> {
     const members: Bystander[] = [];
     const set = new Bystanders(members);
@@ -65,27 +65,8 @@ export class Bystanders implements AsyncDisposable {
 
   /** Every bystander heartbeating; an InfraError names the first that is not, after `timeoutMs`. */
   async waitReady(timeoutMs: number, signal: AbortSignal): Promise<void> {
-    for (const m of this.members) {
-      try {
-        await m.monitor.wait(
-          {
-            reason: `bystander ${m.index}: no READY within ${timeoutMs} ms`,
-            until: (s) => s.readyAt !== null || s.exit !== null,
-            timeoutMs,
-          },
-          signal,
-        );
-      } catch (e) {
-        if (e instanceof WaitTimeout) throw new InfraError("wait.bystander-ready", e.message);
-        throw e;
-      }
-      if (m.monitor.state.readyAt === null) {
-        throw new InfraError(
-          "wait.bystander-ready",
-          `bystander ${m.index} ended before READY: ${m.monitor.state.stderr.trim().slice(0, 300) || "no stderr"}`,
-        );
-      }
-    }
+    const members = this.members.map((m) => ({ label: `bystander ${m.index}`, monitor: m.monitor }));
+    await waitAllReady(members, "wait.bystander-ready", timeoutMs, signal);
   }
 
   /** What each bystander went through: `baseline` before the fault, `fault` while it ran (host times). */

@@ -1,5 +1,6 @@
 import type { BuiltImage } from "../guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../host/compare.js";
+import { composedPlan } from "./composed.js";
 import type { Slot } from "./plan-slots.js";
 import type { RunPlan } from "./run-plan.js";
 import type { CampaignConfig } from "./schema.js";
@@ -39,5 +40,6 @@ export function planRun(
     bystanders: slot.params.bystanders ?? 0,
     softError: slot.params.softError ? { ...slot.params.softError, seed } : null,
     ...(slot.params.privileges ? { privileges: slot.params.privileges } : {}),
+    composition: slot.params.composition ? composedPlan(slot.params.composition, slot.backend) : null,
   };
 }

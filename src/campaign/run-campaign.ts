@@ -3,8 +3,10 @@ import { sweepOrphans } from "../host/reaper.js";
 import type { Outcome } from "../model/outcome-types.js";
 import { ArtifactWriteError } from "../store/artifacts.js";
 import { Store } from "../store/store.js";
+import { UsageError } from "../util/errors.js";
 import { sweepScratchDirs } from "../util/scratch-dir.js";
 import { type AttemptContext, runRepetition } from "./attempts.js";
+import { campaignLinkRefusal } from "./composed.js";
 import { GoldenRuns } from "./golden.js";
 import type { LoadedCampaign } from "./load.js";
 import { acquireCampaignLock } from "./lock.js";
@@ -69,6 +71,8 @@ export async function runCampaign(loaded: LoadedCampaign, opts: CampaignOptions)
   store.ensureCampaign(config.name, JSON.stringify(config), sha(loaded.text));
   const jobs = opts.jobs ?? defaultJobs(config.guest.memoryMb);
   const { slots, restored } = await (config.cells ? planCellSlots : planSlots)(loaded, store, opts);
+  const unbuildable = campaignLinkRefusal(slots);
+  if (unbuildable) throw new UsageError(`this host cannot build the campaign's links: ${unbuildable}`);
   await using services = await openRunServices(
     { limits: slots.some((s) => s.params.composition?.limits), syslog: config.guest.syslog },
     opts.log,

@@ -7,6 +7,7 @@ import type { HostProbes, HostProbesOptions } from "../host/probes.js";
 import type { RunEvidence, Verdict } from "../model/outcome-types.js";
 import type { EnclavePrivileges, Trigger } from "../model/run-params.js";
 import type { Golden, SoftErrorParams } from "../model/soft-error.js";
+import type { ComposedPlan } from "./composed.js";
 import type { ProbeChain } from "./probe-chain.js";
 import type { RunServices } from "./run-services.js";
 import type { RunSyslogReport } from "./run-syslog.js";
@@ -72,6 +73,8 @@ export interface RunPlan {
   privileges?: EnclavePrivileges;
   /** Campaign-wide services the run's enclaves use: cgroup limits, the host's syslog. */
   services?: RunServices;
+  /** A composed cell: peers started beside this enclave and the links between them; absent: alone. */
+  composition?: ComposedPlan | null;
   /** Takes the host snapshot before and after the run (default `probeHost`; lifecycle tests replace it). */
   hostProbe?: (opts: HostProbesOptions) => Promise<HostProbes>;
 }

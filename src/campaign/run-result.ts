@@ -65,6 +65,7 @@ function evidenceOf(st: RunState, proofAt: number | null): RunEvidence {
     probes: st.probes,
     ...(host ?? {}),
     ...(st.bystanderEvidence ? { bystanders: st.bystanderEvidence } : {}),
+    ...(st.peerEvidence ? { peers: st.peerEvidence } : {}),
     ...(soft ? { softError: soft } : {}),
     phases: phasesOf(st.marks, st.t0, s),
   };

@@ -2,6 +2,7 @@ import { rm } from "node:fs/promises";
 import type { Enclave } from "../backends/backend.js";
 import { faultSpec, type HostAction, runZone } from "../faults/catalogue.js";
 import type { HostProbes } from "../host/probes.js";
+import type { PeerEvidence } from "../model/composition.js";
 import type {
   BystanderEvidence,
   EnclaveExit,
@@ -17,6 +18,7 @@ import { clockTicksNow } from "../util/proc.js";
 import { makeScratchDir } from "../util/scratch-dir.js";
 import { AsyncDisposableStack } from "./async-disposable-stack.js";
 import type { Bystanders } from "./bystanders.js";
+import type { ComposedCell } from "./composed.js";
 import type { EnclaveDressing } from "./enclave-dressing.js";
 import type { ActiveHostFault } from "./host-inject.js";
 import type { HeartbeatWindows, Marks } from "./observation.js";
@@ -65,10 +67,13 @@ export interface RunState {
   dressing: EnclaveDressing | null;
   /** `guest.syslog`: what came through the host's syslog, collected when the observation ended. */
   syslog: RunSyslogReport | null;
+  /** A composed run's peers and network; null when the run is alone. */
+  cell: ComposedCell | null;
   hostFault: ActiveHostFault | null;
   injectedAt: number | null;
   windows: HeartbeatWindows | null;
   bystanderEvidence: BystanderEvidence[] | undefined;
+  peerEvidence: PeerEvidence[] | undefined;
   stopReason: StopReason;
   exitAtStop: EnclaveExit;
   probes: ProbeFinding[];
@@ -122,10 +127,12 @@ export async function createRunState(plan: RunPlan, parent: AbortSignal): Promis
     bystanders: null,
     dressing: null,
     syslog: null,
+    cell: null,
     hostFault: null,
     injectedAt: null,
     windows: null,
     bystanderEvidence: undefined,
+    peerEvidence: undefined,
     stopReason: "observe-deadline",
     exitAtStop: { kind: "running" },
     probes: [],

@@ -12,6 +12,7 @@ import { killPoint } from "../util/kill-point.js";
 import { flip, flipSettled, golden } from "./bit-flip.js";
 import { BootError, consoleTail, notReadyFailure } from "./boot-failure.js";
 import { Bystanders } from "./bystanders.js";
+import { ComposedCell } from "./composed.js";
 import { openDressing } from "./enclave-dressing.js";
 import { injectHostFault } from "./host-inject.js";
 import {
@@ -53,7 +54,7 @@ export const baseline: RunStep = {
   },
 };
 
-/** Start the bystanders and the enclave (booted, or restored from the saved guest). */
+/** Start the bystanders, a composed cell's peers and network, and the enclave (booted, or restored). */
 export const start: RunStep = {
   name: "start",
   async run(st) {
@@ -80,10 +81,23 @@ export const start: RunStep = {
         ),
       );
     }
+    if (plan.composition) {
+      const peerSpec = { ...spec, restoreFrom: undefined, keepSpare: false };
+      st.cell = st.resources.use(
+        await ComposedCell.start(
+          plan.composition,
+          peerSpec,
+          plan.timeouts.heartbeatLossMs,
+          st.signal,
+          (role, s, sink) => dressing.dress(role, s, sink),
+        ),
+      );
+    }
+    const sink = st.cell?.victimSink(st.beats.sink) ?? st.beats.sink;
     try {
       st.monitor.markStart();
       st.marks.spawned = st.monitor.state.startedAt;
-      const victim = await dressing.dress("victim", spec, st.beats.sink);
+      const victim = await dressing.dress("victim", st.cell?.victimSpec(spec) ?? spec, sink);
       st.enclave = st.resources.use(await plan.backend.start(victim.spec, victim.sink, st.signal));
     } catch (e) {
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
@@ -98,12 +112,19 @@ export const start: RunStep = {
  */
 function bootArm(st: RunState): BootArm | null {
   const { plan } = st;
-  if (plan.fault === "none" || plan.trigger.mode !== "boot-delay" || st.hostAction || plan.snapshot)
+  // A composed run's peers are connected after READY: its fault is sent then, its delay counting from there.
+  if (
+    plan.fault === "none" ||
+    plan.trigger.mode !== "boot-delay" ||
+    st.hostAction ||
+    plan.snapshot ||
+    plan.composition
+  )
     return null;
   return { fault: plan.fault, nonce: plan.nonce, delayMs: Math.round(plan.trigger.delaySeconds * 1000) };
 }
 
-/** Wait for the agent's READY (after the restore's resume), then for the bystanders'. */
+/** Wait for the agent's READY (after the restore's resume), then the bystanders', then connect the peers. */
 export const ready: RunStep = {
   name: "ready",
   async run(st) {
@@ -132,6 +153,7 @@ export const ready: RunStep = {
       throw new InfraError("wait.ready", why.message);
     }
     await st.bystanders?.waitReady(plan.timeouts.bootMs, st.signal);
+    if (st.cell && st.enclave) await st.cell.connect(st.enclave, monitor, plan.timeouts.bootMs, st.signal);
   },
 };
 
@@ -170,7 +192,10 @@ export const inject: RunStep = {
       st.resources.defer(() => hostFault.stop());
       st.injectedAt = hostFault.at;
       killPoint("run.injected");
-    } else if (plan.fault !== "none" && (plan.trigger.mode === "command" || plan.snapshot)) {
+    } else if (
+      plan.fault !== "none" &&
+      (plan.trigger.mode === "command" || plan.snapshot || plan.composition)
+    ) {
       enclave.send(
         `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`,
       );
@@ -225,6 +250,22 @@ export const observe: RunStep = {
       });
     }
     st.exitAtStop = exitAtStop(monitor.state);
+  },
+};
+
+/**
+ * After the victim's observation: watch a composed cell's peers for the plan's window (its crash ended
+ * its own observation, its dependents go on failing), then record what each went through from the moment
+ * the fault ran (or the dependents were connected, if later) to now.
+ */
+export const watchPeers: RunStep = {
+  name: "peers",
+  async run(st) {
+    const { cell, windows } = st;
+    if (!cell || !windows) return;
+    await cell.watch(st.signal);
+    const from = Math.max(windows.fault[0], cell.connectedAt ?? windows.fault[0]);
+    st.peerEvidence = cell.evidence(from, performance.now());
   },
 };
 
@@ -285,5 +326,6 @@ export const RUN_STEPS: readonly RunStep[] = [
   inject,
   flip,
   observe,
+  watchPeers,
   collectSyslog,
 ];

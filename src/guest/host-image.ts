@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { enclaveRootfs } from "../backends/enclave-rootfs.js";
 import { InfraError } from "../util/errors.js";
 import { projectRoot } from "../util/project-root.js";
 import { type CpioEntry, writeCpio } from "./cpio.js";
+import { enclaveRootfs } from "./enclave-rootfs.js";
 import { fileEntry, onPath, sharedLibraries, treeEntries, withParents } from "./host-files.js";
 import {
   type BuiltImage,

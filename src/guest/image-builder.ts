@@ -10,8 +10,22 @@ import { projectRoot } from "../util/project-root.js";
 import { type CpioEntry, writeCpio } from "./cpio.js";
 import { extractPvhKernel } from "./vmlinux.js";
 
-/** Kernel modules the guest loads at boot: pvpanic lets QEMU see the panic (QMP GUEST_PANICKED). */
-const BOOT_MODULES = ["drivers/misc/pvpanic/pvpanic.ko", "drivers/misc/pvpanic/pvpanic-mmio.ko"];
+/**
+ * Kernel modules the guest loads at boot, in dependency order: pvpanic lets QEMU see the panic (QMP
+ * GUEST_PANICKED); virtio-net (and the virtio PCI transport and failover it needs) is a composed cell's NIC.
+ */
+const BOOT_MODULES = [
+  "drivers/misc/pvpanic/pvpanic.ko",
+  "drivers/misc/pvpanic/pvpanic-mmio.ko",
+  "drivers/virtio/virtio_ring.ko",
+  "drivers/virtio/virtio.ko",
+  "drivers/virtio/virtio_pci_legacy_dev.ko",
+  "drivers/virtio/virtio_pci_modern_dev.ko",
+  "drivers/virtio/virtio_pci.ko",
+  "net/core/failover.ko",
+  "drivers/net/net_failover.ko",
+  "drivers/net/virtio_net.ko",
+];
 
 /** What a built image is, written next to it as manifest.json. */
 export interface ImageManifest {
@@ -115,7 +129,9 @@ async function fetchDebianKernel(
   const dir = join(cacheDir, "kernels", `${k.pkg}_${k.version}`);
   const vmlinuz = join(dir, "vmlinuz");
   const modulesRoot = join(dir, "modules");
-  if (existsSync(join(dir, ".complete"))) return { vmlinuz, modulesRoot };
+  // A cache made before a boot module was added lacks it: fetched again.
+  const complete = [".complete", ...BOOT_MODULES.map((m) => join("modules", m))];
+  if (complete.every((f) => existsSync(join(dir, f)))) return { vmlinuz, modulesRoot };
   log(`fetching ${k.pkg} ${k.version} (apt-get download)`);
   await mkdir(join(cacheDir, "kernels"), { recursive: true });
   const tmp = await mkdtemp(join(cacheDir, "kernels", ".fetch-"));
@@ -337,12 +353,12 @@ async function initramfsEntries(
     )),
     { type: "file", path: "sbin/ezone-agent", data: agent, mode: 0o755 },
     ...[...modules].map(([name, data]): CpioEntry => ({ type: "file", path: `lib/ezone/${name}.ko`, data })),
-    // Numbered so the init's glob loads them in dependency order (pvpanic before pvpanic-mmio).
+    // Numbered (two digits, so 10 sorts after 09) so the init's glob loads them in dependency order.
     ...(await Promise.all(
       bootModuleFiles.map(
         async (m, i): Promise<CpioEntry> => ({
           type: "file",
-          path: `lib/ezone/boot/${i}-${m.name}`,
+          path: `lib/ezone/boot/${String(i).padStart(2, "0")}-${m.name}`,
           data: await readFile(m.path),
         }),
       ),

@@ -2,8 +2,8 @@
  * A composed cell through `runCampaign`, with a real process as its enclave (an `exec` VMM: a shell loop
  * that says READY and heartbeats, and never fires a fault) and a steady host: the cell's 5 control runs
  * all finish before its fault run starts, the fault run's stored evidence carries their maxima, and a
- * second invocation resumes without running anything again. What the peers do is the net plumbing's
- * part; here the run records none, and the verdict says so only once the fault's proof is there.
+ * second invocation resumes without running anything again. Peer b runs beside every run (no links, so
+ * no requests); the verdict judges it only once the fault's proof is there.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,10 +52,11 @@ describe("a composed cell in a campaign", () => {
       const lastControl = Math.max(...controls.map((r) => r.finishedAt.getTime()));
       expect(fault?.startedAt.getTime()).toBeGreaterThanOrEqual(lastControl);
       expect(fault?.params.composition?.peers).toEqual([{ name: "b", backend: "vm" }]);
+      // Peer b ran beside each control (no links: no requests), heartbeating.
       expect(fault?.evidence.controlMaxima).toEqual({
         runs: 5,
         heartbeatMs: 50,
-        parties: {},
+        parties: { b: { failed: 0, late: 0, maxHeartbeatGapMs: expect.any(Number) } },
         hostDegraded: {},
       });
       // The loop never fires the fault: no proof, so nothing of the peers is judged.

@@ -12,7 +12,9 @@ const spec: EnclaveSpec = {
   runTag: "t",
   workDir: "/tmp",
 };
-const optionValue = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+/** The value after the `nth` (from 0) occurrence of `flag`. */
+const optionValue = (argv: string[], flag: string, nth = 0) =>
+  argv[argv.findIndex((a, i) => a === flag && argv.slice(0, i).filter((x) => x === flag).length === nth) + 1];
 
 describe("qemu command line", () => {
   it("boots the uncompressed PVH kernel when the image has one, else the bzImage", () => {
@@ -51,5 +53,14 @@ describe("qemu command line", () => {
     const argv = qemuArgv("qemu", "tcg", spec, { path: "/save/ram.bin", shared: true });
     expect(optionValue(argv, "-object")).toMatch(/mem-path=\/save\/ram\.bin,share=on$/);
     expect(argv).not.toContain("-incoming");
+  });
+
+  it("a NIC: QEMU runs inside the cell's namespace with virtio-net on its tap", () => {
+    const nic = { netns: "/proc/42/ns/net", tap: "ezt1", mac: "52:54:00:77:00:0b" };
+    const argv = qemuArgv("qemu", "tcg", { ...spec, nic });
+    expect(argv.slice(0, 4)).toEqual(["nsenter", "--net=/proc/42/ns/net", "--", "qemu"]);
+    expect(optionValue(argv, "-netdev")).toBe("tap,id=n0,ifname=ezt1,script=no,downscript=no");
+    expect(optionValue(argv, "-device", 1)).toBe("virtio-net-pci,netdev=n0,mac=52:54:00:77:00:0b,romfile=");
+    expect(qemuArgv("qemu", "tcg", spec).join(" ")).not.toMatch(/nsenter|netdev|virtio-net/);
   });
 });

@@ -59,7 +59,10 @@ export interface MemoryFile {
 export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, memory?: MemoryFile): string[] {
   const syslog = spec.syslog;
   const cmdline = guestKernelCmdline(spec, "/dev/ttyS1");
+  const nic = spec.nic;
   return [
+    // In the cell's network namespace: nsenter execs QEMU (same pid, parent-death signal kept).
+    ...(nic ? ["nsenter", `--net=${nic.netns}`, "--"] : []),
     binary,
     ...["-accel", accel, "-m", String(spec.memoryMb), "-nodefaults", "-display", "none"],
     ...(memory
@@ -83,6 +86,13 @@ export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, me
     // reconnect=1 finds a restarted listener again.
     ...(syslog ? ["-chardev", `socket,id=syslog,path=${commaEscape(syslog.socket)},reconnect=1`] : []),
     ...(syslog ? ["-serial", "chardev:syslog"] : []),
+    // The cell's NIC on its tap (made beforehand, so QEMU neither runs scripts nor needs the bridge).
+    ...(nic
+      ? [
+          ...["-netdev", `tap,id=n0,ifname=${commaEscape(nic.tap)},script=no,downscript=no`],
+          ...["-device", `virtio-net-pci,netdev=n0,mac=${nic.mac},romfile=`],
+        ]
+      : []),
     // A saved guest instead of a boot: QEMU waits for the state (launch sends it once x-ignore-shared is
     // set), then the CPUs run on from where they were saved.
     ...(spec.restoreFrom ? ["-incoming", "defer"] : []),
@@ -124,6 +134,7 @@ export class QemuBackend implements Backend, Snapshotter {
   readonly name: string;
   readonly continuumRank: number;
   readonly panicChannel = "pvpanic (QMP GUEST_PANICKED)";
+  readonly nic = true;
   readonly timeoutScale: number;
   private readonly binary: string;
   private readonly spares = new SparePool<Launched>();
@@ -279,6 +290,8 @@ export class QemuBackend implements Backend, Snapshotter {
         arm: null,
         restoreFrom: "-",
         syslog: spec.syslog ? { socket: "-", hostname: "snapshot" } : undefined,
+        // Every peer restored from it gets its own tap, MAC and address (the agent's NET).
+        nic: spec.nic ? { netns: "-", tap: "-", mac: "52:54:00:00:00:00" } : undefined,
       },
       { path: "-", shared: false },
     );
@@ -380,7 +393,9 @@ export class QemuBackend implements Backend, Snapshotter {
     sink: (ev: EnclaveEvent) => void,
     signal: AbortSignal,
   ): Promise<Launched | null> {
-    if (!spec.keepSpare || !spec.restoreFrom || spec.syslog || spec.cgroup || !memory) return null;
+    // A NIC's tap and namespace belong to one run: a spare started ahead would hold the last run's.
+    if (!spec.keepSpare || !spec.restoreFrom || spec.syslog || spec.cgroup || spec.nic || !memory)
+      return null;
     const ram = await stat(memory.path).catch(() => null);
     if (!ram) return null;
     const shape = qemuArgv(this.binary, this.opts.accel, { ...spec, workDir: "-" }, memory);

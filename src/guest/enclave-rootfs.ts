@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, normalize } from "node:path";
-import { readCpio } from "../guest/cpio.js";
-import type { BuiltImage } from "../guest/image-builder.js";
 import { runTool } from "../util/child.js";
 import { InfraError } from "../util/errors.js";
+import { readCpio } from "./cpio.js";
+import type { BuiltImage } from "./image-builder.js";
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
