@@ -1,6 +1,7 @@
 import type { HostAction } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclaveExit, Zone } from "../model/outcome-types.js";
+import type { ProcessFlip, ProcessFlipReport } from "../model/process-flip.js";
 
 /** Whether this host can run a backend, and if not why and what would fix it. */
 export interface Availability {
@@ -28,6 +29,8 @@ export interface FaultNeeds {
   exhaustsMemory?: boolean;
   /** Flips bits in the running guest from outside: needs a debug stub (QEMU's gdbstub under TCG). */
   flipsBits?: boolean;
+  /** A bit flip's target (`data`, `registers`...), when the backend's support depends on it. */
+  flipTarget?: string;
 }
 
 /** The host process that embodies a running enclave: where a zone-2 signal goes. */
@@ -145,6 +148,19 @@ export interface DebugStub {
 
 export function hasDebugStub(e: Enclave): e is Enclave & DebugStub {
   return typeof (e as Partial<DebugStub>).openDebugStub === "function";
+}
+
+/**
+ * Optional: an enclave whose workload is a plain host process ezone may ptrace (native): a bit is flipped
+ * in it from the host, with no debug stub.
+ */
+export interface ProcessTracer {
+  /** Flip one bit in the process (parked, or spinning in its loop), read it back, and detach. */
+  flipProcess(flip: ProcessFlip, signal: AbortSignal): Promise<ProcessFlipReport>;
+}
+
+export function hasProcessTracer(e: Enclave): e is Enclave & ProcessTracer {
+  return typeof (e as Partial<ProcessTracer>).flipProcess === "function";
 }
 
 export function isSnapshotter(b: Backend): b is Backend & Snapshotter {

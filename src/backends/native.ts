@@ -6,17 +6,20 @@ import type {
   EnclaveEvent,
   EnclaveSpec,
   FaultNeeds,
+  ProcessTracer,
   Support,
 } from "./backend.js";
 import { enclaveRootfs } from "./enclave-rootfs.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { startProcessEnclave } from "./process-enclave.js";
+import { flipProcess, hostPtraceRefusal } from "./ptrace-flipper.js";
 import { supportFor } from "./support.js";
 
 /**
  * `native`: the agent from the guest image run as a plain host process, the continuum's zero. There is
  * no guest kernel (the host's serves), so only user-space faults (zone 4) and host-side faults (zone 2)
- * make sense; a guest-kernel fault here would crash the host and is refused.
+ * make sense; a guest-kernel fault here would crash the host and is refused. Bit flips go into the
+ * workload's process by ptrace from the host (ezone's flipper).
  */
 export class NativeBackend implements Backend {
   readonly name = "native";
@@ -30,10 +33,15 @@ export class NativeBackend implements Backend {
   }
 
   supports(fault: FaultNeeds): Support {
+    if (fault.flipsBits) return nativeFlipSupport(fault.flipTarget, hostPtraceRefusal());
     return supportFor("host", fault);
   }
 
-  async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {
+  async start(
+    spec: EnclaveSpec,
+    sink: (ev: EnclaveEvent) => void,
+    signal: AbortSignal,
+  ): Promise<Enclave & ProcessTracer> {
     const { agent } = await enclaveRootfs(spec.image);
     const enclave = await startProcessEnclave(
       [agent, "--cmdline", guestKernelCmdline(spec)],
@@ -47,6 +55,24 @@ export class NativeBackend implements Backend {
       role: "sandboxed-process",
       describe: "ezone-agent (a plain host process)",
     });
-    return enclave;
+    return Object.assign(enclave, { flipProcess });
   }
+}
+
+/** The targets a flip by ptrace reaches: the workload's own input and registers. */
+const NATIVE_FLIP_TARGETS = ["data", "registers"];
+
+/** Whether native flips bits into `target`: by ptrace of the workload, where Yama lets ezone attach. */
+export function nativeFlipSupport(target: string | undefined, ptraceRefused: string | null): Support {
+  if (target?.startsWith("kernel"))
+    return {
+      supported: false,
+      reason: `the kernel here is the host's own: a flip in its ${target.slice("kernel-".length) || "memory"} would be a host-kernel fault, refused on the real host`,
+    };
+  if (target !== undefined && !NATIVE_FLIP_TARGETS.includes(target))
+    return {
+      supported: false,
+      reason: `native flips bits by ptrace into the workload's ${NATIVE_FLIP_TARGETS.join(" and ")} only, not its ${target}`,
+    };
+  return ptraceRefused === null ? { supported: true } : { supported: false, reason: ptraceRefused };
 }

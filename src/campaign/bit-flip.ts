@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { hasDebugStub } from "../backends/backend.js";
+import { hasDebugStub, hasProcessTracer } from "../backends/backend.js";
 import { fromTargetHex, GdbRemote, toTargetHex } from "../backends/qemu/gdb-remote.js";
 import {
   chooseFlip,
@@ -10,12 +10,14 @@ import {
   registerBits,
   type SoftErrorEvidence,
   type SoftTarget,
+  SPIN_LOOP_BYTES,
   type SpinningWorkload,
 } from "../model/soft-error.js";
 import { type RunMonitor, WaitTimeout } from "../monitor/run-monitor.js";
 import { parkedWorkload, spinningWorkload, workloadReport } from "../monitor/soft-lines.js";
 import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
+import { flipByPtrace } from "./bit-flip-native.js";
 import type { RunState, RunStep } from "./run-state.js";
 
 /** Every gdbstub exchange of one flip must be over within this (scaled): QEMU answers in milliseconds. */
@@ -56,9 +58,20 @@ export const flip: RunStep = {
       go();
       return;
     }
+    if (hasProcessTracer(enclave)) {
+      st.flip = await flipByPtrace(st, enclave, parked, {
+        go: (spin) => enclave.send(`SOFT-GO nonce=${plan.nonce}${spin ? " spin=1" : ""}`),
+        spinning: () =>
+          waitLine(st, "flip.spin", "SOFT-SPIN", () => spinningWorkload(consoleText(st.monitor), plan.nonce)),
+      });
+      st.flipAt = performance.now();
+      return;
+    }
     if (!hasDebugStub(enclave))
       throw new InfraError("flip.gdbstub", `${plan.backend.name} has no debug stub to flip bits with`);
     const where = chooseFlip(plan.softError.seed, plan.softError, parked);
+    if (where.kind === "memory" && parked.physical === 0n)
+      throw new InfraError("flip.parked", "the workload could not read its input's physical address");
     const signal = deadline(st.signal, GDB_MS * plan.backend.timeoutScale);
     const path = join(st.workDir, "gdb.sock");
     await enclave.openDebugStub(path, signal).catch((e: unknown) => {
@@ -123,8 +136,6 @@ async function flipMemory(
 
 /** How many times ezone stops the spinning guest to find the workload in its loop (in user mode). */
 const SPIN_TRIES = 200;
-/** The spin loop's code is shorter than this from the function's start (a load, a test, a pause, a jump). */
-const SPIN_LOOP_BYTES = 32n;
 
 /**
  * Let the workload spin in user mode before it computes, stop the guest until the CPU is in that loop

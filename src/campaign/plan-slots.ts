@@ -121,7 +121,8 @@ export async function planSlots(
     for (const [faultIndex, fp] of faultPlans(config).entries()) {
       if (!inShard(ref.name, faultIndex)) continue;
       const { fault } = fp;
-      const support = backend.supports(FAULTS[fault]);
+      const needs = fp.softError ? { ...FAULTS[fault], flipTarget: fp.softError.target } : FAULTS[fault];
+      const support = backend.supports(needs);
       if (!support.supported) {
         store.recordStatement(config.name, {
           backend: ref.name,

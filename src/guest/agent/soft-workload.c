@@ -6,7 +6,8 @@
  *
  *   INJECT bitflip nonce=<n> delay_ms=0   fork the workload: it fills and mlocks its input page, then
  *                                         prints its addresses and parks
- *   SOFT-PARKED nonce=<n> pid=<p> phys=0x<physical address of the input> len=<bytes>
+ *   SOFT-PROCESS nonce=<n> pid=<p> input=0x<virtual address of the input>
+ *   SOFT-PARKED nonce=<n> pid=<p> phys=0x<physical address of the input, 0 if unknown> len=<bytes>
  *   SOFT-GO nonce=<n> [spin=1]            (command) let the parked workload compute; with spin=1 it
  *                                         first prints SOFT-SPIN and spins in user mode until ezone
  *                                         sets its release flag (where a register flip is placed)
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,9 +122,12 @@ static void workload_body(void)
 	fill_input();
 	if (mlock(input, PAGE) != 0)
 		_exit(3);
+	/* 0 when unknown (native as a user: pagemap hides frame numbers); only a gdbstub flip needs it. */
 	uint64_t phys = physical_address(input);
-	if (!phys)
-		_exit(4);
+	/* A flip by ptrace from the host (native) needs the process's own view: its pid and virtual address. */
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	emit("SOFT-PROCESS nonce=%s pid=%d input=0x%llx", parked_nonce, (int)getpid(),
+	     (unsigned long long)(uintptr_t)input);
 	emit("SOFT-PARKED nonce=%s pid=%d phys=0x%llx len=%d", parked_nonce, (int)getpid(), (unsigned long long)phys,
 	     PAGE);
 	ssize_t n;
