@@ -19,6 +19,7 @@ import type { ConsoleEvidence } from "./console-evidence.js";
 import { clientScript } from "./html-client.js";
 import { type HtmlValue, html, joinHtml, raw, type SafeHtml } from "./html-template.js";
 import { NO_PAPER_ROWS, PAPER_COLUMNS, paperCells } from "./paper-table.js";
+import { softErrorHtml } from "./soft-error-chart.js";
 import {
   type CellTone,
   cellLines,
@@ -148,6 +149,7 @@ ${matrixTable(s)}
 ${notPlotted.length > 0 && html`<p class="note not-plotted">Not plotted: ${notPlotted.join("; ")}</p>`}
 <h3>E-Zone 3 (guest kernel) fault, as in the paper</h3>
 ${paperTable(s)}
+${softErrorHtml(s.runs)}
 </section>`;
 }
 
