@@ -25,6 +25,9 @@ const PLOT_H = 180;
 const BOTTOM = 44;
 const GROUP_W = SOFT_CLASSES.length * (BAR + BAR_GAP) - BAR_GAP;
 
+/** A label cut to its group's width (the bars' titles carry it whole). */
+const LABEL_CHARS = Math.floor((GROUP_W + GROUP_GAP) / 6.5);
+const clipLabel = (label: string) => (label.length > LABEL_CHARS ? `${label.slice(0, LABEL_CHARS - 1)}…` : label);
 const pct = (f: number) => `${Math.round(f * 100)}%`;
 const y = (f: number) => (TOP + (1 - f) * PLOT_H).toFixed(1);
 
@@ -53,13 +56,15 @@ export function softErrorChartSvg(rows: SoftErrorRow[]): SafeHtml {
     const mid = (x0 + GROUP_W / 2).toFixed(1);
     const bars = SOFT_CLASSES.map((cls, j) => bar(row, cls, x0 + j * (BAR + BAR_GAP)));
     const base = TOP + PLOT_H;
-    return html`<g class="soft-group">${bars}<text x="${mid}" y="${base + 16}" text-anchor="middle" font-size="11">${row.backend}</text><text x="${mid}" y="${base + 30}" text-anchor="middle" font-size="11" fill="#555">${row.target} (n=${row.runs})</text></g>`;
+    return html`<g class="soft-group">${bars}<text x="${mid}" y="${base + 16}" text-anchor="middle" font-size="11">${clipLabel(row.backend)}</text><text x="${mid}" y="${base + 30}" text-anchor="middle" font-size="11" fill="#555">${clipLabel(`${row.target} (n=${row.runs})`)}</text></g>`;
   });
-  const legend = SOFT_CLASSES.map(
-    (cls, i) =>
-      html`<g transform="translate(${LEFT + i * 150},8)"><rect width="12" height="12" fill="${CLASS_COLOR[cls]}"/><text x="16" y="10" font-size="11">${cls}</text></g>`,
-  );
-  const svgWidth = Math.max(width, LEFT + SOFT_CLASSES.length * 150);
+  let legendX = LEFT;
+  const legend = SOFT_CLASSES.map((cls) => {
+    const at = legendX;
+    legendX += 30 + cls.length * 7;
+    return html`<g transform="translate(${at},8)"><rect width="12" height="12" fill="${CLASS_COLOR[cls]}"/><text x="16" y="10" font-size="11">${cls}</text></g>`;
+  });
+  const svgWidth = Math.max(width, legendX);
   return html`<svg class="soft-chart" viewBox="0 0 ${svgWidth} ${height}" width="${svgWidth}" height="${height}" role="img" aria-label="bit flips: class distribution per backend and target, with 95% intervals">${legend}${grid}${groups}</svg>`;
 }
 
