@@ -27,7 +27,8 @@ const GROUP_W = SOFT_CLASSES.length * (BAR + BAR_GAP) - BAR_GAP;
 
 /** A label cut to its group's width (the bars' titles carry it whole). */
 const LABEL_CHARS = Math.floor((GROUP_W + GROUP_GAP) / 6.5);
-const clipLabel = (label: string) => (label.length > LABEL_CHARS ? `${label.slice(0, LABEL_CHARS - 1)}…` : label);
+const clipLabel = (label: string) =>
+  label.length > LABEL_CHARS ? `${label.slice(0, LABEL_CHARS - 1)}…` : label;
 const pct = (f: number) => `${Math.round(f * 100)}%`;
 const y = (f: number) => (TOP + (1 - f) * PLOT_H).toFixed(1);
 
