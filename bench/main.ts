@@ -5,6 +5,7 @@ const BENCHES: Record<string, string> = {
   "slow-reader": "./slow-reader.js",
   "idle-cpu": "./idle-cpu.js",
   "monitor-soak": "./monitor-soak.js",
+  bitflip: "./bitflip.js",
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -20,6 +20,8 @@ export interface Measured {
   consoleBytes: number[];
   /** The console text per judged run, when asked for with `keepConsole` (else empty). */
   consoles: string[];
+  /** Runs left as infra-error, counted by their failed step (e.g. `probe.baseline`). */
+  infraErrors: Record<string, number>;
 }
 
 /** A kerncrash campaign on qemu-tcg fired at once: the benchmarks' standard fault run. */
@@ -56,7 +58,18 @@ export async function measureCampaign(
     );
     const cpu = process.cpuUsage(cpu0);
     using store = Store.open(dir);
-    const runs = store.runs().filter((r) => r.outcome !== "infra-error");
+    const all = store.runs();
+    const runs = all.filter((r) => r.outcome !== "infra-error");
+    const infraErrors: Record<string, number> = {};
+    for (const r of all) {
+      if (r.outcome !== "infra-error") continue;
+      // The failed step opens the message; a golden run's failure names its own step inside.
+      const text = r.infraError ?? "";
+      const step = /^[\w.-]+/.exec(text)?.[0] ?? "?";
+      const inner = /infra-error: ([\w.-]+):/.exec(text)?.[1];
+      const key = inner ? `${step} (${inner})` : step;
+      infraErrors[key] = (infraErrors[key] ?? 0) + 1;
+    }
     const consoles = runs.map((r) => store.artifactsFor(r.id).filter((a) => a.kind === "console"));
     return {
       summary,
@@ -65,6 +78,7 @@ export async function measureCampaign(
       cpuMs: (cpu.user + cpu.system) / 1000,
       childrenCpuMs: childrenCpuMs() - children0,
       consoleBytes: consoles.map((c) => c.reduce((sum, a) => sum + a.bytes, 0)),
+      infraErrors,
       consoles: opts.keepConsole
         ? consoles.map((c) => c.map((a) => readFileSync(a.path, "utf8")).join(""))
         : [],

@@ -2,6 +2,7 @@ import type { HostAction } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclaveCgroup } from "../host/cgroup.js";
 import type { EnclaveExit, Zone } from "../model/outcome-types.js";
+import type { ProcessFlip, ProcessFlipReport } from "../model/process-flip.js";
 import type { EnclavePrivileges, HostPlacement } from "../model/run-params.js";
 
 /** Whether this host can run a backend, and if not why and what would fix it. */
@@ -32,6 +33,8 @@ export interface FaultNeeds {
   flipsBits?: boolean;
   /** Where the enclave would run: absent = the real host, whose kernel no fault may reach. */
   placement?: HostPlacement;
+  /** A bit flip's target (`data`, `registers`...), when the backend's support depends on it. */
+  flipTarget?: string;
 }
 
 /** The host process that embodies a running enclave: where a zone-2 signal goes. */
@@ -173,6 +176,19 @@ export interface DebugStub {
 
 export function hasDebugStub(e: Enclave): e is Enclave & DebugStub {
   return typeof (e as Partial<DebugStub>).openDebugStub === "function";
+}
+
+/**
+ * Optional: an enclave whose workload is a plain host process ezone may ptrace (native): a bit is flipped
+ * in it from the host, with no debug stub.
+ */
+export interface ProcessTracer {
+  /** Flip one bit in the process (parked, or spinning in its loop), read it back, and detach. */
+  flipProcess(flip: ProcessFlip, signal: AbortSignal): Promise<ProcessFlipReport>;
+}
+
+export function hasProcessTracer(e: Enclave): e is Enclave & ProcessTracer {
+  return typeof (e as Partial<ProcessTracer>).flipProcess === "function";
 }
 
 export function isSnapshotter(b: Backend): b is Backend & Snapshotter {

@@ -9,10 +9,12 @@ import type {
   EnclaveEvent,
   EnclaveSpec,
   FaultNeeds,
+  ProcessTracer,
   Support,
 } from "./backend.js";
 import { guestKernelCmdline } from "./guest-cmdline.js";
 import { SYSLOG_FD_ARG, startProcessEnclave } from "./process-enclave.js";
+import { flipProcess, hostPtraceRefusal } from "./ptrace-flipper.js";
 import { supportFor } from "./support.js";
 import { userAgentCopy } from "./user-agent-copy.js";
 
@@ -47,6 +49,7 @@ export function nativeArgv(
  * `native`: the agent from the guest image run as a plain host process, the continuum's zero. There is
  * no guest kernel (the host's serves): a guest-kernel fault would crash the host, so it is refused on
  * the real host and runs only inside a disposable host. The agent loads fault modules from the image.
+ * Bit flips go into the workload's process by ptrace from the host (ezone's flipper).
  */
 export class NativeBackend implements Backend {
   readonly name = "native";
@@ -60,10 +63,15 @@ export class NativeBackend implements Backend {
   }
 
   supports(fault: FaultNeeds): Support {
+    if (fault.flipsBits) return nativeFlipSupport(fault.flipTarget, hostPtraceRefusal());
     return supportFor("host", fault);
   }
 
-  async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal): Promise<Enclave> {
+  async start(
+    spec: EnclaveSpec,
+    sink: (ev: EnclaveEvent) => void,
+    signal: AbortSignal,
+  ): Promise<Enclave & ProcessTracer> {
     const uid = process.getuid?.() ?? 0;
     // An agent running as another user needs a copy it can read (the image cache is root's).
     const files =
@@ -87,6 +95,24 @@ export class NativeBackend implements Backend {
       role: "sandboxed-process",
       describe: "ezone-agent (a plain host process)",
     });
-    return enclave;
+    return Object.assign(enclave, { flipProcess });
   }
+}
+
+/** The targets a flip by ptrace reaches: the workload's own input and registers. */
+const NATIVE_FLIP_TARGETS = ["data", "registers"];
+
+/** Whether native flips bits into `target`: by ptrace of the workload, where Yama lets ezone attach. */
+export function nativeFlipSupport(target: string | undefined, ptraceRefused: string | null): Support {
+  if (target?.startsWith("kernel"))
+    return {
+      supported: false,
+      reason: `the kernel here is the host's own: a flip in its ${target.slice("kernel-".length) || "memory"} would be a host-kernel fault, refused on the real host`,
+    };
+  if (target !== undefined && !NATIVE_FLIP_TARGETS.includes(target))
+    return {
+      supported: false,
+      reason: `native flips bits by ptrace into the workload's ${NATIVE_FLIP_TARGETS.join(" and ")} only, not its ${target}`,
+    };
+  return ptraceRefused === null ? { supported: true } : { supported: false, reason: ptraceRefused };
 }

@@ -98,7 +98,7 @@ function commonRefusals(kernel: GuestKernel, fault: FaultNeeds): Support {
     return {
       supported: false,
       reason:
-        "bit flips are placed through QEMU's gdbstub, under TCG only (qemu-tcg); this backend has no debug stub ezone drives",
+        "bit flips are placed through QEMU's gdbstub under TCG (qemu-tcg) or by ptrace into the workload as a plain host process (native); here there is no debug stub ezone drives, and the workload's pid is not a host pid ezone may trace (a sandbox's or another kernel's)",
     };
   }
   if (fault.host?.kind === "signal" && fault.host.target === "sentry" && kernel !== "sentry") {

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { hasDebugStub } from "../backends/backend.js";
+import { hasDebugStub, hasProcessTracer } from "../backends/backend.js";
 import { fromTargetHex, GdbRemote, toTargetHex } from "../backends/qemu/gdb-remote.js";
 import { type KernelSymbols, kernelImage, kernelSymbolNames } from "../model/kernel-symbols.js";
 import {
@@ -10,10 +10,12 @@ import {
   type FlipRecord,
   isKernelTarget,
   KERNEL_SETTLE_BEATS,
+  type MemoryRegion,
   type ParkedWorkload,
   registerBits,
   type SoftErrorEvidence,
   type SoftTarget,
+  SPIN_LOOP_BYTES,
   type SpinningWorkload,
 } from "../model/soft-error.js";
 import { reportedKernelSymbols } from "../monitor/kallsyms-lines.js";
@@ -21,6 +23,7 @@ import { type RunMonitor, WaitTimeout } from "../monitor/run-monitor.js";
 import { parkedWorkload, spinningWorkload, workloadReport } from "../monitor/soft-lines.js";
 import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
+import { flipByPtrace } from "./bit-flip-native.js";
 import { symbolsBesideSnapshot } from "./kallsyms-cache.js";
 import type { RunState, RunStep } from "./run-state.js";
 
@@ -65,6 +68,15 @@ export const flip: RunStep = {
       go();
       return;
     }
+    if (hasProcessTracer(enclave)) {
+      st.flip = await flipByPtrace(st, enclave, parked, {
+        go: (spin) => enclave.send(`SOFT-GO nonce=${plan.nonce}${spin ? " spin=1" : ""}`),
+        spinning: () =>
+          waitLine(st, "flip.spin", "SOFT-SPIN", () => spinningWorkload(consoleText(st.monitor), plan.nonce)),
+      });
+      st.flipAt = performance.now();
+      return;
+    }
     if (!hasDebugStub(enclave))
       throw new InfraError("flip.gdbstub", `${plan.backend.name} has no debug stub to flip bits with`);
     const where = await placeFlip(st, parked);
@@ -92,6 +104,14 @@ export const flip: RunStep = {
 async function placeFlip(st: RunState, parked: ParkedWorkload): Promise<FlipPlan> {
   const soft = st.plan.softError;
   if (!soft) throw new InfraError("flip.address", "a flip needs the run's soft-error plan");
+  const regions: Partial<Record<SoftTarget, MemoryRegion | undefined>> = {
+    data: parked,
+    stack: parked.stack,
+    code: parked.code,
+  };
+  const region = regions[soft.target];
+  if (region?.physical === 0n)
+    throw new InfraError("flip.parked", `the workload could not read its ${soft.target}'s physical address`);
   const kernel = isKernelTarget(soft.target) ? await kernelSymbols(st) : null;
   try {
     return chooseFlip(soft.seed, soft, parked, kernel);
@@ -203,8 +223,6 @@ async function checkTranslation(
 
 /** How many times ezone stops the spinning guest to find the workload in its loop (in user mode). */
 const SPIN_TRIES = 200;
-/** The spin loop's code is shorter than this from the function's start (a load, a test, a pause, a jump). */
-const SPIN_LOOP_BYTES = 32n;
 
 /**
  * Let the workload spin in user mode before it computes, stop the guest until the CPU is in that loop

@@ -26,9 +26,10 @@ export function placementVariants(
   backend: Backend,
   entry: PlacementChoice,
   fault: FaultName,
+  flipTarget?: string,
 ): { variants: PlacementVariant[] } | { refused: string } {
   const spec = faultSpec(fault);
-  const host = placement(backend, entry, fault);
+  const host = placement(backend, entry, fault, flipTarget);
   if ("refused" in host) return host;
   const privileges: (EnclavePrivileges | undefined)[] =
     entry.privileges === "both"
@@ -48,8 +49,10 @@ function placement(
   backend: Backend,
   entry: PlacementChoice,
   fault: FaultName,
+  flipTarget: string | undefined,
 ): { host: HostPlacement | undefined } | { refused: string } {
-  const spec = faultSpec(fault);
+  // A bit flip's support depends on its target (native flips data and registers only).
+  const spec = flipTarget ? { ...faultSpec(fault), flipTarget } : faultSpec(fault);
   const onReal = backend.supports(spec);
   const inDisposable = backend.supports({ ...spec, placement: "disposable" });
   const choice = entry.host ?? "real";

@@ -144,7 +144,8 @@ export async function planSlots(
     const { backend } = probe;
     for (const [faultIndex, fp] of faultPlans(config).entries()) {
       if (!inShard(ref.name, faultIndex)) continue;
-      const planned = plannedVariants(backend, choices[backendIndex] ?? { type: ref.type }, fp.fault, opts);
+      const choice = choices[backendIndex] ?? { type: ref.type };
+      const planned = plannedVariants(backend, choice, fp, opts);
       if ("refused" in planned) {
         refuse(store, config.name, opts.log, { backend: ref.name, fault: fp.fault, reason: planned.refused });
         continue;
@@ -226,10 +227,10 @@ export function refuse(
 function plannedVariants(
   backend: Backend,
   choice: PlacementChoice,
-  fault: FaultName,
+  fp: FaultPlan,
   opts: PlanOptions,
 ): { variants: PlacementVariant[] } | { refused: string } {
-  const planned = placementVariants(backend, choice, fault);
+  const planned = placementVariants(backend, choice, fp.fault, fp.softError?.target);
   if ("refused" in planned) return planned;
   if (!opts.disposableHost && planned.variants.some((v) => v.host === "disposable"))
     return { refused: NO_DISPOSABLE_HOST };

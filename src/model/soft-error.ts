@@ -111,6 +111,9 @@ export interface KernelPlace {
   virtual: bigint;
 }
 
+/** The spin loop's code is shorter than this from the function's start (a load, a test, a pause, a jump). */
+export const SPIN_LOOP_BYTES = 32n;
+
 /** One flip to place, fixed by the run's seed: a bit at a physical address, or of a register. */
 export type FlipPlan =
   | { kind: "memory"; address: bigint; bit: number; kernel?: KernelPlace }

@@ -1,3 +1,4 @@
+import type { WorkloadProcess } from "../model/process-flip.js";
 import type { MemoryRegion, ParkedWorkload, SpinningWorkload, WorkloadReport } from "../model/soft-error.js";
 
 /*
@@ -8,6 +9,7 @@ import type { MemoryRegion, ParkedWorkload, SpinningWorkload, WorkloadReport } f
 const PARKED =
   /^SOFT-PARKED nonce=(\S{1,64}) pid=\d{1,10} phys=0x([0-9a-f]{1,16}) len=(\d{1,6})(?: stack=0x([0-9a-f]{1,16}) stack_len=(\d{1,6}) code=0x([0-9a-f]{1,16}) code_len=(\d{1,6}))?\r?\n/gm;
 const SPIN = /^SOFT-SPIN nonce=(\S{1,64}) spin=0x([0-9a-f]{1,16}) release=0x([0-9a-f]{1,16})\r?\n/gm;
+const PROCESS = /^SOFT-PROCESS nonce=(\S{1,64}) pid=(\d{1,10}) input=0x([0-9a-f]{1,16})\r?\n/gm;
 const DONE = /^SOFT-DONE nonce=(\S{1,64}) digest=([0-9a-f]{16}) us=(\d{1,12})\r?\n/gm;
 const CHILD = /^CHILD bitflip nonce=(\S{1,64}) pid=\d{1,10} ((?:signal|exit)=[\w-]{1,16})\r?\n/gm;
 
@@ -46,4 +48,11 @@ export function workloadReport(console: string, nonce: string): WorkloadReport {
     durationUs: done ? Number(done[3]) : null,
     end: child?.[2] ?? null,
   };
+}
+
+/** The parked workload's pid and input buffer's virtual address for `nonce` (for ptrace), or null. */
+export function workloadProcess(console: string, nonce: string): WorkloadProcess | null {
+  for (const m of console.matchAll(PROCESS))
+    if (m[1] === nonce && Number(m[2]) > 0) return { pid: Number(m[2]), input: BigInt(`0x${m[3]}`) };
+  return null;
 }

@@ -21,6 +21,7 @@ import type { ConsoleEvidence } from "./console-evidence.js";
 import { clientScript } from "./html-client.js";
 import { type HtmlValue, html, joinHtml, raw, type SafeHtml } from "./html-template.js";
 import { NO_PAPER_ROWS, PAPER_COLUMNS, paperCells } from "./paper-table.js";
+import { softErrorHtml } from "./soft-error-chart.js";
 import { countWithInterval } from "./soft-errors.js";
 import {
   type CellTone,
@@ -153,6 +154,7 @@ ${notPlotted.length > 0 && html`<p class="note not-plotted">Not plotted: ${notPl
 <h3>E-Zone 3 (guest kernel) fault, as in the paper</h3>
 ${paperTable(s)}
 ${composedSection(s, index)}
+${softErrorHtml(s.runs)}
 </section>`;
 }
 

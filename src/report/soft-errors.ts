@@ -35,11 +35,15 @@ export function softErrorRows(runs: StoredRun[]): SoftErrorRow[] {
   return [...rows.values()];
 }
 
+/** The two-sided 95% Clopper–Pearson interval of a rate x/n, as fractions. */
+export function interval95(x: number, n: number): { lower: number; upper: number } {
+  return { lower: clopperPearsonLower(x, n, 0.975), upper: clopperPearsonUpper(x, n, 0.975) };
+}
+
 /** "3 (9–76%)": a count with its two-sided 95% Clopper–Pearson interval. */
 export function countWithInterval(x: number, n: number): string {
-  const lo = Math.round(clopperPearsonLower(x, n, 0.975) * 100);
-  const hi = Math.round(clopperPearsonUpper(x, n, 0.975) * 100);
-  return `${x} (${lo}–${hi}%)`;
+  const { lower, upper } = interval95(x, n);
+  return `${x} (${Math.round(lower * 100)}–${Math.round(upper * 100)}%)`;
 }
 
 /** The class distribution per backend and target as a text table; null when no bit flip was run. */

@@ -134,5 +134,26 @@ export async function runTool(
   signal.addEventListener("abort", onAbort, { once: true });
   const exit = await child.exited;
   signal.removeEventListener("abort", onAbort);
+  // 'exit' can come before the pipes have delivered the last output: wait for them to close, but not
+  // for a grandchild that keeps them open.
+  const drained = deadline(null, PIPE_DRAIN_MS);
+  await Promise.all([child.proc.stdout, child.proc.stderr].map((s) => closed(s, drained)));
   return { ...exit, stdout: out(), stderr: err() };
+}
+
+/** How long `runTool` waits for a finished tool's pipes to close. */
+const PIPE_DRAIN_MS = 2000;
+
+/** Resolves once `stream` has closed, or when `signal` aborts. */
+function closed(stream: NodeJS.ReadableStream | null, signal: AbortSignal): Promise<void> {
+  const s = stream as (NodeJS.ReadableStream & { closed?: boolean }) | null;
+  if (!s || s.closed || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    s.once("close", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

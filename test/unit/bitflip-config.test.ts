@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { BACKEND_NAMES, createBackend } from "../../src/backends/index.js";
+import { nativeFlipSupport } from "../../src/backends/native.js";
+import { hostPtraceRefusal } from "../../src/backends/ptrace-flipper.js";
 import { faultPlans } from "../../src/campaign/plan-slots.js";
 import { campaignSchema } from "../../src/campaign/schema.js";
 import { FAULTS } from "../../src/faults/catalogue.js";
@@ -41,11 +43,12 @@ describe("bitflip in a campaign", () => {
     expect(JSON.stringify(r.error?.issues)).toMatch(message);
   });
 
-  it("runs on qemu-tcg only; every other backend refuses it with the reason", () => {
+  it("runs on qemu-tcg and native (where Yama lets ezone ptrace); every other backend refuses it with the reason", () => {
     for (const name of BACKEND_NAMES) {
       const support = createBackend({ name, type: name }).supports(FAULTS.bitflip);
       if (name === "qemu-tcg") expect(support).toEqual({ supported: true });
-      else expect(support.supported === false && support.reason, name).toMatch(/gdbstub/);
+      else if (name === "native") expect(support).toEqual(nativeFlipSupport("data", hostPtraceRefusal()));
+      else expect(support.supported === false && support.reason, name).toMatch(/gdbstub .* ptrace/);
     }
   });
 });

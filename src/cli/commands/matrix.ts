@@ -64,7 +64,7 @@ export function matrixCampaignText(runs: number, backends: BackendName[], faults
     description: "ezone matrix: every supported (backend, fault) pair, backend × error zone",
     repetitions: runs,
     backends: backends.map(matrixBackend),
-    // A bit flip has no trigger: it is `runs` flips into the workload's data (qemu-tcg only).
+    // A bit flip has no trigger: it is `runs` flips into the workload's data (qemu-tcg and native).
     faults: faults.map((name) =>
       name === "bitflip"
         ? { name, target: "data", flips: runs }
