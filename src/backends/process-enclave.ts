@@ -2,9 +2,9 @@ import { closeSync, constants, openSync } from "node:fs";
 import { Socket } from "node:net";
 import type { Duplex, Writable } from "node:stream";
 import type { EnclaveExit } from "../model/outcome-types.js";
-import { type GroupChild, spawnGroup } from "../util/child.js";
+import { spawnGroup } from "../util/child.js";
 import { InfraError } from "../util/errors.js";
-import type { Enclave, EnclaveEvent, EnclaveSpec } from "./backend.js";
+import type { Enclave, EnclaveEvent, EnclavePlacement, EnclaveSpec, PlacedProcess } from "./backend.js";
 
 const STDERR_MAX = 16 * 1024;
 
@@ -22,11 +22,11 @@ class ProcessEnclave implements Enclave {
   /** Settles once the console FIFO has delivered its last byte (immediately without a FIFO). */
   drained: Promise<void> = Promise.resolve();
   constructor(
-    private readonly child: GroupChild,
+    private readonly child: PlacedProcess,
     readonly tag: string,
   ) {
     this.exited = child.exited.then((e) => toEnclaveExit(e.code, e.signal));
-    this.input = child.proc.stdin;
+    this.input = child.stdin;
   }
   get pid(): number {
     return this.child.pid;
@@ -93,8 +93,29 @@ export function attachConsoleFifo(enclave: Enclave, base: string, sink: (ev: Enc
   });
 }
 
+/** The default placement: a process group on this host, with this process's environment. */
+export const localPlacement: EnclavePlacement = {
+  spawn(argv, opts) {
+    const child = spawnGroup(argv, {
+      env: { ...process.env, ...opts.env },
+      cwd: opts.cwd,
+      extraStdio: opts.extraStdio ? ["pipe"] : [],
+    });
+    const { proc } = child;
+    return {
+      pid: child.pid,
+      stdin: proc.stdin,
+      stdout: proc.stdout,
+      stderr: proc.stderr,
+      control: (proc.stdio[3] as Duplex | null | undefined) ?? null,
+      exited: child.exited,
+      kill: (graceMs) => child.kill(graceMs),
+    };
+  },
+};
+
 /**
- * Spawn `argv` as an enclave: its own process group, EZONE_RUN tag in the environment, stdout streamed to
+ * Spawn `argv` as an enclave (where `spec.placement` says; default this host): its own process group, EZONE_RUN tag in the environment, stdout streamed to
  * `sink` as console from the first byte, stderr kept (bounded) for the exit event, killed when `signal`
  * aborts. `onControl` receives fd 3 when the backend asked for a control channel there.
  */
@@ -106,21 +127,20 @@ export async function startProcessEnclave(
   onControl?: (stream: Duplex) => void,
 ): Promise<Enclave> {
   if (signal.aborted) throw new InfraError("spawn.vmm", `aborted before start: ${String(signal.reason)}`);
-  const child = spawnGroup(argv, {
-    env: { ...process.env, EZONE_RUN: spec.runTag },
+  const child = (spec.placement ?? localPlacement).spawn(argv, {
+    env: { EZONE_RUN: spec.runTag },
     cwd: spec.workDir,
-    extraStdio: onControl ? ["pipe"] : [],
+    extraStdio: onControl !== undefined,
   });
   const enclave = new ProcessEnclave(child, spec.runTag);
   let stderr = "";
-  child.proc.stdout?.on("data", (data: Buffer) => sink({ type: "console", data, at: performance.now() }));
-  child.proc.stderr?.on("data", (b: Buffer) => {
+  child.stdout?.on("data", (data: Buffer) => sink({ type: "console", data, at: performance.now() }));
+  child.stderr?.on("data", (b: Buffer) => {
     if (stderr.length < STDERR_MAX) stderr += b.toString("utf8").slice(0, STDERR_MAX - stderr.length);
   });
   // The agent may be gone (guest panicked) when we write: EPIPE is expected then.
-  child.proc.stdin?.on("error", () => {});
-  const control = child.proc.stdio[3] as Duplex | null | undefined;
-  if (onControl && control) onControl(control);
+  child.stdin?.on("error", () => {});
+  if (onControl && child.control) onControl(child.control);
   // The exit is reported after the console's last bytes (a console FIFO is read apart from the process).
   void enclave.exited.then(async (exit) => {
     const exitedAt = performance.now();
