@@ -1,6 +1,6 @@
+import type { Duplex, Readable, Writable } from "node:stream";
 import type { HostAction } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
-import type { Duplex, Readable, Writable } from "node:stream";
 import type { EnclaveExit, Zone } from "../model/outcome-types.js";
 import type { ChildExit } from "../util/child.js";
 
