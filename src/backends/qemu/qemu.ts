@@ -39,6 +39,19 @@ export interface QemuOptions {
   binary?: string;
   /** Deadline of the KVM usability probe boot. */
   kvmProbeMs?: number;
+  /** A machine of another shape than the guest's (the disposable host); absent: the guest's. */
+  machine?: QemuMachine;
+}
+
+/** What a machine other than the agent's guest changes: vCPUs, devices, when it is ready to save. */
+export interface QemuMachine {
+  smp: number;
+  /** More arguments for `spec`'s machine (devices, chardevs on sockets in its work dir). */
+  extraArgs(spec: EnclaveSpec): string[];
+  /** The console text that says the booted machine may be saved (the guest's: its agent's second heartbeat). */
+  savePattern: RegExp;
+  /** Runs on the booted machine before it is saved (e.g. start what must be running in the snapshot). */
+  beforeSave?(spec: EnclaveSpec, signal: AbortSignal): Promise<void>;
 }
 
 /** A snapshot's parts in its directory: the device state (a migration stream) and the guest RAM. */
@@ -56,7 +69,13 @@ export interface MemoryFile {
 }
 
 /** The QEMU command line for one enclave (pure, unit-tested). */
-export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, memory?: MemoryFile): string[] {
+export function qemuArgv(
+  binary: string,
+  accel: QemuAccel,
+  spec: EnclaveSpec,
+  memory?: MemoryFile,
+  machine?: Pick<QemuMachine, "smp" | "extraArgs">,
+): string[] {
   const syslog = spec.syslog;
   if (syslog && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(syslog.hostname))
     throw new RangeError(
@@ -76,6 +95,7 @@ export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, me
         ]
       : ["-M", "q35"]),
     ...["-no-reboot", "-sandbox", "on"],
+    ...(machine ? ["-smp", String(machine.smp), ...machine.extraArgs(spec)] : []),
     // The uncompressed kernel boots through its PVH entry: no firmware loader, no self-decompression.
     ...["-kernel", spec.image.vmlinux ?? spec.image.vmlinuz],
     ...["-initrd", spec.image.initramfs, "-append", cmdline],
@@ -288,6 +308,7 @@ export class QemuBackend implements Backend, Snapshotter {
         syslog: spec.syslog ? { socket: "-", hostname: "snapshot" } : undefined,
       },
       { path: "-", shared: false },
+      this.opts.machine,
     );
     return createHash("sha256")
       .update(JSON.stringify({ version: await this.version(signal), image: spec.image.manifest.id, shape }))
@@ -305,7 +326,8 @@ export class QemuBackend implements Backend, Snapshotter {
   async saveSnapshot(spec: EnclaveSpec, dir: string, signal: AbortSignal): Promise<void> {
     const bootMs = 90_000 * this.timeoutScale;
     const memory = { path: join(dir, RAM_FILE), shared: true };
-    const booted = await this.bootUntil(spec, /(^|\n)HB 2 /, bootMs, signal, memory);
+    const machine = this.opts.machine;
+    const booted = await this.bootUntil(spec, machine?.savePattern ?? /(^|\n)HB 2 /, bootMs, signal, memory);
     try {
       if (booted.result !== "matched") {
         throw new InfraError(
@@ -313,6 +335,7 @@ export class QemuBackend implements Backend, Snapshotter {
           `the guest to snapshot did not heartbeat (${booted.result}) within ${bootMs} ms`,
         );
       }
+      await machine?.beforeSave?.(spec, withDeadline(signal, bootMs));
       const deadline = withDeadline(signal, 60_000);
       const ended = booted.qmp.waitEvent(
         "MIGRATION",
@@ -388,7 +411,7 @@ export class QemuBackend implements Backend, Snapshotter {
     if (!spec.keepSpare || !spec.restoreFrom || spec.syslog || !memory) return null;
     const ram = await stat(memory.path).catch(() => null);
     if (!ram) return null;
-    const shape = qemuArgv(this.binary, this.opts.accel, { ...spec, workDir: "-" }, memory);
+    const shape = qemuArgv(this.binary, this.opts.accel, { ...spec, workDir: "-" }, memory, this.opts.machine);
     const key = JSON.stringify([shape, ram.ino, ram.mtimeMs]);
     const spare = await this.spares.claim(key);
     this.spares.add(key, spec.restoreFrom, async () => {
@@ -426,7 +449,7 @@ export class QemuBackend implements Backend, Snapshotter {
     // The launcher makes the console FIFOs, then becomes QEMU (same pid, parent-death signal kept).
     const launcher = ["/bin/sh", "-c", 'mkfifo -m 600 "$0.in" "$0.out" && exec "$@"', consoleFifo(spec)];
     const enclave = await startProcessEnclave(
-      [...launcher, ...qemuArgv(this.binary, this.opts.accel, spec, memory)],
+      [...launcher, ...qemuArgv(this.binary, this.opts.accel, spec, memory, this.opts.machine)],
       spec,
       sink,
       signal,
