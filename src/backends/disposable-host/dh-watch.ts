@@ -48,6 +48,8 @@ export function dhEvidence(
 export class DhWatch {
   private readonly parser = new ConsoleParser();
   private nonce: string | null = null;
+  /** The proof line as the module printed it (without its kernel timestamp), once seen. */
+  proofLine: string | null = null;
   private lastBeatAt: number | null = null;
   private maxGap = 0;
   /** Its console, capped (an artifact of the run, never the enclave's console). */
@@ -71,7 +73,11 @@ export class DhWatch {
       this.console.push(ev.data);
       const { events, crash } = this.parser.push(ev.data, ev.at);
       this.seen.crash = crash;
-      if (events.some((e) => e.kind === "proof" && e.nonce === this.nonce)) this.seen.proof = true;
+      for (const e of events) {
+        if (e.kind !== "proof" || e.nonce !== this.nonce || this.seen.proof) continue;
+        this.seen.proof = true;
+        this.proofLine = `ezone-fault: ${e.fault} nonce=${e.nonce} firing context=${e.context}`;
+      }
     } else if (ev.type === "control") {
       if (ev.name === "GUEST_PANICKED") this.seen.panicEvent = true;
     } else {

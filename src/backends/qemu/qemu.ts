@@ -51,7 +51,7 @@ export interface QemuMachine {
   /** The console text that says the booted machine may be saved (the guest's: its agent's second heartbeat). */
   savePattern: RegExp;
   /** Runs on the booted machine before it is saved (e.g. start what must be running in the snapshot). */
-  beforeSave?(spec: EnclaveSpec, signal: AbortSignal): Promise<void>;
+  beforeSave?(spec: EnclaveSpec, vm: Enclave, signal: AbortSignal): Promise<void>;
 }
 
 /** A snapshot's parts in its directory: the device state (a migration stream) and the guest RAM. */
@@ -122,7 +122,7 @@ function consoleFifo(spec: EnclaveSpec): string {
 }
 
 /** QEMU option values escape a comma by doubling it. */
-function commaEscape(s: string): string {
+export function commaEscape(s: string): string {
   return s.replaceAll(",", ",,");
 }
 
@@ -335,7 +335,7 @@ export class QemuBackend implements Backend, Snapshotter {
           `the guest to snapshot did not heartbeat (${booted.result}) within ${bootMs} ms`,
         );
       }
-      await machine?.beforeSave?.(spec, withDeadline(signal, bootMs));
+      await machine?.beforeSave?.(spec, booted.enclave, withDeadline(signal, bootMs));
       const deadline = withDeadline(signal, 60_000);
       const ended = booted.qmp.waitEvent(
         "MIGRATION",
@@ -411,7 +411,13 @@ export class QemuBackend implements Backend, Snapshotter {
     if (!spec.keepSpare || !spec.restoreFrom || spec.syslog || !memory) return null;
     const ram = await stat(memory.path).catch(() => null);
     if (!ram) return null;
-    const shape = qemuArgv(this.binary, this.opts.accel, { ...spec, workDir: "-" }, memory, this.opts.machine);
+    const shape = qemuArgv(
+      this.binary,
+      this.opts.accel,
+      { ...spec, workDir: "-" },
+      memory,
+      this.opts.machine,
+    );
     const key = JSON.stringify([shape, ram.ino, ram.mtimeMs]);
     const spare = await this.spares.claim(key);
     this.spares.add(key, spec.restoreFrom, async () => {
