@@ -183,27 +183,38 @@ async function buildModules(
   return out;
 }
 
-/** The agent: every .c file of src/guest/agent, linked statically (extensions register from constructors). */
-/** Compile the agent to `out`: every .c of src/guest/agent, static (the image's and the native backend's). */
-export async function compileAgent(out: string, signal?: AbortSignal): Promise<string> {
-  const dir = join(GUEST_SRC, "agent");
+/** Compile every .c of `src/guest/<name>` into one static binary `out` (`step` names a failure). */
+export async function compileStaticC(
+  name: string,
+  out: string,
+  step: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const dir = join(GUEST_SRC, name);
   const sources = (await readdir(dir)).filter((f) => f.endsWith(".c")).sort();
   const flags = ["-static", "-O2", "-Wall", "-Wextra", "-Werror"];
-  await tool(["gcc", ...flags, "-o", out, ...sources.map((f) => join(dir, f))], "image.build-agent", {
-    signal,
-  });
+  await tool(["gcc", ...flags, "-o", out, ...sources.map((f) => join(dir, f))], step, { signal });
   return out;
+}
+
+/** Compile the agent to `out`: every .c of src/guest/agent, static (the image's and the native backend's). */
+export async function compileAgent(out: string, signal?: AbortSignal): Promise<string> {
+  return compileStaticC("agent", out, "image.build-agent", signal);
 }
 
 async function buildAgent(work: string, signal?: AbortSignal): Promise<Buffer> {
   return readFile(await compileAgent(join(work, "ezone-agent"), signal));
 }
 
+/** Files of src/guest that belong to the disposable host's image only (src/guest/host-image.ts). */
+const HOST_ONLY = /^(hostd\/|host-init\.sh$)/;
+
 /** Hash of every guest source file (init, agent, modules): any change makes a new image. */
 async function sourceInputs(): Promise<Record<string, string>> {
   const inputs: Record<string, string> = {};
   const files = (await readdir(GUEST_SRC, { recursive: true, withFileTypes: true }))
     .filter((d) => d.isFile() && !d.name.endsWith(".ts"))
+    .filter((d) => !HOST_ONLY.test(join(d.parentPath, d.name).slice(GUEST_SRC.length + 1)))
     .map((d) => join(d.parentPath, d.name))
     .sort();
   for (const f of files) inputs[f.slice(GUEST_SRC.length + 1)] = sha256(await readFile(f));
