@@ -4,17 +4,13 @@ import { DhWatch, dhEvidence } from "../../src/backends/disposable-host/dh-watch
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 
 const at = new Date("2026-01-01T00:00:00Z");
-const answer = (v: Record<string, string>) => ({ ok: true as const, values: v });
+const answer = (values: Record<string, string>) => ({ kind: "answered" as const, values });
 const healthy = { taint: "0", runnable: "1", forkexec_ms: "3", mem_available_kb: "800000", oops: "0" };
 
 describe("disposable host probes", () => {
   it("finds nothing on a host that answered the same before and after", () => {
-    const before = dhProbesOf(answer(healthy), "", at, 2);
-    const findings = compareDhProbes(
-      before,
-      dhProbesOf(answer(healthy), "", at, 2),
-      DEFAULT_PROBE_THRESHOLDS,
-    );
+    const before = dhProbesOf(answer(healthy), at, 2);
+    const findings = compareDhProbes(before, dhProbesOf(answer(healthy), at, 2), DEFAULT_PROBE_THRESHOLDS);
     expect(findings.map((f) => [f.probe, f.severity])).toEqual([
       ["dh.forkExecMs", "ok"],
       ["dh.procsRunning", "ok"],
@@ -25,10 +21,9 @@ describe("disposable host probes", () => {
   });
 
   it("fails new taint and new oops lines, and degrades a memory drop", () => {
-    const before = dhProbesOf(answer(healthy), "", at, 2);
+    const before = dhProbesOf(answer(healthy), at, 2);
     const after = dhProbesOf(
       answer({ ...healthy, taint: "4096", oops: "2", mem_available_kb: "100000" }),
-      "",
       at,
       2,
     );
@@ -42,13 +37,17 @@ describe("disposable host probes", () => {
   });
 
   it("fails every probe of a host that did not answer", () => {
-    const before = dhProbesOf(answer(healthy), "", at, 2);
-    const findings = compareDhProbes(before, dhProbesOf(null, "hostd gone", at, 2), DEFAULT_PROBE_THRESHOLDS);
+    const before = dhProbesOf(answer(healthy), at, 2);
+    const findings = compareDhProbes(
+      before,
+      dhProbesOf({ kind: "silent", message: "hostd gone" }, at, 2),
+      DEFAULT_PROBE_THRESHOLDS,
+    );
     expect(findings.every((f) => f.severity === "failed" && f.detail.includes("hostd gone"))).toBe(true);
   });
 
   it("does not take a malformed value for a number", () => {
-    const p = dhProbesOf(answer({ ...healthy, taint: "x" }), "", at, 2);
+    const p = dhProbesOf(answer({ ...healthy, taint: "x" }), at, 2);
     expect(p.probes.taint).toMatchObject({ kind: "unavailable" });
   });
 });

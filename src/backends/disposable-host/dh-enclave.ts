@@ -1,15 +1,16 @@
 import { join } from "node:path";
 import type { ProbeThresholds } from "../../host/compare.js";
 import type { DisposableHostEvidence, EnclaveExit } from "../../model/outcome-types.js";
-import { deadline as withDeadline } from "../../util/deadline.js";
 import type { Enclave, HostKernelInjector } from "../backend.js";
 import { DH_VCPUS } from "./dh-machine.js";
-import { compareDhProbes, type DhProbes, dhProbesOf } from "./dh-probes.js";
+import { compareDhProbes, type DhProbes, dhProbesOf, type ProbeAnswer } from "./dh-probes.js";
 import { type DhWatch, dhEvidence } from "./dh-watch.js";
-import type { HostdConnection } from "./hostd-connection.js";
+import { type HostdClient, HostdRequestError } from "./hostd-client.js";
 
 /** How long the disposable host's agent has to answer a probe (it answers in ms when alive). */
 const DH_PROBE_MS = 5_000;
+/** A module's init returns in ms; one that hangs the host never does. */
+const INSMOD_MS = 30_000;
 
 /**
  * An enclave inside a disposable host: the run talks to the enclave; the host's own evidence (its
@@ -32,7 +33,7 @@ export function isDisposableHostEnclave(e: Enclave): e is DisposableHostEnclave 
 export interface DhParts {
   vm: Enclave;
   inner: Enclave;
-  hostd: HostdConnection;
+  hostd: HostdClient;
   watch: DhWatch;
   modulesDir: string;
   heartbeatLossMs: number;
@@ -41,13 +42,13 @@ export interface DhParts {
 }
 
 /** Probe the disposable host through hostd; a host that does not answer has every probe timed out. */
-export async function probeDh(hostd: HostdConnection, signal: AbortSignal): Promise<DhProbes> {
+export async function probeDh(hostd: HostdClient, signal: AbortSignal): Promise<DhProbes> {
   const takenAt = new Date();
-  try {
-    return dhProbesOf(await hostd.probe(withDeadline(signal, DH_PROBE_MS)), "", takenAt, DH_VCPUS);
-  } catch (e) {
-    return dhProbesOf(null, (e as Error).message, takenAt, DH_VCPUS);
-  }
+  const answer: ProbeAnswer = await hostd.probe({ signal, timeoutMs: DH_PROBE_MS }).then(
+    (p) => ({ kind: "answered", values: p.raw }),
+    (e: Error) => ({ kind: e instanceof HostdRequestError ? "refused" : "silent", message: e.message }),
+  );
+  return dhProbesOf(answer, takenAt, DH_VCPUS);
 }
 
 /** The enclave the run sees: input and exit are the inner enclave's; stopping throws the host away. */
@@ -74,9 +75,10 @@ export class DhEnclave implements DisposableHostEnclave {
       throw new RangeError(`host kernel module name ${JSON.stringify(module)}`);
     const path = join(this.parts.modulesDir, `${module}.ko`);
     try {
-      const r = await this.parts.hostd.insmod(path, params, signal);
-      return r.ok ? null : `err ${r.errno} ${r.message}`;
+      await this.parts.hostd.insmod(path, params, { signal, timeoutMs: INSMOD_MS });
+      return null;
     } catch (e) {
+      if (e instanceof HostdRequestError) return `err ${e.errno} ${e.reason}`;
       // The host died while loading it (a module that crashes it at once): that is the fault firing.
       if (await settled(this.parts.hostd.closed)) return null;
       throw e;

@@ -6,7 +6,6 @@
 import { compareProbes, type ProbeThresholds } from "../../host/compare.js";
 import type { HostProbes, Probed } from "../../host/probes.js";
 import type { ProbeFinding } from "../../model/outcome-types.js";
-import type { HostdResult } from "./hostd-protocol.js";
 
 /** The disposable host's probes at one moment: the host-probe shape, and hostd's oops-line count. */
 export interface DhProbes {
@@ -30,16 +29,24 @@ function value(values: Record<string, string>, key: string): Probed<number> {
   return { kind: "ok", value: n };
 }
 
+/** How hostd answered PROBE: its key=value lines, an error (it is alive), or not at all. */
+export type ProbeAnswer =
+  | { kind: "answered"; values: Record<string, string> }
+  | { kind: "refused"; message: string }
+  | { kind: "silent"; message: string };
+
 /**
- * hostd's PROBE answer as probes; `answer` null means it did not answer (`why`): every probe then timed
- * out, which `compareProbes` judges `failed` (a host that does not answer is a failed host).
+ * hostd's PROBE answer as probes. A host that did not answer has every probe timed out, which
+ * `compareProbes` judges `failed` (a host that does not answer is a failed host).
  */
-export function dhProbesOf(answer: HostdResult | null, why: string, takenAt: Date, vcpus: number): DhProbes {
+export function dhProbesOf(answer: ProbeAnswer, takenAt: Date, vcpus: number): DhProbes {
   const none: Probed<never> =
-    answer === null
-      ? { kind: "timed-out", deadlineMs: 0, reason: why }
-      : { kind: "unavailable", reason: answer.ok ? NOT_PROBED : `hostd refused PROBE: ${answer.message}` };
-  const values = answer?.ok ? answer.values : null;
+    answer.kind === "answered"
+      ? { kind: "unavailable", reason: NOT_PROBED }
+      : answer.kind === "refused"
+        ? { kind: "unavailable", reason: `hostd refused PROBE: ${answer.message}` }
+        : { kind: "timed-out", deadlineMs: 0, reason: answer.message };
+  const values = answer.kind === "answered" ? answer.values : null;
   const take = (key: string): Probed<number> => (values ? value(values, key) : none);
   return {
     probes: {

@@ -18,8 +18,8 @@ import { raceDeadline } from "../qemu/qmp.js";
 import { DhEnclave, type DisposableHostEnclave, probeDh } from "./dh-enclave.js";
 import { dhMachine, dhSpec, HOSTD_READY, type HostImage, hostdSocket } from "./dh-machine.js";
 import { DhWatch } from "./dh-watch.js";
-import { HostdConnection } from "./hostd-connection.js";
-import { attachedPlacement, hostdPlacement } from "./hostd-placement.js";
+import type { HostdClient } from "./hostd-client.js";
+import { attachedPlacement, connectHostd, hostdPlacement } from "./hostd-placement.js";
 
 /** Backends whose enclave has no kernel of its own: the disposable host's kernel is theirs. */
 const SHARED_KERNEL = new Set(["native", "container"]);
@@ -29,6 +29,8 @@ const ENCLAVE_ID = 1;
 const DH_TIMEOUT_SCALE = 4;
 /** Heartbeats of the enclave's agent before the host is saved: it is idle in its poll loop by then. */
 const SAVE_AT = /(^|\n)HB 2 /;
+/** hostd answers HELLO in ms once its guest runs; a restored guest resumes first. */
+const HELLO_MS = 10_000;
 
 export interface DisposableHostOptions {
   /** The process backend whose enclaves run inside (native, container, gvisor, uml). */
@@ -117,8 +119,8 @@ export class DisposableHostBackend implements Backend, Snapshotter {
       accel: "tcg",
       binary: this.opts.qemuBinary,
       machine: dhMachine(async (host, vm, s) => {
-        const hostd = await HostdConnection.open(hostdSocket(host.workDir), () => {}, s);
-        await hostd.hello(s);
+        const hostd = await connectHostd(hostdSocket(host.workDir), s);
+        await hostd.hello({ signal: s, timeoutMs: HELLO_MS * this.vm.timeoutScale });
         const seen = consoleWait(SAVE_AT);
         const inner = await this.opts.inner.start(
           { ...spec, placement: hostdPlacement(hostd, ENCLAVE_ID, vm.pid) },
@@ -158,13 +160,9 @@ export class DisposableHostBackend implements Backend, Snapshotter {
       ]);
       if (up !== "matched")
         throw new InfraError("dh.boot", `the disposable host did not come up (${up}): ${vmReady.tail()}`);
-      const hostd = await HostdConnection.open(
-        hostdSocket(spec.workDir),
-        (_, at) => watch.onBeat(at),
-        signal,
-      );
-      const hello = withDeadline(signal, 10_000 * this.vm.timeoutScale);
-      const children = await hostd.hello(hello);
+      const hostd = await connectHostd(hostdSocket(spec.workDir), signal);
+      hostd.on("heartbeat", (_, at) => watch.onBeat(at));
+      const { children } = await hostd.hello({ signal, timeoutMs: HELLO_MS * this.vm.timeoutScale });
       watch.resetBeats(performance.now());
       const inner = await this.startInner(spec, hostd, children, vm.pid, sink, signal);
       const before = await probeDh(hostd, signal);
@@ -186,7 +184,7 @@ export class DisposableHostBackend implements Backend, Snapshotter {
   /** The enclave: re-attached in a restored host (then RESUME, as QEMU's own restore says), else started. */
   private async startInner(
     spec: EnclaveSpec,
-    hostd: HostdConnection,
+    hostd: HostdClient,
     children: number[],
     vmPid: number,
     sink: (ev: EnclaveEvent) => void,
