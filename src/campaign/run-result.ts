@@ -47,7 +47,7 @@ function evidenceOf(st: RunState, proofAt: number | null): RunEvidence {
     ...(st.failure?.kind === "boot" ? { bootError: st.failure.message } : {}),
     ready: s.readyAt !== null,
     agentFired: s.firedAt !== null,
-    injectFailed: s.injectFailed,
+    injectFailed: s.injectFailed ?? st.hostKernelRefused,
     proof: proofAt !== null,
     guestCrash: s.crash
       ? { title: s.crash.title, crashClass: s.crash.crashClass, panic: s.crash.panic }
@@ -65,6 +65,7 @@ function evidenceOf(st: RunState, proofAt: number | null): RunEvidence {
     ...(host ?? {}),
     ...(st.bystanderEvidence ? { bystanders: st.bystanderEvidence } : {}),
     ...(soft ? { softError: soft } : {}),
+    ...(st.disposableHost ? { disposableHost: st.disposableHost } : {}),
     phases: phasesOf(st.marks, st.t0, s),
   };
 }

@@ -4,6 +4,7 @@ import { FAULTS, faultSpec, type HostAction } from "../faults/catalogue.js";
 import type { HostProbes } from "../host/probes.js";
 import type {
   BystanderEvidence,
+  DisposableHostEvidence,
   EnclaveExit,
   ProbeFinding,
   StopReason,
@@ -18,6 +19,7 @@ import { makeScratchDir } from "../util/scratch-dir.js";
 import { AsyncDisposableStack } from "./async-disposable-stack.js";
 import type { Bystanders } from "./bystanders.js";
 import type { ActiveHostFault } from "./host-inject.js";
+import type { DhWatch } from "./host-watch.js";
 import type { HeartbeatWindows, Marks } from "./observation.js";
 import type { RunPlan } from "./run-plan.js";
 
@@ -72,6 +74,11 @@ export interface RunState {
   /** Bit flips: the flip as placed and read back, and when. */
   flip: FlipRecord | null;
   flipAt: number | null;
+  /** `host: disposable`: what was seen of the disposable host, and its evidence once probed after. */
+  hostWatch: DhWatch | null;
+  disposableHost: DisposableHostEvidence | null;
+  /** Zone 1: the host kernel's refusal of the fault module (`err <errno> <message>`). */
+  hostKernelRefused: string | null;
 }
 
 /**
@@ -125,5 +132,8 @@ export async function createRunState(plan: RunPlan, parent: AbortSignal): Promis
     golden: null,
     flip: null,
     flipAt: null,
+    hostWatch: null,
+    disposableHost: null,
+    hostKernelRefused: null,
   };
 }

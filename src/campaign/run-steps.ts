@@ -1,4 +1,6 @@
-import type { BootArm, EnclaveSpec } from "../backends/backend.js";
+import { type BootArm, type EnclaveSpec, isHostKernelInjector } from "../backends/backend.js";
+import { isDisposableHostEnclave } from "../backends/disposable-host/dh-enclave.js";
+import { compareDhProbes } from "../backends/disposable-host/dh-probes.js";
 import { faultSpec } from "../faults/catalogue.js";
 import { judgeBaseline } from "../host/baseline-health.js";
 import { compareProbes } from "../host/compare.js";
@@ -13,6 +15,7 @@ import { flip, golden, workloadEnded } from "./bit-flip.js";
 import { BootError, consoleTail, notReadyFailure } from "./boot-failure.js";
 import { Bystanders } from "./bystanders.js";
 import { injectHostFault } from "./host-inject.js";
+import { DhWatch, dhEvidence } from "./host-watch.js";
 import {
   exitAtStop,
   heartbeatWindows,
@@ -81,6 +84,12 @@ export const start: RunStep = {
       st.enclave = st.resources.use(await plan.backend.start(spec, st.beats.sink, st.signal));
     } catch (e) {
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
+    }
+    if (isDisposableHostEnclave(st.enclave)) {
+      const watch = new DhWatch();
+      watch.expectProof(plan.nonce);
+      st.enclave.watchHost((ev) => watch.onEvent(ev));
+      st.hostWatch = watch;
     }
     killPoint("run.booted");
   },
@@ -164,6 +173,8 @@ export const inject: RunStep = {
       st.resources.defer(() => hostFault.stop());
       st.injectedAt = hostFault.at;
       killPoint("run.injected");
+    } else if (st.zone === 1 && plan.fault !== "none") {
+      await injectHostKernel(st);
     } else if (plan.fault !== "none" && (plan.trigger.mode === "command" || plan.snapshot)) {
       enclave.send(
         `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`,
@@ -173,6 +184,35 @@ export const inject: RunStep = {
     }
   },
 };
+
+/**
+ * Zone 1: once the enclave heartbeats, load the fault module into the kernel of the host it runs on (a
+ * disposable host). A refusal is recorded; a module that kills the host at once never answers, which is
+ * the fault firing (its proof is its line on the host's console).
+ */
+async function injectHostKernel(st: RunState): Promise<void> {
+  const { plan, enclave } = st;
+  if (!enclave || !isHostKernelInjector(enclave))
+    throw new InfraError("inject", `zone-1 fault ${plan.fault} needs an enclave in a disposable host`);
+  await waitFor(st.monitor, st.signal, {
+    reason: `baseline: ${HOST_FAULT_BASELINE_BEATS.signal} heartbeats before the host kernel fault`,
+    until: (s) => s.heartbeats >= HOST_FAULT_BASELINE_BEATS.signal || s.exit !== null,
+    timeoutMs: plan.timeouts.bootMs,
+  });
+  st.injectedAt = performance.now();
+  killPoint("run.injected");
+  const params = `nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`;
+  st.hostKernelRefused = await enclave.injectHostKernel(
+    hostKernelModule(plan.fault),
+    params,
+    deadline(st.signal, plan.timeouts.observeMs),
+  );
+}
+
+/** The module a zone-1 fault loads: its name without `host-` (host-kpanic loads kpanic.ko). */
+function hostKernelModule(fault: string): string {
+  return fault.replace(/^host-/, "");
+}
 
 /** Watch until the guest is down, the fault ended, or the window closes; then the grace period. */
 export const observe: RunStep = {
@@ -222,6 +262,26 @@ export const observe: RunStep = {
   },
 };
 
+/**
+ * `host: disposable`: probe the disposable host again (before it is thrown away) and compare with its
+ * probe before the run; with what its watch saw, that is its evidence.
+ */
+export const hostAfter: RunStep = {
+  name: "dh.after",
+  async run(st) {
+    const { enclave, hostWatch } = st;
+    if (!enclave || !hostWatch || !isDisposableHostEnclave(enclave)) return;
+    const after = await enclave.probeHost(probeSignal(st));
+    hostWatch.endBeats(performance.now());
+    st.disposableHost = dhEvidence(
+      hostWatch.seen,
+      after.answered,
+      st.plan.timeouts.heartbeatLossMs,
+      compareDhProbes(enclave.hostBefore, after, st.plan.thresholds),
+    );
+  },
+};
+
 /** Release what the steps started, last first: host fault, enclave, bystanders, monitor, scratch dir. */
 export async function stop(st: RunState): Promise<void> {
   await st.resources.disposeAsync();
@@ -260,4 +320,13 @@ async function waitFor(monitor: RunMonitor, signal: AbortSignal, w: Wait): Promi
 }
 
 /** Steps from the baseline to the end of the observation; `stop`, `after` and `decide` follow always. */
-export const RUN_STEPS: readonly RunStep[] = [golden, baseline, start, ready, inject, flip, observe];
+export const RUN_STEPS: readonly RunStep[] = [
+  golden,
+  baseline,
+  start,
+  ready,
+  inject,
+  flip,
+  observe,
+  hostAfter,
+];

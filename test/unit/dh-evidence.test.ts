@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compareDhProbes, dhProbesOf } from "../../src/backends/disposable-host/dh-probes.js";
-import { DhWatch, dhEvidence } from "../../src/backends/disposable-host/dh-watch.js";
+import { DhWatch, dhEvidence } from "../../src/campaign/host-watch.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 
 const at = new Date("2026-01-01T00:00:00Z");
@@ -62,8 +62,8 @@ describe("disposable host watch", () => {
   it("records the proof line of the run's nonce, the panic and the VM's end", () => {
     const w = new DhWatch();
     w.expectProof("n1");
-    w.resetBeats(0);
-    w.onBeat(200);
+    w.onEvent({ type: "heartbeat", at: 0 });
+    w.onEvent({ type: "heartbeat", at: 200 });
     w.onEvent({ type: "console", data: Buffer.from(kpanic), at: 300 });
     w.onEvent({ type: "control", name: "GUEST_PANICKED", data: null, at: 301 });
     w.onEvent({ type: "exit", exit: { kind: "exited", code: 1 }, stderr: "", at: 302 });
@@ -77,8 +77,7 @@ describe("disposable host watch", () => {
   it("does not take another run's nonce as proof; a host that beat and answered is alive", () => {
     const w = new DhWatch();
     w.expectProof("n2");
-    w.resetBeats(0);
-    for (let t = 200; t <= 1000; t += 200) w.onBeat(t);
+    for (let t = 0; t <= 1000; t += 200) w.onEvent({ type: "heartbeat", at: t });
     w.onEvent({ type: "console", data: Buffer.from(kpanic.split("\n")[0] ?? ""), at: 500 });
     w.endBeats(1100);
     expect(dhEvidence(w.seen, true, 1000, [])).toMatchObject({

@@ -1,44 +1,37 @@
 import { join } from "node:path";
-import type { ProbeThresholds } from "../../host/compare.js";
-import type { DisposableHostEvidence, EnclaveExit } from "../../model/outcome-types.js";
-import type { Enclave, HostKernelInjector } from "../backend.js";
+import type { EnclaveExit } from "../../model/outcome-types.js";
+import type { Enclave, EnclaveEvent, HostKernelInjector } from "../backend.js";
 import { DH_VCPUS } from "./dh-machine.js";
-import { compareDhProbes, type DhProbes, dhProbesOf, type ProbeAnswer } from "./dh-probes.js";
-import { type DhWatch, dhEvidence } from "./dh-watch.js";
+import { type DhProbes, dhProbesOf, type ProbeAnswer } from "./dh-probes.js";
 import { type HostdClient, HostdRequestError } from "./hostd-client.js";
 
 /** How long the disposable host's agent has to answer a probe (it answers in ms when alive). */
 const DH_PROBE_MS = 5_000;
 /** A module's init returns in ms; one that hangs the host never does. */
 const INSMOD_MS = 30_000;
+/** Events of the disposable host kept until the run watches them (a fresh boot's console is the most). */
+const EARLY_EVENTS_MAX = 4096;
+
+/** One event of the disposable host itself: its VM's console, QMP events and exit, or hostd's heartbeat. */
+export type HostEvent = EnclaveEvent | { type: "heartbeat"; at: number };
 
 /**
- * An enclave inside a disposable host: the run talks to the enclave; the host's own evidence (its
- * console, panic, heartbeat, probes) is gathered apart and handed over by `finish`.
+ * An enclave inside a disposable host: the run talks to the enclave as to any other; the host's own
+ * events and probes are there to be watched apart, for the host's evidence.
  */
 export interface DisposableHostEnclave extends Enclave, HostKernelInjector {
-  /** The run's nonce: the fault module's proof line with it on the host's console proves the fault. */
-  expectProof(nonce: string): void;
-  /** Probe the host after the run and compare with before: its evidence. Call before `stop`. */
-  finish(thresholds: ProbeThresholds, signal: AbortSignal): Promise<DisposableHostEvidence>;
-  /** The host's own console during the run (capped), for the run's artifacts. */
-  hostConsole(): { data: Buffer; truncated: boolean };
+  /** The enclave has no kernel of its own (native, container): the host's kernel is its kernel. */
+  readonly sharesKernel: boolean;
+  /** hostd's probe when the enclave was up, before the run. */
+  readonly hostBefore: DhProbes;
+  /** Every host event so far (kept since the start), then each as it comes. */
+  watchHost(listener: (ev: HostEvent) => void): void;
+  /** Probe the host now through hostd; every probe times out when it does not answer. */
+  probeHost(signal: AbortSignal): Promise<DhProbes>;
 }
 
 export function isDisposableHostEnclave(e: Enclave): e is DisposableHostEnclave {
-  return typeof (e as Partial<DisposableHostEnclave>).finish === "function";
-}
-
-/** The parts of a running disposable host with its enclave. */
-export interface DhParts {
-  vm: Enclave;
-  inner: Enclave;
-  hostd: HostdClient;
-  watch: DhWatch;
-  modulesDir: string;
-  heartbeatLossMs: number;
-  /** hostd's PROBE when the enclave was ready. */
-  before: DhProbes;
+  return typeof (e as Partial<DisposableHostEnclave>).watchHost === "function";
 }
 
 /** Probe the disposable host through hostd; a host that does not answer has every probe timed out. */
@@ -51,10 +44,38 @@ export async function probeDh(hostd: HostdClient, signal: AbortSignal): Promise<
   return dhProbesOf(answer, takenAt, DH_VCPUS);
 }
 
+/** Host events, kept (bounded) until a listener comes, then passed on. */
+export class HostEvents {
+  private early: HostEvent[] | null = [];
+  private listener: ((ev: HostEvent) => void) | null = null;
+
+  push(ev: HostEvent): void {
+    if (this.listener) this.listener(ev);
+    // Past the bound, dropped: the run watches right after the start, whose console is shorter.
+    else if (this.early && this.early.length < EARLY_EVENTS_MAX) this.early.push(ev);
+  }
+
+  listen(listener: (ev: HostEvent) => void): void {
+    for (const ev of this.early ?? []) listener(ev);
+    this.early = null;
+    this.listener = listener;
+  }
+}
+
+/** The parts of a running disposable host with its enclave. */
+export interface DhParts {
+  vm: Enclave;
+  inner: Enclave;
+  hostd: HostdClient;
+  events: HostEvents;
+  faultModulesDir: string;
+  sharesKernel: boolean;
+  hostBefore: DhProbes;
+}
+
 /** The enclave the run sees: input and exit are the inner enclave's; stopping throws the host away. */
 export class DhEnclave implements DisposableHostEnclave {
   private stopping: Promise<EnclaveExit> | null = null;
-  private answeredAfter = false;
   constructor(private readonly parts: DhParts) {}
 
   get pid(): number {
@@ -63,17 +84,28 @@ export class DhEnclave implements DisposableHostEnclave {
   get exited(): Promise<EnclaveExit> {
     return this.parts.inner.exited;
   }
+  get sharesKernel(): boolean {
+    return this.parts.sharesKernel;
+  }
+  get hostBefore(): DhProbes {
+    return this.parts.hostBefore;
+  }
   send(line: string): void {
     this.parts.inner.send(line);
   }
-  expectProof(nonce: string): void {
-    this.parts.watch.expectProof(nonce);
+  watchHost(listener: (ev: HostEvent) => void): void {
+    this.parts.events.listen(listener);
+  }
+  probeHost(signal: AbortSignal): Promise<DhProbes> {
+    return probeDh(this.parts.hostd, signal);
   }
 
   async injectHostKernel(module: string, params: string, signal: AbortSignal): Promise<string | null> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(module))
-      throw new RangeError(`host kernel module name ${JSON.stringify(module)}`);
-    const path = join(this.parts.modulesDir, `${module}.ko`);
+      throw new RangeError(
+        `host kernel module ${JSON.stringify(module)}: expected [A-Za-z0-9_-], at most 64`,
+      );
+    const path = join(this.parts.faultModulesDir, `${module}.ko`);
     try {
       await this.parts.hostd.insmod(path, params, { signal, timeoutMs: INSMOD_MS });
       return null;
@@ -83,23 +115,6 @@ export class DhEnclave implements DisposableHostEnclave {
       if (await settled(this.parts.hostd.closed)) return null;
       throw e;
     }
-  }
-
-  async finish(thresholds: ProbeThresholds, signal: AbortSignal): Promise<DisposableHostEvidence> {
-    const { watch, hostd, before } = this.parts;
-    const after = await probeDh(hostd, signal);
-    this.answeredAfter = after.probes.taint.kind === "ok";
-    watch.endBeats(performance.now());
-    return dhEvidence(
-      watch.seen,
-      this.answeredAfter,
-      this.parts.heartbeatLossMs,
-      compareDhProbes(before, after, thresholds),
-    );
-  }
-
-  hostConsole(): { data: Buffer; truncated: boolean } {
-    return this.parts.watch.console.contents();
   }
 
   stop(): Promise<EnclaveExit> {

@@ -21,7 +21,7 @@ export interface HostImage {
   hash: string;
   kernelVersion: string;
   /** Where the fault modules are inside the disposable host. */
-  modulesDir: string;
+  faultModulesDir: string;
 }
 
 /** Where QEMU listens for the host's connection to hostd: in the machine's own work dir. */
@@ -46,7 +46,7 @@ export function dhMachine(beforeSave?: QemuMachine["beforeSave"]): QemuMachine {
 /** The disposable host's image in the shape the QEMU backend boots. */
 export function dhBuiltImage(image: HostImage): BuiltImage {
   return {
-    dir: image.modulesDir,
+    dir: image.faultModulesDir,
     vmlinuz: image.kernel,
     vmlinux: null,
     initramfs: image.initramfs,

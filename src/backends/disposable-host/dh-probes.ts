@@ -9,6 +9,8 @@ import type { ProbeFinding } from "../../model/outcome-types.js";
 
 /** The disposable host's probes at one moment: the host-probe shape, and hostd's oops-line count. */
 export interface DhProbes {
+  /** hostd answered (with figures or an error): the host was alive to answer. */
+  answered: boolean;
   probes: HostProbes;
   oopsLines: Probed<number>;
 }
@@ -49,6 +51,7 @@ export function dhProbesOf(answer: ProbeAnswer, takenAt: Date, vcpus: number): D
   const values = answer.kind === "answered" ? answer.values : null;
   const take = (key: string): Probed<number> => (values ? value(values, key) : none);
   return {
+    answered: answer.kind !== "silent",
     probes: {
       takenAt: takenAt.toISOString(),
       runTag: null,

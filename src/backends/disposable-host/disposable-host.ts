@@ -15,9 +15,8 @@ import type {
 import { startProcessEnclave } from "../process-enclave.js";
 import { QemuBackend } from "../qemu/qemu.js";
 import { raceDeadline } from "../qemu/qmp.js";
-import { DhEnclave, type DisposableHostEnclave, probeDh } from "./dh-enclave.js";
+import { DhEnclave, type DisposableHostEnclave, HostEvents, probeDh } from "./dh-enclave.js";
 import { dhMachine, dhSpec, HOSTD_READY, type HostImage, hostdSocket } from "./dh-machine.js";
-import { DhWatch } from "./dh-watch.js";
 import type { HostdClient } from "./hostd-client.js";
 import { attachedPlacement, connectHostd, hostdPlacement } from "./hostd-placement.js";
 
@@ -145,11 +144,11 @@ export class DisposableHostBackend implements Backend, Snapshotter {
     signal: AbortSignal,
   ): Promise<DisposableHostEnclave> {
     const image = await this.opts.image(signal);
-    const watch = new DhWatch();
+    const events = new HostEvents();
     const bootMs = 90_000 * this.vm.timeoutScale;
     const vmReady = consoleWait(spec.restoreFrom ? null : HOSTD_READY);
     const vm = await this.vm
-      .start(dhSpec(image, spec), (ev) => this.onHostEvent(ev, watch, vmReady.sink, sink), signal)
+      .start(dhSpec(image, spec), (ev) => this.onHostEvent(ev, events, vmReady.sink, sink), signal)
       .catch((e: Error) => {
         throw new InfraError("dh.boot", `the disposable host did not start: ${e.message}`, { cause: e });
       });
@@ -161,19 +160,17 @@ export class DisposableHostBackend implements Backend, Snapshotter {
       if (up !== "matched")
         throw new InfraError("dh.boot", `the disposable host did not come up (${up}): ${vmReady.tail()}`);
       const hostd = await connectHostd(hostdSocket(spec.workDir), signal);
-      hostd.on("heartbeat", (_, at) => watch.onBeat(at));
+      hostd.on("heartbeat", (_, at) => events.push({ type: "heartbeat", at }));
       const { children } = await hostd.hello({ signal, timeoutMs: HELLO_MS * this.vm.timeoutScale });
-      watch.resetBeats(performance.now());
       const inner = await this.startInner(spec, hostd, children, vm.pid, sink, signal);
-      const before = await probeDh(hostd, signal);
       return new DhEnclave({
         vm,
         inner,
         hostd,
-        watch,
-        modulesDir: image.modulesDir,
-        heartbeatLossMs: 5 * 200 * this.vm.timeoutScale,
-        before,
+        events,
+        faultModulesDir: image.faultModulesDir,
+        sharesKernel: this.sharesKernel,
+        hostBefore: await probeDh(hostd, signal),
       });
     } catch (e) {
       await vm.stop();
@@ -212,22 +209,18 @@ export class DisposableHostBackend implements Backend, Snapshotter {
   }
 
   /**
-   * One event of the host's VM: its watch sees all; the run sees, for a shared-kernel enclave, the host
-   * kernel's panic event and the fault's proof line (its kernel is the enclave's), else nothing of it.
+   * One event of the host's VM: kept for the run's watch; for a shared-kernel enclave the host kernel's
+   * panic event is the enclave's too (its kernel is the host's).
    */
   private onHostEvent(
     ev: EnclaveEvent,
-    watch: DhWatch,
+    events: HostEvents,
     ready: (ev: EnclaveEvent) => void,
     sink: (ev: EnclaveEvent) => void,
   ): void {
     ready(ev);
-    const proofBefore = watch.seen.proof;
-    watch.onEvent(ev);
-    if (!this.sharesKernel) return;
-    if (ev.type === "control" && ev.name === "GUEST_PANICKED") sink(ev);
-    if (ev.type === "console" && watch.seen.proof && !proofBefore && watch.proofLine)
-      sink({ type: "console", data: Buffer.from(`${watch.proofLine}\n`), at: ev.at });
+    events.push(ev);
+    if (this.sharesKernel && ev.type === "control" && ev.name === "GUEST_PANICKED") sink(ev);
   }
 
   async close(): Promise<void> {

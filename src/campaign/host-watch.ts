@@ -1,7 +1,7 @@
-import type { DisposableHostEvidence, EnclaveExit, ProbeFinding } from "../../model/outcome-types.js";
-import { ConsoleParser, type CrashReport } from "../../monitor/console-parser.js";
-import { HeadTailBuffer } from "../../util/console-cap.js";
-import type { EnclaveEvent } from "../backend.js";
+import type { HostEvent } from "../backends/disposable-host/dh-enclave.js";
+import type { DisposableHostEvidence, EnclaveExit, ProbeFinding } from "../model/outcome-types.js";
+import { ConsoleParser, type CrashReport } from "../monitor/console-parser.js";
+import { HeadTailBuffer } from "../util/console-cap.js";
 
 /** The disposable host's console kept per run (its boot is in the snapshot, so this is the run's part). */
 const DH_CONSOLE_CAP = 256 * 1024;
@@ -67,9 +67,11 @@ export class DhWatch {
     this.nonce = nonce;
   }
 
-  /** One event of the disposable host's VM. */
-  onEvent(ev: EnclaveEvent): void {
-    if (ev.type === "console") {
+  /** One event of the disposable host: its VM's console, QMP and exit, and hostd's heartbeat. */
+  onEvent(ev: HostEvent): void {
+    if (ev.type === "heartbeat") {
+      this.onBeat(ev.at);
+    } else if (ev.type === "console") {
       this.console.push(ev.data);
       const { events, crash } = this.parser.push(ev.data, ev.at);
       this.seen.crash = crash;
@@ -85,18 +87,10 @@ export class DhWatch {
     }
   }
 
-  /** One hostd heartbeat, at host time `at`. */
-  onBeat(at: number): void {
+  private onBeat(at: number): void {
     if (this.lastBeatAt !== null) this.maxGap = Math.max(this.maxGap, at - this.lastBeatAt);
     this.lastBeatAt = at;
     this.seen.maxBeatGapMs = this.maxGap;
-  }
-
-  /** Heartbeats are counted from now on (a restored host's hostd was silent while saved). */
-  resetBeats(at: number): void {
-    this.lastBeatAt = at;
-    this.maxGap = 0;
-    this.seen.maxBeatGapMs = 0;
   }
 
   /** Close the heartbeat record at `at`: the silence since the last beat counts too. */
