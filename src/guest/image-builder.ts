@@ -58,7 +58,8 @@ export function defaultCacheDir(): string {
 
 const GUEST_SRC = join(projectRoot(), "src", "guest");
 
-async function tool(argv: string[], step: string, opts: { cwd?: string; signal?: AbortSignal } = {}) {
+/** Run a build tool (10 min deadline); a failure is an InfraError naming `step` and the tool's stderr. */
+export async function tool(argv: string[], step: string, opts: { cwd?: string; signal?: AbortSignal } = {}) {
   const r = await runTool(argv, { ...opts, timeoutMs: 600_000 });
   if (r.code !== 0) {
     throw new InfraError(
