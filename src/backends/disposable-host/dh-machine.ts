@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { HostImage } from "../../guest/host-image.js";
 import type { BuiltImage } from "../../guest/image-builder.js";
 import type { EnclaveSpec } from "../backend.js";
 import { commaEscape, type QemuMachine } from "../qemu/qemu.js";
@@ -12,17 +13,6 @@ export const HOSTD_PORT = "ezone.hostd";
 export const HOSTD_READY = /(^|\n)hostd: READY/;
 /** The disposable host's kernel panics on an oops, as the guests' do: a zone-1 oops is then its death. */
 const DH_KERNEL_ARGS = ["oops=panic"];
-
-/** The disposable host's image (src/guest/host-image.ts): its kernel, initramfs and content hash. */
-export interface HostImage {
-  kernel: string;
-  initramfs: string;
-  /** Content hash: part of every snapshot key. */
-  hash: string;
-  kernelVersion: string;
-  /** Where the fault modules are inside the disposable host. */
-  faultModulesDir: string;
-}
 
 /** Where QEMU listens for the host's connection to hostd: in the machine's own work dir. */
 export function hostdSocket(workDir: string): string {
@@ -46,7 +36,7 @@ export function dhMachine(beforeSave?: QemuMachine["beforeSave"]): QemuMachine {
 /** The disposable host's image in the shape the QEMU backend boots. */
 export function dhBuiltImage(image: HostImage): BuiltImage {
   return {
-    dir: image.faultModulesDir,
+    dir: image.dir,
     vmlinuz: image.kernel,
     vmlinux: null,
     initramfs: image.initramfs,

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { HostImage } from "../../guest/host-image.js";
 import type { BuiltImage } from "../../guest/image-builder.js";
 import { deadline as withDeadline } from "../../util/deadline.js";
 import { InfraError } from "../../util/errors.js";
@@ -16,7 +17,7 @@ import { startProcessEnclave } from "../process-enclave.js";
 import { QemuBackend } from "../qemu/qemu.js";
 import { raceDeadline } from "../qemu/qmp.js";
 import { DhEnclave, type DisposableHostEnclave, HostEvents, probeDh } from "./dh-enclave.js";
-import { dhMachine, dhSpec, HOSTD_READY, type HostImage, hostdSocket } from "./dh-machine.js";
+import { dhMachine, dhSpec, HOSTD_READY, hostdSocket } from "./dh-machine.js";
 import type { HostdClient } from "./hostd-client.js";
 import { attachedPlacement, connectHostd, hostdPlacement } from "./hostd-placement.js";
 
@@ -239,10 +240,11 @@ function consoleWait(pattern: RegExp | null) {
   return {
     matched,
     sink(ev: EnclaveEvent) {
+      if (ev.type === "exit") seen += `\n(exit ${JSON.stringify(ev.exit)}; stderr: ${ev.stderr.slice(-500)})`;
       if (ev.type !== "console" || pattern === null) return;
       seen = (seen + ev.data.toString("latin1")).slice(-4096);
       if (pattern.test(seen)) resolve("matched");
     },
-    tail: () => JSON.stringify(seen.slice(-300)),
+    tail: () => JSON.stringify(seen.slice(-800)),
   };
 }

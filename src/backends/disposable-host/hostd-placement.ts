@@ -90,7 +90,9 @@ export function hostdPlacement(hostd: HostdClient, id: number, vmPid: number): E
     spawn(argv, opts) {
       if (opts.extraStdio)
         throw new InfraError("dh.spawn", "a control channel (fd 3) is not offered in the disposable host");
-      return placedChild(hostd.spawn(id, argv, { cwd: opts.cwd, env: { ...BASE_ENV, ...opts.env } }), vmPid);
+      // The work dir is the run's path on the real host: made here first (the shell then becomes argv).
+      const inDir = ["/bin/sh", "-c", 'mkdir -p "$0" && cd "$0" && exec "$@"', opts.cwd, ...argv];
+      return placedChild(hostd.spawn(id, inDir, { cwd: "/", env: { ...BASE_ENV, ...opts.env } }), vmPid);
     },
   };
 }

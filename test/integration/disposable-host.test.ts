@@ -1,0 +1,87 @@
+/**
+ * Enclaves inside a disposable host (a QEMU-TCG VM that plays the node), restored from a snapshot taken
+ * with the enclave already READY: a native enclave heartbeats and its segfault stays its own; a zone-1
+ * module loaded into the host's kernel kills the host, with its proof line on the host's console.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { EnclaveEvent, EnclaveSpec } from "../../src/backends/backend.js";
+import { compareDhProbes } from "../../src/backends/disposable-host/dh-probes.js";
+import { DisposableHostBackend } from "../../src/backends/disposable-host/disposable-host.js";
+import { NativeBackend } from "../../src/backends/native.js";
+import { ensureSnapshot, type SnapshotRef } from "../../src/backends/snapshot-cache.js";
+import { DhWatch, dhEvidence } from "../../src/campaign/host-watch.js";
+import { buildHostImage, type HostImage } from "../../src/guest/host-image.js";
+import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
+import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
+import { deadline } from "../../src/util/deadline.js";
+import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { runChecked, testPlan } from "../helpers/enclave-runs.js";
+
+let image: BuiltImage;
+let hostImage: HostImage;
+let cache: string;
+let snapshot: SnapshotRef;
+let backend: DisposableHostBackend;
+
+function spec(over: Partial<EnclaveSpec> = {}): EnclaveSpec {
+  return {
+    image,
+    memoryMb: 256,
+    heartbeatMs: 250,
+    kernelArgs: ["oops=panic"],
+    arm: null,
+    runTag: "dh-test",
+    workDir: mkdtempSync(join(tmpdir(), "ezone-run-dhtest-")),
+    ...over,
+  };
+}
+
+/** Resolves when the console text of `events` matches `re`; rejects after `ms`. */
+function consoleMatch(events: { text: string; on: Set<() => void> }, re: RegExp, ms: number): Promise<void> {
+  const signal = deadline(null, ms);
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (!re.test(events.text)) return;
+      events.on.delete(check);
+      resolve();
+    };
+    events.on.add(check);
+    signal.addEventListener("abort", () => {
+      events.on.delete(check);
+      reject(new Error(`no ${re} within ${ms} ms: ${events.text.slice(-500)}`));
+    });
+    check();
+  });
+}
+
+describe.runIf(hasBinary("qemu-system-x86_64"))("a disposable host (QEMU-TCG) with a native enclave", () => {
+  beforeAll(async () => {
+    image = await buildImage();
+    hostImage = await buildHostImage({ guest: image });
+    cache = mkdtempSync(join(tmpdir(), "ezone-dh-cache-"));
+    backend = new DisposableHostBackend({ inner: new NativeBackend(), image: async () => hostImage });
+    snapshot = await ensureSnapshot(backend, spec(), AbortSignal.timeout(240_000), cache);
+  }, 300_000);
+
+  afterAll(async () => {
+    await backend?.close();
+    if (cache) rmSync(cache, { recursive: true, force: true });
+  });
+
+  it("restores with the enclave READY: it answers RESUME and heartbeats", async () => {
+    const seen = { text: "", on: new Set<() => void>() };
+    const sink = (ev: EnclaveEvent) => {
+      if (ev.type !== "console") return;
+      seen.text += ev.data.toString();
+      for (const f of [...seen.on]) f();
+    };
+    const s = spec({ restoreFrom: snapshot.dir });
+    await using enclave = await backend.start(s, sink, AbortSignal.timeout(120_000));
+    enclave.send("RESUME seed=abc");
+    await consoleMatch(seen, /READY ezone-agent[^\n]*\n[\s\S]*HB 2 /, 60_000);
+    expect(enclave.hostBefore.answered).toBe(true);
+  }, 180_000);
+});
