@@ -34,7 +34,9 @@ export function dhEvidence(
       crashClass: seen.crash.crashClass,
       panic: seen.crash.panic,
     },
-    heartbeatLost: seen.maxBeatGapMs === null || seen.maxBeatGapMs > heartbeatLossMs,
+    // A VM that ended has stopped beating for good, however soon the run ended after.
+    heartbeatLost:
+      seen.exit.kind !== "running" || seen.maxBeatGapMs === null || seen.maxBeatGapMs > heartbeatLossMs,
     exit: seen.exit,
     probes,
     proof: seen.proof,

@@ -84,4 +84,36 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("a disposable host (QEMU-TCG) wi
     await consoleMatch(seen, /READY ezone-agent[^\n]*\n[\s\S]*HB 2 /, 60_000);
     expect(enclave.hostBefore.answered).toBe(true);
   }, 180_000);
+
+  it("a segfault in the enclave stays its own: contained-limited, the host alive and clean", async () => {
+    const r = await runChecked(
+      testPlan(backend, image, "segfault", {
+        snapshot: { get: async () => snapshot, invalidate: async () => {} },
+      }),
+    );
+    expect(r.verdict.outcome, r.verdict.reasons.join("; ")).toBe("contained-limited");
+    expect(r.evidence.disposableHost).toMatchObject({ alive: true, panicked: false, heartbeatLost: false });
+    expect(r.evidence.disposableHost?.probes.every((p) => p.severity === "ok")).toBe(true);
+  }, 180_000);
+
+  it("a zone-1 module that panics the host kills it: its proof line and pvpanic witness it", async () => {
+    const watch = new DhWatch();
+    watch.expectProof("dhkp1");
+    const signal = AbortSignal.timeout(120_000);
+    await using enclave = await backend.start(spec({ restoreFrom: snapshot.dir }), () => {}, signal);
+    enclave.watchHost((ev) => watch.onEvent(ev));
+    expect(await enclave.injectHostKernel("kpanic", "nonce=dhkp1 delay_ms=0", signal)).toBeNull();
+    await enclave.exited;
+    const after = await enclave.probeHost(signal);
+    watch.endBeats(performance.now());
+    const ev = dhEvidence(
+      watch.seen,
+      after.answered,
+      2_000,
+      compareDhProbes(enclave.hostBefore, after, DEFAULT_PROBE_THRESHOLDS),
+    );
+    expect(ev).toMatchObject({ alive: false, panicked: true, proof: true, heartbeatLost: true });
+    expect(ev.exit).not.toEqual({ kind: "running" });
+    expect(ev.probes.some((p) => p.severity === "failed")).toBe(true);
+  }, 180_000);
 });
