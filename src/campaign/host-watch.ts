@@ -64,6 +64,12 @@ export class DhWatch {
     maxBeatGapMs: null,
   };
 
+  private vmEnded: () => void = () => {};
+  /** Settles once the VM's exit was seen (after its console's last bytes). */
+  readonly ended = new Promise<void>((resolve) => {
+    this.vmEnded = resolve;
+  });
+
   /** The run whose proof line counts (a restored host was saved before the run's nonce existed). */
   expectProof(nonce: string): void {
     this.nonce = nonce;
@@ -86,6 +92,7 @@ export class DhWatch {
       if (ev.name === "GUEST_PANICKED") this.seen.panicEvent = true;
     } else {
       this.seen.exit = ev.exit;
+      this.vmEnded();
     }
   }
 

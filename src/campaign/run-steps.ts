@@ -1,6 +1,7 @@
 import { type BootArm, type EnclaveSpec, isHostKernelInjector } from "../backends/backend.js";
 import { isDisposableHostEnclave } from "../backends/disposable-host/dh-enclave.js";
 import { compareDhProbes } from "../backends/disposable-host/dh-probes.js";
+import { raceDeadline } from "../backends/qemu/qmp.js";
 import { faultSpec } from "../faults/catalogue.js";
 import { judgeBaseline } from "../host/baseline-health.js";
 import { compareProbes } from "../host/compare.js";
@@ -26,6 +27,9 @@ import {
 } from "./observation.js";
 import { enclaveSpec } from "./run-plan.js";
 import type { RunState, RunStep } from "./run-state.js";
+
+/** How long a disposable host that stopped answering gets to end (QEMU exits ms after a panic). */
+const HOST_END_MS = 5_000;
 
 /** Heartbeats seen before a host-side fault: 2 prove the guest runs; a hog's baseline needs more. */
 const HOST_FAULT_BASELINE_BEATS = { signal: 2, hog: 8 } as const;
@@ -272,6 +276,8 @@ export const hostAfter: RunStep = {
     const { enclave, hostWatch } = st;
     if (!enclave || !hostWatch || !isDisposableHostEnclave(enclave)) return;
     const after = await enclave.probeHost(probeSignal(st));
+    // A host that did not answer may be dying: its console's last lines (the panic) come with its end.
+    if (!after.answered) await raceDeadline(deadline(st.signal, HOST_END_MS), [hostWatch.ended]);
     hostWatch.endBeats(performance.now());
     st.disposableHost = dhEvidence(
       hostWatch.seen,

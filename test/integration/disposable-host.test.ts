@@ -3,9 +3,10 @@
  * with the enclave already READY: a native enclave heartbeats and its segfault stays its own; a zone-1
  * module loaded into the host's kernel kills the host, with its proof line on the host's console.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EnclaveEvent, EnclaveSpec } from "../../src/backends/backend.js";
 import { compareDhProbes } from "../../src/backends/disposable-host/dh-probes.js";
@@ -17,7 +18,9 @@ import { buildHostImage, type HostImage } from "../../src/guest/host-image.js";
 import { type BuiltImage, buildImage } from "../../src/guest/image-builder.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 import { deadline } from "../../src/util/deadline.js";
+import { sweepScratchDirs } from "../../src/util/scratch-dir.js";
 import { hasBinary, processesMatching } from "../helpers/capabilities.js";
+import { eventually, requireBuiltCli } from "../helpers/cli.js";
 import { runChecked, testPlan } from "../helpers/enclave-runs.js";
 
 let image: BuiltImage;
@@ -105,6 +108,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("a disposable host (QEMU-TCG) wi
     expect(await enclave.injectHostKernel("kpanic", "nonce=dhkp1 delay_ms=0", signal)).toBeNull();
     await enclave.exited;
     const after = await enclave.probeHost(signal);
+    await watch.ended;
     watch.endBeats(performance.now());
     const ev = dhEvidence(
       watch.seen,
@@ -116,4 +120,50 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("a disposable host (QEMU-TCG) wi
     expect(ev.exit).not.toEqual({ kind: "running" });
     expect(ev.probes.some((p) => p.severity === "failed")).toBe(true);
   }, 180_000);
+
+  it("kill -9 of ezone leaves no disposable host VM, and the next ezone sweeps its run dir", async () => {
+    requireBuiltCli();
+    const tmp = mkdtempSync(join(tmpdir(), "ezone-dh-kill-"));
+    try {
+      const child = spawn(process.execPath, ["--input-type=module", "-e", KILLED_EZONE], {
+        env: { ...process.env, TMPDIR: tmp, DH_SNAPSHOT: snapshot.dir },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      child.stdout.on("data", (b: Buffer) => {
+        out += b.toString();
+      });
+      child.stderr.on("data", (b: Buffer) => {
+        out += b.toString();
+      });
+      await eventually(() => /^UP /m.test(out), 120_000, `the disposable host up: ${out}`);
+      const workDir = /^UP (\S+)/m.exec(out)?.[1] as string;
+      expect(processesMatching(workDir).length).toBeGreaterThan(0);
+      child.kill("SIGKILL");
+      await eventually(() => processesMatching(workDir).length === 0, 10_000, "the VM to die with ezone");
+      sweepScratchDirs(tmp);
+      expect(readdirSync(tmp).filter((n) => n.startsWith("ezone-"))).toEqual([]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
+
+/** An ezone (the built one) that starts a restored disposable host with a native enclave, then waits. */
+const KILLED_EZONE = `
+const dist = ${JSON.stringify(resolve("dist"))};
+const { buildImage } = await import(dist + "/guest/image-builder.js");
+const { buildHostImage } = await import(dist + "/guest/host-image.js");
+const { NativeBackend } = await import(dist + "/backends/native.js");
+const { DisposableHostBackend } = await import(dist + "/backends/disposable-host/disposable-host.js");
+const { makeScratchDir } = await import(dist + "/util/scratch-dir.js");
+const image = await buildImage();
+const hostImage = await buildHostImage({ guest: image });
+const backend = new DisposableHostBackend({ inner: new NativeBackend(), image: async () => hostImage });
+const workDir = await makeScratchDir("run");
+const spec = { image, memoryMb: 256, heartbeatMs: 250, kernelArgs: ["oops=panic"], arm: null,
+  runTag: "dh-kill", workDir, restoreFrom: process.env.DH_SNAPSHOT };
+await backend.start(spec, () => {}, new AbortController().signal);
+console.log("UP " + workDir);
+setInterval(() => {}, 1000);
+`;
