@@ -1,4 +1,4 @@
-import { isSnapshotter } from "../backends/backend.js";
+import { type Backend, isSnapshotter } from "../backends/backend.js";
 import { ensureSnapshot, invalidateSnapshot } from "../backends/snapshot-cache.js";
 import { FAULTS } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
@@ -6,6 +6,7 @@ import type { Outcome } from "../model/outcome-types.js";
 import type { Store } from "../store/store.js";
 import { InfraError } from "../util/errors.js";
 import { duration } from "../util/format.js";
+import { hostedBackend } from "./disposable-hosts.js";
 import type { GoldenRuns } from "./golden.js";
 import { planRun } from "./plan-run.js";
 import type { Slot } from "./plan-slots.js";
@@ -52,13 +53,14 @@ export async function runRepetition(
 ): Promise<Outcome> {
   const key = `${slot.cell.keyPrefix}/${rep}`;
   const seed = seedOf(key);
+  const hosted = { ...slot, backend: hostedBackend(slot.backend, slot.params.host, ctx.image) };
   for (let attempt = 0; ; attempt++) {
     const plan: RunPlan = {
-      ...planRun(ctx.config, slot, seed, attempt, ctx.image, ctx.hooks),
+      ...planRun(ctx.config, hosted, seed, attempt, ctx.image, ctx.hooks),
       probeChain: ctx.probeChain,
       hostProbe: ctx.hostProbe,
     };
-    if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(slot, plan);
+    if (slot.params.boot === "snapshot") plan.snapshot = snapshotSource(hosted.backend, plan);
     if (plan.softError) plan.golden = ctx.goldens.source(plan, slot.backendName);
     const result = await runOne(plan, signal);
     await storeAttempt(ctx, slot, { key, rep, seed, attempt, plan, result });
@@ -69,8 +71,7 @@ export async function runRepetition(
 }
 
 /** The saved guest of a slot's backend: made on first use, forgotten when a restore fails. */
-function snapshotSource(slot: Slot, plan: RunPlan): SnapshotSource | null {
-  const backend = slot.backend;
+function snapshotSource(backend: Backend, plan: RunPlan): SnapshotSource | null {
   if (!isSnapshotter(backend)) return null;
   let key: string | null = null;
   return {
