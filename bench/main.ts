@@ -5,6 +5,7 @@ const BENCHES: Record<string, string> = {
   "slow-reader": "./slow-reader.js",
   "idle-cpu": "./idle-cpu.js",
   "monitor-soak": "./monitor-soak.js",
+  "disposable-host": "./disposable-host.js",
 };
 
 const [name, ...rest] = process.argv.slice(2);
