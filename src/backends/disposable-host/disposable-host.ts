@@ -23,6 +23,12 @@ import { attachedPlacement, connectHostd, hostdPlacement } from "./hostd-placeme
 
 /** Backends whose enclave has no kernel of its own: the disposable host's kernel is theirs. */
 const SHARED_KERNEL = new Set(["native", "container"]);
+/** The backends whose enclave is one process tree that hostd can spawn (their argv built on this host). */
+const PROCESS_BACKENDS = new Set(["native", "container", "gvisor", "uml"]);
+/** Why a VM backend is not offered inside the disposable host. */
+const NOT_NESTED =
+  "not offered: a VMM inside the disposable host would be QEMU-TCG inside QEMU-TCG; its QMP needs a " +
+  "control channel hostd does not carry, the host image has no QEMU, and a nested boot was not measured";
 /** hostd's child id of the enclave (one enclave per disposable host). */
 const ENCLAVE_ID = 1;
 /** Everything inside runs under TCG emulation: the inner backend's deadlines stretch by this much. */
@@ -69,6 +75,8 @@ export class DisposableHostBackend implements Backend, Snapshotter {
   }
 
   async probe(image: BuiltImage | null, signal: AbortSignal): Promise<Availability> {
+    if (!PROCESS_BACKENDS.has(this.opts.inner.name))
+      return { available: false, reason: `${this.opts.inner.name} in a disposable host: ${NOT_NESTED}` };
     const [vm, inner] = await Promise.all([
       this.vm.probe(null, signal),
       this.opts.inner.probe(image, signal),
