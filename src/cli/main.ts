@@ -34,6 +34,7 @@ export function buildProgram(): Command {
     .option("--kernel-build-dir <dir>", "build tree of --kernel, to compile the fault modules against")
     .option("--kernel-modules-dir <dir>", "modules tree of --kernel holding pvpanic, if it is not built in")
     .option("--cache-dir <dir>", "cache directory (default $XDG_CACHE_HOME/ezone)")
+    .option("--host", "also build the disposable host's image (a VM that plays the node)")
     .option("--json", "machine-readable output")
     .action(async (o) => (await import("./commands/image-build.js")).run(o));
 

@@ -10,6 +10,7 @@ import { fileEntry, onPath, sharedLibraries, treeEntries, withParents } from "./
 import {
   type BuiltImage,
   buildImage,
+  busyboxBase,
   compileStaticC,
   defaultCacheDir,
   type ImageBuildOptions,
@@ -196,12 +197,10 @@ async function hostEntries(
     .filter((f) => f.endsWith(".ko"))
     .sort();
   const entries: CpioEntry[] = [
-    ...["bin", "sbin", "dev", "proc", "sys", "tmp", "run", "etc", "root"].map(
-      (path): CpioEntry => ({ type: "dir", path }),
-    ),
-    { type: "chardev", path: "dev/console", major: 5, minor: 1 },
-    { type: "file", path: "bin/busybox", data: await readFile("/bin/busybox"), mode: 0o755 },
-    { type: "file", path: "init", data: await readFile(join(GUEST_SRC, "host-init.sh")), mode: 0o755 },
+    ...(await busyboxBase(
+      ["bin", "sbin", "dev", "proc", "sys", "tmp", "run", "etc", "root"],
+      join(GUEST_SRC, "host-init.sh"),
+    )),
     { type: "file", path: "sbin/hostd", data: hostd, mode: 0o755 },
     // Numbered so the init's glob loads them in dependency order.
     ...(await Promise.all(

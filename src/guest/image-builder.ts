@@ -314,6 +314,16 @@ async function imageInputs(
   };
 }
 
+/** What every BusyBox initramfs of ezone starts with: `dirs`, the console node, BusyBox and `init`. */
+export async function busyboxBase(dirs: string[], init: string): Promise<CpioEntry[]> {
+  return [
+    ...dirs.map((path): CpioEntry => ({ type: "dir", path })),
+    { type: "chardev", path: "dev/console", major: 5, minor: 1 },
+    { type: "file", path: "bin/busybox", data: await readFile("/bin/busybox"), mode: 0o755 },
+    { type: "file", path: "init", data: await readFile(init), mode: 0o755 },
+  ];
+}
+
 /** The initramfs: BusyBox, ezone's init and agent, the fault modules and the boot modules. */
 async function initramfsEntries(
   agent: Buffer,
@@ -321,12 +331,10 @@ async function initramfsEntries(
   bootModuleFiles: KernelSource["bootModuleFiles"],
 ): Promise<CpioEntry[]> {
   return [
-    ...["bin", "sbin", "dev", "proc", "sys", "tmp", "lib", "lib/ezone", "lib/ezone/boot"].map(
-      (path): CpioEntry => ({ type: "dir", path }),
-    ),
-    { type: "chardev", path: "dev/console", major: 5, minor: 1 },
-    { type: "file", path: "bin/busybox", data: await readFile("/bin/busybox"), mode: 0o755 },
-    { type: "file", path: "init", data: await readFile(join(GUEST_SRC, "init.sh")), mode: 0o755 },
+    ...(await busyboxBase(
+      ["bin", "sbin", "dev", "proc", "sys", "tmp", "lib", "lib/ezone", "lib/ezone/boot"],
+      join(GUEST_SRC, "init.sh"),
+    )),
     { type: "file", path: "sbin/ezone-agent", data: agent, mode: 0o755 },
     ...[...modules].map(([name, data]): CpioEntry => ({ type: "file", path: `lib/ezone/${name}.ko`, data })),
     // Numbered so the init's glob loads them in dependency order (pvpanic before pvpanic-mmio).

@@ -1,17 +1,19 @@
 /**
  * The disposable host's image booted for real in QEMU-TCG (2 vCPUs, 1 GiB, hostd on a virtio-serial
- * port): hostd answers HELLO, runs /bin/echo and the native agent from the enclave rootfs at its real
- * path, probes the VM's kernel, and a guest fault module loaded with INSMOD panics the VM (pvpanic: QEMU
+ * port): hostd answers HELLO, runs /bin/echo, the native agent from the enclave rootfs at its real path
+ * and today's container and gVisor command lines, probes the VM's kernel, and a guest fault module loaded with INSMOD panics the VM (pvpanic: QEMU
  * exits), its nonce line on the console.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bwrapArgv } from "../../src/backends/container.js";
 import { type HostdChild, HostdClient } from "../../src/backends/disposable-host/hostd-client.js";
 import { enclaveRootfs } from "../../src/backends/enclave-rootfs.js";
+import { runscArgv } from "../../src/backends/gvisor.js";
 import { buildHostImage, type HostImage } from "../../src/guest/host-image.js";
 import { type GroupChild, spawnGroup } from "../../src/util/child.js";
 import { deadline } from "../../src/util/deadline.js";
@@ -26,6 +28,17 @@ let qemu: GroupChild;
 let client: HostdClient;
 let console_ = "";
 let bootMs = 0;
+let socket: string;
+
+/** A connection to QEMU's chardev socket for hostd's port. */
+async function connected(path: string): Promise<Socket> {
+  const conn = connect(path);
+  await new Promise<void>((resolve, reject) => {
+    conn.once("connect", resolve);
+    conn.once("error", reject);
+  });
+  return conn;
+}
 
 /** Resolve once the console has matched `re`, or fail after `ms` naming what was awaited. */
 function consoleMatch(re: RegExp, ms: number): Promise<RegExpExecArray> {
@@ -81,7 +94,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
   beforeAll(async () => {
     image = await buildHostImage();
     dir = await mkdtemp(join(tmpdir(), "ezone-dh-"));
-    const socket = join(dir, "hostd.sock");
+    socket = join(dir, "hostd.sock");
     const started = performance.now();
     qemu = spawnGroup([
       "qemu-system-x86_64",
@@ -105,12 +118,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
     });
     await consoleMatch(/hostd: READY/, 60_000);
     bootMs = performance.now() - started;
-    const conn = connect(socket);
-    await new Promise<void>((resolve, reject) => {
-      conn.once("connect", resolve);
-      conn.once("error", reject);
-    });
-    client = new HostdClient(conn);
+    client = new HostdClient(await connected(socket));
   });
 
   afterAll(async () => {
@@ -142,6 +150,27 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
     expect(await native.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
   });
 
+  it("runs today's container argv (bwrap pivots into the rootfs: the DH's root is a tmpfs): READY", async () => {
+    const { dir: root } = await enclaveRootfs(image.guest);
+    const argv = bwrapArgv(root, "dh-test", ["/sbin/ezone-agent", "--cmdline", "quiet ezone.hb=250"]);
+    const container = client.spawn(3, argv, { cwd: "/", env: ENV });
+    expect(await childLine(container, /^READY ezone-agent\/1/, 30_000)).toMatch(/READY/);
+    container.kill("SIGKILL");
+    expect(await container.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
+  });
+
+  it.runIf(hasBinary("runsc"))("runs today's gVisor argv (runsc do, ptrace platform): READY", async () => {
+    const { dir: root } = await enclaveRootfs(image.guest);
+    const mkdir = client.spawn(4, ["mkdir", "-p", "/tmp/gvisor-run"], { cwd: "/", env: ENV });
+    expect(await mkdir.exited).toEqual({ kind: "exited", code: 0 });
+    const agent = ["/sbin/ezone-agent", "--cmdline", "quiet ezone.hb=250"];
+    const argv = runscArgv("/tmp/gvisor-run/state", "/tmp/gvisor-run/panic.log", agent, root);
+    const gvisor = client.spawn(5, ["env", "TMPDIR=/tmp/gvisor-run", ...argv], { cwd: "/", env: ENV });
+    expect(await childLine(gvisor, /^READY ezone-agent\/1/, 45_000)).toMatch(/READY/);
+    gvisor.kill("SIGKILL");
+    expect(await gvisor.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
+  });
+
   it("PROBE reports the VM's kernel: untainted, no oops, memory of a 1 GiB machine", async () => {
     const p = await client.probe();
     expect(p.taint).toBe(0);
@@ -149,6 +178,18 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
     expect(p.forkexecMs).toBeGreaterThan(0);
     expect(p.memAvailableKb).toBeGreaterThan(256 * 1024);
     expect(p.memAvailableKb).toBeLessThan(1024 * 1024);
+  });
+
+  it("heartbeats over the port, and keeps its children across a host reconnect (as after a restore)", async () => {
+    expect(client.lastHeartbeatAt).not.toBeNull();
+    const sleeper = client.spawn(6, ["sh", "-c", "echo up; exec sleep 600"], { cwd: "/", env: ENV });
+    await childLine(sleeper, /^up$/, 10_000);
+    client.close();
+    client = new HostdClient(await connected(socket));
+    expect((await client.hello({ timeoutMs: 10_000 })).children).toEqual([6]);
+    const adopted = client.adopt(6);
+    adopted.kill("SIGKILL");
+    expect(await adopted.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
   });
 
   it("INSMOD of the guest's kpanic.ko panics the disposable host: its nonce, then QEMU exits", async () => {

@@ -180,7 +180,10 @@ export class HostdClient extends EventEmitter<ClientEvents> {
     return child;
   }
 
-  /** A handle on a child hostd already runs (one `hello()` listed after a reconnect). */
+  /**
+   * A handle on a child hostd already runs (after a reconnect). Output for an id no handle exists for is
+   * dropped: adopt the children you know of before `hello()` to miss none of it.
+   */
   adopt(id: number): HostdChild {
     const child = new HostdChild(id, this);
     if (this.failure) child.fail(this.failure);

@@ -1,3 +1,4 @@
+import { buildHostImage, type HostImage } from "../../guest/host-image.js";
 import { buildImage } from "../../guest/image-builder.js";
 
 export interface ImageBuildCliOptions {
@@ -5,6 +6,8 @@ export interface ImageBuildCliOptions {
   kernelBuildDir?: string;
   kernelModulesDir?: string;
   cacheDir?: string;
+  /** Also build the disposable host's image around the guest image. */
+  host?: boolean;
   json?: boolean;
 }
 
@@ -18,9 +21,17 @@ export async function run(opts: ImageBuildCliOptions): Promise<void> {
     kernelModulesDir: opts.kernelModulesDir,
     log: (l) => process.stderr.write(`ezone: ${l}\n`),
   });
+  const host = opts.host
+    ? await buildHostImage({
+        guest: image,
+        cacheDir: opts.cacheDir,
+        log: (l) => process.stderr.write(`ezone: ${l}\n`),
+      })
+    : null;
   const ms = Math.round(performance.now() - t0);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ ...image, ms }, null, 2)}\n`);
+    const hostJson = host ? { host: { ...host, guest: undefined } } : {};
+    process.stdout.write(`${JSON.stringify({ ...image, ...hostJson, ms }, null, 2)}\n`);
     return;
   }
   const m = image.manifest;
@@ -30,5 +41,16 @@ export async function run(opts: ImageBuildCliOptions): Promise<void> {
       `  busybox  ${m.busybox}\n  modules  ${m.faultModules.join(", ")} + boot: ${m.bootModules.join(", ") || "none"}\n` +
       `  files    ${image.vmlinuz}\n           ${image.initramfs}\n` +
       `  vmlinux  ${image.vmlinux ?? `none (QEMU boots the bzImage): ${m.noVmlinux ?? "unknown"}`}\n`,
+  );
+  if (host) process.stdout.write(hostSummary(host));
+}
+
+function hostSummary(host: HostImage): string {
+  const m = host.manifest;
+  const missing = m.missingTools.length ? ` (missing here: ${m.missingTools.join(", ")})` : "";
+  return (
+    `disposable host image ${m.id} ${host.cached ? "(cached)" : "(built)"}, ${(m.initramfsBytes / 1e6).toFixed(1)} MB\n` +
+    `  tools    ${Object.keys(m.tools).join(", ")}${missing}\n` +
+    `  files    ${host.kernel}\n           ${host.initramfs}\n`
   );
 }
