@@ -170,8 +170,7 @@ export class DisposableHostBackend implements Backend, Snapshotter {
         throw new InfraError("dh.boot", `the disposable host did not come up (${up}): ${vmReady.tail()}`);
       const hostd = await connectHostd(hostdSocket(spec.workDir), signal);
       hostd.on("heartbeat", (_, at) => events.push({ type: "heartbeat", at }));
-      const { children } = await hostd.hello({ signal, timeoutMs: HELLO_MS * this.vm.timeoutScale });
-      const inner = await this.startInner(spec, hostd, children, vm.pid, sink, signal);
+      const inner = await this.startInner(spec, hostd, vm.pid, sink, signal);
       return new DhEnclave({
         vm,
         inner,
@@ -187,32 +186,38 @@ export class DisposableHostBackend implements Backend, Snapshotter {
     }
   }
 
-  /** The enclave: re-attached in a restored host (then RESUME, as QEMU's own restore says), else started. */
+  /**
+   * The enclave: started through hostd in a fresh host; in a restored one, re-attached (before HELLO, so
+   * none of its output is dropped), checked against HELLO's list, then RESUME as a QEMU restore says it.
+   */
   private async startInner(
     spec: EnclaveSpec,
     hostd: HostdClient,
-    children: number[],
     vmPid: number,
     sink: (ev: EnclaveEvent) => void,
     signal: AbortSignal,
   ): Promise<Enclave> {
-    if (!spec.restoreFrom)
+    const hello = () => hostd.hello({ signal, timeoutMs: HELLO_MS * this.vm.timeoutScale });
+    if (!spec.restoreFrom) {
+      await hello();
       return this.opts.inner.start(
         { ...spec, placement: hostdPlacement(hostd, ENCLAVE_ID, vmPid) },
         sink,
         signal,
       );
-    if (!children.includes(ENCLAVE_ID))
-      throw new InfraError(
-        "dh.hello",
-        `the restored disposable host holds no enclave (hostd's children: ${children.join(",") || "none"})`,
-      );
+    }
     const inner = await startProcessEnclave(
       ["(the enclave saved in the disposable host)"],
       { ...spec, placement: attachedPlacement(hostd, ENCLAVE_ID, vmPid) },
       sink,
       signal,
     );
+    const { children } = await hello();
+    if (!children.includes(ENCLAVE_ID))
+      throw new InfraError(
+        "dh.hello",
+        `the restored disposable host holds no enclave (hostd's children: ${children.join(",") || "none"})`,
+      );
     sink({ type: "control", name: "RESUME", data: null, at: performance.now() });
     return inner;
   }
