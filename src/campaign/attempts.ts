@@ -114,6 +114,7 @@ async function storeAttempt(
     artifacts: [
       { kind: "console", data: result.console.data, truncated: result.console.truncated },
       { kind: "control-events", data: Buffer.from(JSON.stringify(result.controlEvents)), truncated: false },
+      ...(result.hostConsole ? [{ kind: "host-console", ...result.hostConsole }] : []),
     ],
     provenance: provenance(slot.backendVersion, ctx.image, a.plan.kernelArgs),
   });

@@ -22,6 +22,7 @@ export function decide(st: RunState): RunResult {
     detectionMs: detectionMsOf(s, proofAt, st.zone, st.stopReason),
     runMs: performance.now() - st.t0,
     console: st.monitor.console(),
+    ...(st.hostWatch ? { hostConsole: st.hostWatch.console.contents() } : {}),
     controlEvents: s.controlEvents.map((c) => ({ name: c.name, atMs: c.at - s.startedAt })),
     startedAt: st.startedAt,
     finishedAt: new Date(),

@@ -97,6 +97,10 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("a disposable host (QEMU-TCG) wi
     expect(r.verdict.outcome, r.verdict.reasons.join("; ")).toBe("contained-limited");
     expect(r.evidence.disposableHost).toMatchObject({ alive: true, panicked: false, heartbeatLost: false });
     expect(r.evidence.disposableHost?.probes.every((p) => p.severity === "ok")).toBe(true);
+    // The host's console is kept apart from the enclave's: the agent's lines are only in the run's console.
+    expect(r.hostConsole).toBeDefined();
+    expect(r.hostConsole?.data.toString()).not.toMatch(/READY ezone-agent/);
+    expect(r.console.data.toString()).toMatch(/READY ezone-agent/);
   }, 180_000);
 
   it("a zone-1 module that panics the host kills it: its proof line and pvpanic witness it", async () => {
