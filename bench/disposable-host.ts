@@ -71,7 +71,7 @@ async function zone1Run(backend: DisposableHostBackend, snapshot: SnapshotRef, i
     enclave.watchHost((ev) => watch.onEvent(ev));
     enclave.send(`RESUME seed=${nonce}`);
     await isReady;
-    await enclave.injectHostKernel("kerncrash", `nonce=${nonce} delay_ms=0`, signal);
+    await enclave.injectHostKernel("kerncrash", `nonce=${nonce} delay_ms=0`, [], signal);
     await watch.ended;
     const after = await enclave.probeHost(signal);
     const ev = dhEvidence(watch.seen, after.answered, 2000, []);

@@ -189,11 +189,16 @@ export interface DebugStub {
  */
 export interface HostKernelInjector {
   /**
-   * Load the fault module `module` (a name such as `kpanic`) with `params` into the host's kernel; resolves
-   * with null when the load returned, or the kernel's refusal (`err <errno> <message>`). A module that
-   * crashes the host never returns: the call then settles when the host is gone.
+   * Set `sysctls` (`key=value`) in the host's kernel, then load the fault module `module` (a name such as
+   * `kpanic`) with `params`; resolves with null when the load returned, or the refusal (`err <errno>
+   * <message>`). A module that crashes the host never returns: the call then settles when the host is gone.
    */
-  injectHostKernel(module: string, params: string, signal: AbortSignal): Promise<string | null>;
+  injectHostKernel(
+    module: string,
+    params: string,
+    sysctls: readonly string[],
+    signal: AbortSignal,
+  ): Promise<string | null>;
 }
 
 export function isHostKernelInjector(e: Enclave): e is Enclave & HostKernelInjector {

@@ -206,16 +206,14 @@ async function injectHostKernel(st: RunState): Promise<void> {
   st.injectedAt = performance.now();
   killPoint("run.injected");
   const params = `nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`;
+  // A zone-1 fault may name its module (else its name without `host-`) and the host settings it needs.
+  const spec = faultSpec(plan.fault) as { module?: string; sysctls?: readonly string[] };
   st.hostKernelRefused = await enclave.injectHostKernel(
-    hostKernelModule(plan.fault),
+    spec.module ?? plan.fault.replace(/^host-/, ""),
     params,
+    spec.sysctls ?? [],
     deadline(st.signal, plan.timeouts.observeMs),
   );
-}
-
-/** The module a zone-1 fault loads: its name without `host-` (host-kpanic loads kpanic.ko). */
-function hostKernelModule(fault: string): string {
-  return fault.replace(/^host-/, "");
 }
 
 /** Watch until the guest is down, the fault ended, or the window closes; then the grace period. */

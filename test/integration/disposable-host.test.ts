@@ -109,7 +109,14 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("a disposable host (QEMU-TCG) wi
     const signal = AbortSignal.timeout(120_000);
     await using enclave = await backend.start(spec({ restoreFrom: snapshot.dir }), () => {}, signal);
     enclave.watchHost((ev) => watch.onEvent(ev));
-    expect(await enclave.injectHostKernel("kpanic", "nonce=dhkp1 delay_ms=0", signal)).toBeNull();
+    expect(
+      await enclave.injectHostKernel(
+        "kpanic",
+        "nonce=dhkp1 delay_ms=0",
+        ["kernel.softlockup_panic=1"],
+        signal,
+      ),
+    ).toBeNull();
     await enclave.exited;
     const after = await enclave.probeHost(signal);
     await watch.ended;

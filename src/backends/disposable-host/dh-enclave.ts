@@ -1,6 +1,8 @@
 import { join } from "node:path";
 import type { EnclaveExit } from "../../model/outcome-types.js";
+import { deadline } from "../../util/deadline.js";
 import type { Enclave, EnclaveEvent, HostKernelInjector } from "../backend.js";
+import { raceDeadline } from "../qemu/qmp.js";
 import { DH_VCPUS } from "./dh-machine.js";
 import { type DhProbes, dhProbesOf, type ProbeAnswer } from "./dh-probes.js";
 import { type HostdClient, HostdRequestError } from "./hostd-client.js";
@@ -9,6 +11,8 @@ import { type HostdClient, HostdRequestError } from "./hostd-client.js";
 const DH_PROBE_MS = 5_000;
 /** A module's init returns in ms; one that hangs the host never does. */
 const INSMOD_MS = 30_000;
+/** `sysctl -w` answers in ms. */
+const SYSCTL_MS = 10_000;
 /** Events of the disposable host kept until the run watches them (a fresh boot's console is the most). */
 const EARLY_EVENTS_MAX = 4096;
 
@@ -76,6 +80,8 @@ export interface DhParts {
 /** The enclave the run sees: input and exit are the inner enclave's; stopping throws the host away. */
 export class DhEnclave implements DisposableHostEnclave {
   private stopping: Promise<EnclaveExit> | null = null;
+  /** hostd child ids for helpers (the enclave is child 1). */
+  private nextChild = 2;
   constructor(private readonly parts: DhParts) {}
 
   get pid(): number {
@@ -100,11 +106,20 @@ export class DhEnclave implements DisposableHostEnclave {
     return probeDh(this.parts.hostd, signal);
   }
 
-  async injectHostKernel(module: string, params: string, signal: AbortSignal): Promise<string | null> {
+  async injectHostKernel(
+    module: string,
+    params: string,
+    sysctls: readonly string[],
+    signal: AbortSignal,
+  ): Promise<string | null> {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(module))
       throw new RangeError(
         `host kernel module ${JSON.stringify(module)}: expected [A-Za-z0-9_-], at most 64`,
       );
+    for (const setting of sysctls) {
+      const refused = await this.sysctl(setting, signal);
+      if (refused) return refused;
+    }
     const path = join(this.parts.faultModulesDir, `${module}.ko`);
     try {
       await this.parts.hostd.insmod(path, params, { signal, timeoutMs: INSMOD_MS });
@@ -115,6 +130,23 @@ export class DhEnclave implements DisposableHostEnclave {
       if (await settled(this.parts.hostd.closed)) return null;
       throw e;
     }
+  }
+
+  /** One kernel setting through hostd (`sysctl -w`, a child of its own); its refusal, or null. */
+  private async sysctl(setting: string, signal: AbortSignal): Promise<string | null> {
+    if (!/^[a-z0-9_.]{1,64}=[A-Za-z0-9_.-]{1,32}$/.test(setting))
+      throw new RangeError(`host sysctl ${JSON.stringify(setting)}: expected key=value`);
+    const child = this.parts.hostd.spawn(this.nextChild++, ["/bin/sysctl", "-w", setting], {
+      cwd: "/",
+      env: {},
+    });
+    let err = "";
+    child.on("stderr", (b) => {
+      err = (err + b.toString()).slice(-200);
+    });
+    const end = await raceDeadline(deadline(signal, SYSCTL_MS), [child.exited.catch(() => null)]);
+    if (end !== "deadline" && end?.kind === "exited" && end.code === 0) return null;
+    return `err sysctl ${setting}: ${end === "deadline" ? "no answer" : JSON.stringify(end)} ${err.trim()}`;
   }
 
   stop(): Promise<EnclaveExit> {
