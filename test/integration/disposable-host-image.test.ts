@@ -150,7 +150,7 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
     expect(await native.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
   });
 
-  it("runs today's container argv (bwrap pivots into the rootfs: the DH's root is a tmpfs): READY", async () => {
+  it("runs today's container argv (bwrap's pivot_root works: the DH's root is a bind mount): READY", async () => {
     const { dir: root } = await enclaveRootfs(image.guest);
     const argv = bwrapArgv(root, "dh-test", ["/sbin/ezone-agent", "--cmdline", "quiet ezone.hb=250"]);
     const container = client.spawn(3, argv, { cwd: "/", env: ENV });
