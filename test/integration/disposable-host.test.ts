@@ -150,7 +150,10 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("a disposable host (QEMU-TCG) wi
       await eventually(() => /^UP /m.test(out), 120_000, `the disposable host up: ${out}`);
       const workDir = /^UP (\S+)/m.exec(out)?.[1] as string;
       expect(processesMatching(workDir).length).toBeGreaterThan(0);
+      // Reaped before the sweep: a zombie still counts as a live owner of its dirs.
+      const reaped = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGKILL");
+      await reaped;
       await eventually(() => processesMatching(workDir).length === 0, 10_000, "the VM to die with ezone");
       sweepScratchDirs(tmp);
       expect(readdirSync(tmp).filter((n) => n.startsWith("ezone-"))).toEqual([]);
