@@ -7,6 +7,8 @@ import { commaEscape, type QemuMachine } from "../qemu/qemu.js";
 /** The disposable host's size: two vCPUs (a node with a core to spare), 1 GiB. */
 export const DH_VCPUS = 2;
 export const DH_MEMORY_MB = 1024;
+/** Deadline of the host's boot, and again of its enclave's start, before a save. */
+const DH_SAVE_BOOT_MS = 300_000;
 /** The virtio-serial port hostd opens (found by name under /sys/class/virtio-ports). */
 export const HOSTD_PORT = "ezone.hostd";
 /** hostd's line on the disposable host's console once it listens. */
@@ -29,6 +31,8 @@ export function dhMachine(beforeSave?: QemuMachine["beforeSave"]): QemuMachine {
       ...["-device", `virtserialport,chardev=hostd,name=${HOSTD_PORT}`],
     ],
     savePattern: HOSTD_READY,
+    // The enclave boots inside an emulated machine before the save: UML takes ~70 s of it here.
+    saveBootMs: DH_SAVE_BOOT_MS,
     beforeSave,
   };
 }

@@ -50,6 +50,8 @@ export interface QemuMachine {
   extraArgs(spec: EnclaveSpec): string[];
   /** The console text that says the booted machine may be saved (the guest's: its agent's second heartbeat). */
   savePattern: RegExp;
+  /** Deadline of the boot to `savePattern`, and again of `beforeSave` (default: the guest's, 90 s x scale). */
+  saveBootMs?: number;
   /** Runs on the booted machine before it is saved (e.g. start what must be running in the snapshot). */
   beforeSave?(spec: EnclaveSpec, vm: Enclave, signal: AbortSignal): Promise<void>;
 }
@@ -324,9 +326,9 @@ export class QemuBackend implements Backend, Snapshotter {
    * carries the run state, and a guest saved paused would stay paused on every restore.
    */
   async saveSnapshot(spec: EnclaveSpec, dir: string, signal: AbortSignal): Promise<void> {
-    const bootMs = 90_000 * this.timeoutScale;
-    const memory = { path: join(dir, RAM_FILE), shared: true };
     const machine = this.opts.machine;
+    const bootMs = machine?.saveBootMs ?? 90_000 * this.timeoutScale;
+    const memory = { path: join(dir, RAM_FILE), shared: true };
     const booted = await this.bootUntil(spec, machine?.savePattern ?? /(^|\n)HB 2 /, bootMs, signal, memory);
     try {
       if (booted.result !== "matched") {
