@@ -239,7 +239,8 @@ export const observe: RunStep = {
     const flipped = () => plan.fault === "bitflip" && workloadEnded(st);
     const settled = await waitFor(monitor, st.signal, {
       reason: `observe: nothing decisive within ${observeMs} ms`,
-      until: (s) => observationDecided(s, zone) || flipped(),
+      // A zone-1 module the host's kernel refused did nothing to watch for.
+      until: (s) => observationDecided(s, zone) || flipped() || st.hostKernelRefused !== null,
       timeoutMs: observeMs,
     });
     st.marks.settled = performance.now();
