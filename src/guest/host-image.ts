@@ -38,6 +38,15 @@ const HOST_BOOT_MODULES = [
  */
 const HOST_TOOLS = ["bwrap", "runsc", "linux.uml", "prlimit", "setpriv", "env"];
 
+/** With `nestedQemu`: QEMU for a nested qemu-tcg enclave, and the firmware and option ROMs it loads. */
+const NESTED_QEMU_TOOLS = ["qemu-system-x86_64"];
+const NESTED_QEMU_DATA = [
+  "/usr/share/qemu",
+  "/usr/share/seabios",
+  // Debian builds TCG's accelerator as a module QEMU loads at start.
+  "/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so",
+];
+
 /**
  * The base kernel command line of the disposable host: serial console, and a panic that stops the VM
  * (panic=-1 reboots at once; with QEMU's -no-reboot and pvpanic, `-action panic=exit-failure`, QEMU
@@ -91,6 +100,8 @@ export interface HostImageOptions {
   guest?: BuiltImage;
   /** Passed to `buildImage` when `guest` is absent. */
   guestOptions?: ImageBuildOptions;
+  /** Also put QEMU inside (with its libraries and firmware, ~+55 MB) for nested qemu-tcg enclaves. */
+  nestedQemu?: boolean;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -148,12 +159,32 @@ async function hostModules(
   return root;
 }
 
-/** The host tools found here, their libraries, and those missing. */
-async function hostTools(signal?: AbortSignal) {
+/** What the image takes from this host: tools found, their libraries, those missing, data trees. */
+interface HostContent {
+  tools: Record<string, string>;
+  missing: string[];
+  libraries: string[];
+  /** Data the tools read (QEMU's firmware), at the same paths. */
+  data: CpioEntry[];
+}
+
+/** The host tools found here, their libraries, those missing, and (nested QEMU) its firmware. */
+async function hostContent(nestedQemu: boolean, signal?: AbortSignal): Promise<HostContent> {
+  const found = await hostTools(nestedQemu ? [...HOST_TOOLS, ...NESTED_QEMU_TOOLS] : HOST_TOOLS, signal);
+  const dataPaths = nestedQemu ? NESTED_QEMU_DATA.filter((d) => existsSync(d)) : [];
+  const data = (
+    await Promise.all(
+      dataPaths.map(async (d) => ((await stat(d)).isDirectory() ? treeEntries(d) : [await fileEntry(d)])),
+    )
+  ).flat();
+  return { ...found, data };
+}
+
+async function hostTools(names: string[], signal?: AbortSignal) {
   const tools: Record<string, string> = {};
   const missing: string[] = [];
   const libraries = new Set<string>();
-  for (const name of HOST_TOOLS) {
+  for (const name of names) {
     const path = onPath(name);
     if (!path) {
       missing.push(name);
@@ -172,7 +203,7 @@ async function fileHash(path: string): Promise<string> {
 /** Hashes of everything the image is made of; their hash is the image's id. */
 async function hostInputs(
   guest: BuiltImage,
-  found: Awaited<ReturnType<typeof hostTools>>,
+  found: HostContent,
   modulesRoot: string,
 ): Promise<Record<string, string>> {
   const inputs: Record<string, string> = { layout: "1", guestImage: guest.manifest.id };
@@ -180,6 +211,9 @@ async function hostInputs(
   for (const f of [...sources, "host-init.sh"]) inputs[f] = await fileHash(join(GUEST_SRC, f));
   for (const p of [...Object.values(found.tools), ...found.libraries]) inputs[p] = await fileHash(p);
   for (const m of HOST_BOOT_MODULES) inputs[m] = await fileHash(join(modulesRoot, m));
+  for (const e of found.data)
+    if (e.type === "file") inputs[e.path] = sha256(e.data);
+    else if (e.type === "symlink") inputs[e.path] = `-> ${e.target}`;
   inputs.busybox = await fileHash("/bin/busybox");
   return inputs;
 }
@@ -188,7 +222,7 @@ async function hostInputs(
 async function hostEntries(
   guest: BuiltImage,
   hostd: Buffer,
-  found: Awaited<ReturnType<typeof hostTools>>,
+  found: HostContent,
   modulesRoot: string,
 ): Promise<{ entries: CpioEntry[]; faultModules: string[] }> {
   const rootfs = await enclaveRootfs(guest);
@@ -219,6 +253,9 @@ async function hostEntries(
       })),
     )),
     ...(await Promise.all([...Object.values(found.tools), ...found.libraries].map(fileEntry))),
+    ...found.data,
+    // A nested qemu-tcg enclave boots the guest's bzImage (the PVH vmlinux is 8 times larger).
+    ...(found.data.length ? [await fileEntry(guest.vmlinuz)] : []),
     await fileEntry(guest.initramfs),
     ...(await treeEntries(rootfs.dir)),
   ];
@@ -259,7 +296,7 @@ export async function buildHostImage(opts: HostImageOptions = {}): Promise<HostI
   const signal = opts.signal;
   const guest = opts.guest ?? (await buildImage({ ...opts.guestOptions, cacheDir, log, signal }));
   const modulesRoot = await hostModules(cacheDir, guest.manifest.kernel, log, signal);
-  const found = await hostTools(signal);
+  const found = await hostContent(opts.nestedQemu ?? false, signal);
   const gcc = (await tool(["gcc", "-dumpfullversion"], "host-image.tools", { signal })).trim();
   const inputs = { ...(await hostInputs(guest, found, modulesRoot)), gcc };
   const id = sha256(JSON.stringify(inputs)).slice(0, 16);

@@ -219,6 +219,21 @@ describe.runIf(hasBinary("gcc"))("hostd on the real host", () => {
     expect((await client.hello()).children).toEqual([]);
   });
 
+  it("ignores a stream that breaks the protocol until the host reconnects", async () => {
+    let stderr = "";
+    hostd.proc.stderr?.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    const socket = connections.at(-1) as Socket;
+    socket.write(Buffer.from("garbage!"));
+    await expect(client.hello({ timeoutMs: 1000 })).rejects.toThrow(/hostd\.hello: no answer within 1000 ms/);
+    expect(stderr).toMatch(/hostd: protocol error \(type 103, reserved 97, length \d+\)/);
+    const again = nextConnection();
+    client.close();
+    client = new HostdClient(await again);
+    expect(await client.hello()).toEqual({ version: 1, children: [] });
+  });
+
   it("fails a request whose deadline passes, naming it", async () => {
     const stalled = new HostdClient(new (await import("node:stream")).PassThrough());
     await expect(stalled.probe({ timeoutMs: 50 })).rejects.toThrow(/hostd\.probe: no answer within 50 ms/);
