@@ -29,8 +29,7 @@ const PROCESS_BACKENDS = new Set(["native", "container", "gvisor", "uml"]);
 const NOT_NESTED =
   "not offered: QEMU-TCG inside the disposable host's TCG took 118 s from start to the agent's READY " +
   "(measured once, docs/disposable-host-image.md), so only a snapshot with the nested guest READY could " +
-  "fit a run in 60 s, and that needs QEMU's QMP on a socket at fd 3, which hostd carries as a pipe"; its QMP needs a " +
-  "control channel hostd does not carry, the host image has no QEMU, and a nested boot was not measured";
+  "fit a run in 60 s, and that needs QEMU's QMP on a socket at fd 3, which hostd carries as a pipe";
 /** hostd's child id of the enclave (one enclave per disposable host). */
 const ENCLAVE_ID = 1;
 /** Everything inside runs under TCG emulation: the inner backend's deadlines stretch by this much. */
