@@ -6,6 +6,7 @@ const BENCHES: Record<string, string> = {
   "idle-cpu": "./idle-cpu.js",
   "monitor-soak": "./monitor-soak.js",
   bitflip: "./bitflip.js",
+  "disposable-host": "./disposable-host.js",
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -1,9 +1,12 @@
+import type { Socket } from "node:net";
+import type { Duplex, Readable, Writable } from "node:stream";
 import type { HostAction } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclaveCgroup } from "../host/cgroup.js";
 import type { EnclaveExit, Zone } from "../model/outcome-types.js";
 import type { ProcessFlip, ProcessFlipReport } from "../model/process-flip.js";
 import type { EnclavePrivileges, HostPlacement } from "../model/run-params.js";
+import type { ChildExit } from "../util/child.js";
 
 /** Whether this host can run a backend, and if not why and what would fix it. */
 export interface Availability {
@@ -102,6 +105,44 @@ export interface EnclaveSpec {
   keepSpare?: boolean;
   /** A NIC on a tap in a private network namespace; absent: no network at all. */
   nic?: EnclaveNic;
+  /**
+   * Where a process backend's command runs: absent, on this host (its own process group); set, e.g. inside
+   * a disposable host VM, whose agent spawns the same argv (every path in it is valid there too).
+   */
+  placement?: EnclavePlacement;
+}
+
+/** How a process backend's command is started: `spawnGroup` on this host, or an agent elsewhere. */
+export interface EnclavePlacement {
+  /**
+   * Start `argv` in its own process group with `env` added to a minimal environment, in `cwd` (created when
+   * missing); `extraStdio` asks for fd 3 (a control channel or the agent's syslog channel).
+   */
+  spawn(argv: string[], opts: PlacementSpawnOptions): PlacedProcess;
+}
+
+/** What a placement's `spawn` is asked for. */
+export interface PlacementSpawnOptions {
+  /** Variables the process needs (EZONE_RUN...), added to the place's own base environment. */
+  env: Record<string, string>;
+  cwd: string;
+  /** fd 3: a pipe (a control channel), or this connection (the agent's syslog channel); absent: none. */
+  extraStdio?: "pipe" | Socket;
+}
+
+/** A process started by a placement: its stdio, how it ended, and how to kill its group. */
+export interface PlacedProcess {
+  /** The local process that embodies it (the VMM of a disposable host for a remote child); -1 if none. */
+  readonly pid: number;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** fd 3, when asked for. */
+  readonly control: Duplex | null;
+  /** Resolves once the process has exited (never rejects). */
+  readonly exited: Promise<ChildExit>;
+  /** SIGTERM the whole group, SIGKILL after `graceMs`; resolves when it has exited. Idempotent. */
+  kill(graceMs?: number): Promise<ChildExit>;
 }
 
 /** One event from a running enclave, in arrival order. `at` is performance.now() on the host. */
@@ -172,6 +213,28 @@ export interface Snapshotter {
 export interface DebugStub {
   /** Open the stub on a UNIX socket at `path` (a private path of the run). */
   openDebugStub(path: string, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Optional: an enclave that runs inside a host it may crash (a disposable host VM): a zone-1 fault is a
+ * module loaded into that host's kernel while the enclave runs.
+ */
+export interface HostKernelInjector {
+  /**
+   * Set `sysctls` (`key=value`) in the host's kernel, then load the fault module `module` (a name such as
+   * `kpanic`) with `params`; resolves with null when the load returned, or the refusal (`err <errno>
+   * <message>`). A module that crashes the host never returns: the call then settles when the host is gone.
+   */
+  injectHostKernel(
+    module: string,
+    params: string,
+    sysctls: readonly string[],
+    signal: AbortSignal,
+  ): Promise<string | null>;
+}
+
+export function isHostKernelInjector(e: Enclave): e is Enclave & HostKernelInjector {
+  return typeof (e as Partial<HostKernelInjector>).injectHostKernel === "function";
 }
 
 export function hasDebugStub(e: Enclave): e is Enclave & DebugStub {

@@ -3,9 +3,9 @@ import { Socket } from "node:net";
 import type { Duplex, Writable } from "node:stream";
 import type { EnclaveCgroup } from "../host/cgroup.js";
 import type { EnclaveExit } from "../model/outcome-types.js";
-import { type GroupChild, spawnGroup } from "../util/child.js";
+import { spawnGroup } from "../util/child.js";
 import { InfraError } from "../util/errors.js";
-import type { Enclave, EnclaveEvent, EnclaveSpec } from "./backend.js";
+import type { Enclave, EnclaveEvent, EnclavePlacement, EnclaveSpec, PlacedProcess } from "./backend.js";
 
 const STDERR_MAX = 16 * 1024;
 
@@ -23,11 +23,11 @@ class ProcessEnclave implements Enclave {
   /** Settles once the console FIFO has delivered its last byte (immediately without a FIFO). */
   drained: Promise<void> = Promise.resolve();
   constructor(
-    private readonly child: GroupChild,
+    private readonly child: PlacedProcess,
     readonly tag: string,
   ) {
     this.exited = child.exited.then((e) => toEnclaveExit(e.code, e.signal));
-    this.input = child.proc.stdin;
+    this.input = child.stdin;
   }
   get pid(): number {
     return this.child.pid;
@@ -94,6 +94,27 @@ export function attachConsoleFifo(enclave: Enclave, base: string, sink: (ev: Enc
   });
 }
 
+/** The default placement: a process group on this host, with this process's environment. */
+export const localPlacement: EnclavePlacement = {
+  spawn(argv, opts) {
+    const child = spawnGroup(argv, {
+      env: { ...process.env, ...opts.env },
+      cwd: opts.cwd,
+      extraStdio: opts.extraStdio ? [opts.extraStdio] : [],
+    });
+    const { proc } = child;
+    return {
+      pid: child.pid,
+      stdin: proc.stdin,
+      stdout: proc.stdout,
+      stderr: proc.stderr,
+      control: (proc.stdio[3] as Duplex | null | undefined) ?? null,
+      exited: child.exited,
+      kill: (graceMs) => child.kill(graceMs),
+    };
+  },
+};
+
 /**
  * The shell that puts itself into the enclave's cgroup and then becomes the enclave's first process
  * (exec keeps its PID, so the group leader and a zone-2 signal's target stay the same). Joining before
@@ -142,7 +163,7 @@ async function connectChannel(path: string): Promise<Socket> {
 }
 
 /**
- * Spawn `argv` as an enclave: its own process group, EZONE_RUN tag in the environment, stdout streamed to
+ * Spawn `argv` as an enclave (where `spec.placement` says; default this host): its own process group, EZONE_RUN tag in the environment, stdout streamed to
  * `sink` as console from the first byte, stderr kept (bounded) for the exit event, killed when `signal`
  * aborts; inside `spec.cgroup` from its first instruction when one is given. `opts` puts a control
  * channel or the agent's syslog channel at fd 3.
@@ -158,24 +179,23 @@ export async function startProcessEnclave(
   if (signal.aborted) throw new InfraError("spawn.vmm", `aborted before start: ${String(signal.reason)}`);
   const joined = spec.cgroup ? cgroupJoinArgv(spec.cgroup, argv) : { argv, env: {} };
   const channel = opts.syslogFd && spec.syslog ? await connectChannel(spec.syslog.socket) : null;
-  const child = spawnGroup(joined.argv, {
-    env: { ...process.env, EZONE_RUN: spec.runTag, ...joined.env },
+  const child = (spec.placement ?? localPlacement).spawn(joined.argv, {
+    env: { EZONE_RUN: spec.runTag, ...joined.env },
     cwd: spec.workDir,
-    extraStdio: onControl ? ["pipe"] : channel ? [channel] : [],
+    extraStdio: onControl ? "pipe" : (channel ?? undefined),
   });
   // The child has its own copy of the connection: ours is closed (not shut down), so the tap sees the
   // end of the channel only when the enclave's last process holding it is gone.
   channel?.destroy();
   const enclave = new ProcessEnclave(child, spec.runTag);
   let stderr = "";
-  child.proc.stdout?.on("data", (data: Buffer) => sink({ type: "console", data, at: performance.now() }));
-  child.proc.stderr?.on("data", (b: Buffer) => {
+  child.stdout?.on("data", (data: Buffer) => sink({ type: "console", data, at: performance.now() }));
+  child.stderr?.on("data", (b: Buffer) => {
     if (stderr.length < STDERR_MAX) stderr += b.toString("utf8").slice(0, STDERR_MAX - stderr.length);
   });
   // The agent may be gone (guest panicked) when we write: EPIPE is expected then.
-  child.proc.stdin?.on("error", () => {});
-  const control = child.proc.stdio[3] as Duplex | null | undefined;
-  if (onControl && control) onControl(control);
+  child.stdin?.on("error", () => {});
+  if (onControl && child.control) onControl(child.control);
   // The exit is reported after the console's last bytes (a console FIFO is read apart from the process).
   void enclave.exited.then(async (exit) => {
     const exitedAt = performance.now();

@@ -30,6 +30,8 @@ interface Meta {
 }
 
 const META = "meta.json";
+/** The snapshot cache's bound: past it the oldest snapshots go (a disposable host's RAM file alone is ~0.3 GB). */
+export const SNAPSHOT_CACHE_MAX_BYTES = 6 * 1024 ** 3;
 const building = new Map<string, Promise<SnapshotRef>>();
 /** Snapshot files whose hash this process has checked, with their mtime then: re-hashed only if it changed. */
 const verified = new Map<string, number>();
@@ -126,6 +128,7 @@ export function ensureSnapshot(
         for (const [name, mtimeMs] of Object.entries(mtimes)) verified.set(join(dir, name), mtimeMs);
         const ref = await intact(key, cacheDir);
         if (!ref) throw new InfraError("snapshot.save", `the snapshot in ${dir} changed as it was stored`);
+        await evictSnapshots(cacheDir, key);
         return { ...ref, savedMs: saveMs };
       } finally {
         await rm(tmp, { recursive: true, force: true });
@@ -150,4 +153,45 @@ export async function invalidateSnapshot(key: string, cacheDir = defaultCacheDir
   const dir = snapshotDir(key, cacheDir);
   for (const file of verified.keys()) if (file.startsWith(`${dir}/`)) verified.delete(file);
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Remove the oldest snapshots (by save time) until the cache holds at most `maxBytes` on disk, never
+ * `keep` (the one just saved). A restore that has a removed snapshot's RAM file mapped keeps its copy
+ * (the file lives on until unmapped); a later run saves that snapshot anew.
+ */
+export async function evictSnapshots(
+  cacheDir: string,
+  keep: string,
+  maxBytes = SNAPSHOT_CACHE_MAX_BYTES,
+): Promise<string[]> {
+  const root = join(cacheDir, "snapshots");
+  const found: { key: string; bytes: number; savedAt: string }[] = [];
+  for (const key of await readdir(root).catch(() => [] as string[])) {
+    if (key.startsWith(".")) continue;
+    const dir = join(root, key);
+    let bytes = 0;
+    for (const name of await readdir(dir).catch(() => [] as string[]))
+      bytes += ((await stat(join(dir, name)).catch(() => null))?.blocks ?? 0) * 512;
+    found.push({ key, bytes, savedAt: await savedAtOf(dir) });
+  }
+  let total = found.reduce((sum, f) => sum + f.bytes, 0);
+  const evicted: string[] = [];
+  for (const f of found.sort((a, b) => a.savedAt.localeCompare(b.savedAt))) {
+    if (total <= maxBytes) break;
+    if (f.key === keep) continue;
+    await invalidateSnapshot(f.key, cacheDir);
+    total -= f.bytes;
+    evicted.push(f.key);
+  }
+  return evicted;
+}
+
+/** When the snapshot in `dir` was saved; "" (oldest of all) when its metadata cannot be read. */
+async function savedAtOf(dir: string): Promise<string> {
+  try {
+    return (JSON.parse(await readFile(join(dir, META), "utf8")) as Partial<Meta>).savedAt ?? "";
+  } catch {
+    return "";
+  }
 }

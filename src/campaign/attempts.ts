@@ -1,4 +1,4 @@
-import { isSnapshotter } from "../backends/backend.js";
+import { type Backend, isSnapshotter } from "../backends/backend.js";
 import { ensureSnapshot, invalidateSnapshot } from "../backends/snapshot-cache.js";
 import { runZone } from "../faults/catalogue.js";
 import type { BuiltImage } from "../guest/image-builder.js";
@@ -7,6 +7,7 @@ import type { Store } from "../store/store.js";
 import { InfraError } from "../util/errors.js";
 import { duration } from "../util/format.js";
 import { judgeAgainstControls } from "./control-runs.js";
+import { hostedBackend } from "./disposable-hosts.js";
 import type { GoldenRuns } from "./golden.js";
 import { planRun } from "./plan-run.js";
 import type { Slot } from "./plan-slots.js";
@@ -56,15 +57,17 @@ export async function runRepetition(
 ): Promise<Outcome> {
   const key = `${slot.cell.keyPrefix}/${rep}`;
   const seed = seedOf(key);
+  const hosted = { ...slot, backend: hostedBackend(slot.backend, slot.params.host, ctx.image) };
   for (let attempt = 0; ; attempt++) {
     const plan: RunPlan = {
-      ...planRun(ctx.config, slot, seed, attempt, ctx.image, ctx.hooks),
+      ...planRun(ctx.config, hosted, seed, attempt, ctx.image, ctx.hooks),
       probeChain: ctx.probeChain,
       hostProbe: ctx.hostProbe,
       services: servicesFor(ctx.services, slot),
     };
     // A composed cell boots fresh: a saved guest's device set has no NIC (and its tap is per run).
-    if (slot.params.boot === "snapshot" && !plan.composition) plan.snapshot = snapshotSource(slot, plan);
+    if (slot.params.boot === "snapshot" && !plan.composition)
+      plan.snapshot = snapshotSource(hosted.backend, plan);
     if (plan.softError) plan.golden = ctx.goldens.source(plan, slot.backendName);
     const ran = await runOne(plan, signal);
     const result = slot.controls
@@ -86,8 +89,7 @@ function servicesFor(services: RunServices | undefined, slot: Slot): RunServices
 }
 
 /** The saved guest of a slot's backend: made on first use, forgotten when a restore fails. */
-function snapshotSource(slot: Slot, plan: RunPlan): SnapshotSource | null {
-  const backend = slot.backend;
+function snapshotSource(backend: Backend, plan: RunPlan): SnapshotSource | null {
   if (!isSnapshotter(backend)) return null;
   let key: string | null = null;
   return {
@@ -130,6 +132,7 @@ async function storeAttempt(
     artifacts: [
       { kind: "console", data: result.console.data, truncated: result.console.truncated },
       { kind: "control-events", data: Buffer.from(JSON.stringify(result.controlEvents)), truncated: false },
+      ...(result.hostConsole ? [{ kind: "host-console", ...result.hostConsole }] : []),
     ],
     provenance: provenance(slot.backendVersion, ctx.image, a.plan.kernelArgs),
     ...(result.syslog ? { violations: result.syslog.violations } : {}),

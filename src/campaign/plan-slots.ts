@@ -9,6 +9,7 @@ import type { SoftErrorParams } from "../model/soft-error.js";
 import type { StoredRun } from "../store/run-store.js";
 import type { Store } from "../store/store.js";
 import { Cell } from "./cell.js";
+import { hostedBackend } from "./disposable-hosts.js";
 import type { LoadedCampaign } from "./load.js";
 import { type PlacementChoice, type PlacementVariant, placementVariants } from "./placement-variants.js";
 import { cellKey, repetitionOf } from "./run-key.js";
@@ -112,15 +113,16 @@ export interface PlanOptions {
   /** Plan only this shard's cells (`--shard I/N`); absent = every cell. */
   shard?: Shard;
   /**
-   * A disposable host runtime runs the cells placed in it (`host: disposable`). Without one such cells
-   * are refused: they never fall back to the real host, whose kernel they would hit.
+   * Whether a disposable host can run the cells placed in it (`host: disposable`): absent, probed once per
+   * backend (QEMU-TCG here, the backend inside it); `false`, refused. A refused cell never falls back to
+   * the real host, whose kernel it would hit. (`true` skips the probe: planning tests.)
    */
   disposableHost?: boolean;
 }
 
 /** Why a cell placed in the disposable host is not run when there is no runtime for it. */
 export const NO_DISPOSABLE_HOST =
-  "no disposable host runtime in this ezone: a cell placed there is never run on the real host";
+  "no disposable host here: a cell placed there is never run on the real host";
 
 /**
  * Probe backends (stored as statements), refuse unsupported faults, restore stored repetitions.
@@ -138,6 +140,7 @@ export async function planSlots(
   const probed = await probeBackends(config, store, opts);
   const inShard = shardFilter(config, opts.shard);
   const choices = placementChoices(config);
+  const hostRefusals = new Map<Backend, Promise<string | null>>();
   for (const [backendIndex, ref] of backendRefs(config).entries()) {
     const probe = probed.get(ref.name);
     if (!probe) continue;
@@ -145,7 +148,7 @@ export async function planSlots(
     for (const [faultIndex, fp] of faultPlans(config).entries()) {
       if (!inShard(ref.name, faultIndex)) continue;
       const choice = choices[backendIndex] ?? { type: ref.type };
-      const planned = plannedVariants(backend, choice, fp, opts);
+      const planned = await plannedVariants(backend, choice, fp, opts, hostRefusals);
       if ("refused" in planned) {
         refuse(store, config.name, opts.log, { backend: ref.name, fault: fp.fault, reason: planned.refused });
         continue;
@@ -223,16 +226,28 @@ export function refuse(
   log(`${r.backend} × ${r.fault}: refused — ${r.reason}`);
 }
 
-/** The cells of one (backend, fault) pair, or why none runs: a cell placed in a missing disposable host never runs. */
-function plannedVariants(
+/** The cells of one (backend, fault) pair, or why none runs: a cell placed in a disposable host that cannot run here never runs. */
+async function plannedVariants(
   backend: Backend,
   choice: PlacementChoice,
   fp: FaultPlan,
   opts: PlanOptions,
-): { variants: PlacementVariant[] } | { refused: string } {
+  hostRefusals: Map<Backend, Promise<string | null>>,
+): Promise<{ variants: PlacementVariant[] } | { refused: string }> {
   const planned = placementVariants(backend, choice, fp.fault, fp.softError?.target);
-  if ("refused" in planned) return planned;
-  if (!opts.disposableHost && planned.variants.some((v) => v.host === "disposable"))
-    return { refused: NO_DISPOSABLE_HOST };
-  return planned;
+  if ("refused" in planned || !planned.variants.some((v) => v.host === "disposable")) return planned;
+  let refusal = hostRefusals.get(backend);
+  if (!refusal) {
+    refusal = disposableHostRefusal(backend, opts);
+    hostRefusals.set(backend, refusal);
+  }
+  const why = await refusal;
+  return why === null ? planned : { refused: why };
+}
+
+/** Why `backend`'s enclaves cannot run in a disposable host here, or null when they can. */
+async function disposableHostRefusal(backend: Backend, opts: PlanOptions): Promise<string | null> {
+  if (opts.disposableHost !== undefined) return opts.disposableHost ? null : NO_DISPOSABLE_HOST;
+  const a = await hostedBackend(backend, "disposable", opts.image).probe(opts.image, opts.signal);
+  return a.available ? null : `${NO_DISPOSABLE_HOST}: ${a.reason}`;
 }

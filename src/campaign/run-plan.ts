@@ -87,6 +87,8 @@ export interface RunResult {
   detectionMs: number | null;
   runMs: number;
   console: { data: Buffer; truncated: boolean };
+  /** `host: disposable`: the disposable host's own console during the run (capped). */
+  hostConsole?: { data: Buffer; truncated: boolean };
   controlEvents: { name: string; atMs: number }[];
   startedAt: Date;
   finishedAt: Date;

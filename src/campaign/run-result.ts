@@ -22,6 +22,7 @@ export function decide(st: RunState): RunResult {
     detectionMs: detectionMsOf(s, proofAt, st.zone, st.stopReason),
     runMs: performance.now() - st.t0,
     console: st.monitor.console(),
+    ...(st.hostWatch ? { hostConsole: st.hostWatch.console.contents() } : {}),
     controlEvents: s.controlEvents.map((c) => ({ name: c.name, atMs: c.at - s.startedAt })),
     startedAt: st.startedAt,
     finishedAt: new Date(),
@@ -48,7 +49,7 @@ function evidenceOf(st: RunState, proofAt: number | null): RunEvidence {
     ...(st.failure?.kind === "boot" ? { bootError: st.failure.message } : {}),
     ready: s.readyAt !== null,
     agentFired: s.firedAt !== null,
-    injectFailed: s.injectFailed,
+    injectFailed: s.injectFailed ?? st.hostKernelRefused,
     proof: proofAt !== null,
     guestCrash: s.crash
       ? { title: s.crash.title, crashClass: s.crash.crashClass, panic: s.crash.panic }
@@ -67,6 +68,7 @@ function evidenceOf(st: RunState, proofAt: number | null): RunEvidence {
     ...(st.bystanderEvidence ? { bystanders: st.bystanderEvidence } : {}),
     ...(st.peerEvidence ? { peers: st.peerEvidence } : {}),
     ...(soft ? { softError: soft } : {}),
+    ...(st.disposableHost ? { disposableHost: st.disposableHost } : {}),
     phases: phasesOf(st.marks, st.t0, s),
   };
 }

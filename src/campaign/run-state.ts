@@ -5,6 +5,7 @@ import type { HostProbes } from "../host/probes.js";
 import type { PeerEvidence } from "../model/composition.js";
 import type {
   BystanderEvidence,
+  DisposableHostEvidence,
   EnclaveExit,
   ProbeFinding,
   StopReason,
@@ -21,6 +22,7 @@ import type { Bystanders } from "./bystanders.js";
 import type { ComposedCell } from "./composed.js";
 import type { EnclaveDressing } from "./enclave-dressing.js";
 import type { ActiveHostFault } from "./host-inject.js";
+import type { DhWatch } from "./host-watch.js";
 import type { HeartbeatWindows, Marks } from "./observation.js";
 import type { RunPlan } from "./run-plan.js";
 import type { RunSyslogReport } from "./run-syslog.js";
@@ -83,6 +85,11 @@ export interface RunState {
   /** Bit flips: the flip as placed and read back, and when. */
   flip: FlipRecord | null;
   flipAt: number | null;
+  /** `host: disposable`: what was seen of the disposable host, and its evidence once probed after. */
+  hostWatch: DhWatch | null;
+  disposableHost: DisposableHostEvidence | null;
+  /** Zone 1: the host kernel's refusal of the fault module (`err <errno> <message>`). */
+  hostKernelRefused: string | null;
 }
 
 /**
@@ -140,5 +147,8 @@ export async function createRunState(plan: RunPlan, parent: AbortSignal): Promis
     golden: null,
     flip: null,
     flipAt: null,
+    hostWatch: null,
+    disposableHost: null,
+    hostKernelRefused: null,
   };
 }

@@ -1,5 +1,8 @@
-import type { BootArm, EnclaveSpec } from "../backends/backend.js";
-import { faultSpec } from "../faults/catalogue.js";
+import { type BootArm, type EnclaveSpec, isHostKernelInjector } from "../backends/backend.js";
+import { isDisposableHostEnclave } from "../backends/disposable-host/dh-enclave.js";
+import { compareDhProbes } from "../backends/disposable-host/dh-probes.js";
+import { raceDeadline } from "../backends/qemu/qmp.js";
+import { faultModule, faultSpec } from "../faults/catalogue.js";
 import { judgeBaseline } from "../host/baseline-health.js";
 import { compareProbes } from "../host/compare.js";
 import { kmsgCursorOf, probeHost } from "../host/probes.js";
@@ -15,6 +18,7 @@ import { Bystanders } from "./bystanders.js";
 import { ComposedCell } from "./composed.js";
 import { openDressing } from "./enclave-dressing.js";
 import { injectHostFault } from "./host-inject.js";
+import { DhWatch, dhEvidence } from "./host-watch.js";
 import {
   exitAtStop,
   heartbeatWindows,
@@ -25,6 +29,9 @@ import {
 } from "./observation.js";
 import { enclaveSpec } from "./run-plan.js";
 import type { RunState, RunStep } from "./run-state.js";
+
+/** How long a disposable host that stopped answering gets to end (QEMU exits ms after a panic). */
+const HOST_END_MS = 5_000;
 
 /** Heartbeats seen before a host-side fault: 2 prove the guest runs; a hog's baseline needs more. */
 const HOST_FAULT_BASELINE_BEATS = { signal: 2, hog: 8 } as const;
@@ -101,6 +108,12 @@ export const start: RunStep = {
       st.enclave = st.resources.use(await plan.backend.start(victim.spec, victim.sink, st.signal));
     } catch (e) {
       throw e instanceof InfraError ? e : new InfraError("spawn.vmm", (e as Error).message, { cause: e });
+    }
+    if (isDisposableHostEnclave(st.enclave)) {
+      const watch = new DhWatch();
+      watch.expectProof(plan.nonce);
+      st.enclave.watchHost((ev) => watch.onEvent(ev));
+      st.hostWatch = watch;
     }
     killPoint("run.booted");
   },
@@ -192,6 +205,8 @@ export const inject: RunStep = {
       st.resources.defer(() => hostFault.stop());
       st.injectedAt = hostFault.at;
       killPoint("run.injected");
+    } else if (st.zone === 1 && plan.fault !== "none") {
+      await injectHostKernel(st);
     } else if (
       plan.fault !== "none" &&
       (plan.trigger.mode === "command" || plan.snapshot || plan.composition)
@@ -204,6 +219,31 @@ export const inject: RunStep = {
     }
   },
 };
+
+/**
+ * Zone 1: once the enclave heartbeats, load the fault module into the kernel of the host it runs on (a
+ * disposable host). A refusal is recorded; a module that kills the host at once never answers, which is
+ * the fault firing (its proof is its line on the host's console).
+ */
+async function injectHostKernel(st: RunState): Promise<void> {
+  const { plan, enclave } = st;
+  if (!enclave || !isHostKernelInjector(enclave))
+    throw new InfraError("inject", `zone-1 fault ${plan.fault} needs an enclave in a disposable host`);
+  await waitFor(st.monitor, st.signal, {
+    reason: `baseline: ${HOST_FAULT_BASELINE_BEATS.signal} heartbeats before the host kernel fault`,
+    until: (s) => s.heartbeats >= HOST_FAULT_BASELINE_BEATS.signal || s.exit !== null,
+    timeoutMs: plan.timeouts.bootMs,
+  });
+  st.injectedAt = performance.now();
+  killPoint("run.injected");
+  const params = `nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`;
+  st.hostKernelRefused = await enclave.injectHostKernel(
+    faultModule(plan.fault),
+    params,
+    faultSpec(plan.fault).sysctls ?? [],
+    deadline(st.signal, plan.timeouts.observeMs),
+  );
+}
 
 /** Watch until the guest is down, the fault ended, or the window closes; then the grace period. */
 export const observe: RunStep = {
@@ -228,7 +268,8 @@ export const observe: RunStep = {
     const flipped = () => plan.fault === "bitflip" && flipSettled(st);
     const settled = await waitFor(monitor, st.signal, {
       reason: `observe: nothing decisive within ${observeMs} ms`,
-      until: (s) => observationDecided(s, zone) || flipped(),
+      // A zone-1 module the host's kernel refused did nothing to watch for.
+      until: (s) => observationDecided(s, zone) || flipped() || st.hostKernelRefused !== null,
       timeoutMs: observeMs,
     });
     st.marks.settled = performance.now();
@@ -280,6 +321,28 @@ export const collectSyslog: RunStep = {
   },
 };
 
+/**
+ * `host: disposable`: probe the disposable host again (before it is thrown away) and compare with its
+ * probe before the run; with what its watch saw, that is its evidence.
+ */
+export const hostAfter: RunStep = {
+  name: "dh.after",
+  async run(st) {
+    const { enclave, hostWatch } = st;
+    if (!enclave || !hostWatch || !isDisposableHostEnclave(enclave)) return;
+    const after = await enclave.probeHost(probeSignal(st));
+    // A host that did not answer may be dying: its console's last lines (the panic) come with its end.
+    if (!after.answered) await raceDeadline(deadline(st.signal, HOST_END_MS), [hostWatch.ended]);
+    hostWatch.endBeats(performance.now());
+    st.disposableHost = dhEvidence(
+      hostWatch.seen,
+      after.answered,
+      st.plan.timeouts.heartbeatLossMs,
+      compareDhProbes(enclave.hostBefore, after, st.plan.thresholds),
+    );
+  },
+};
+
 /** Release what the steps started, last first: host fault, enclave, bystanders, monitor, scratch dir. */
 export async function stop(st: RunState): Promise<void> {
   await st.resources.disposeAsync();
@@ -328,4 +391,5 @@ export const RUN_STEPS: readonly RunStep[] = [
   observe,
   watchPeers,
   collectSyslog,
+  hostAfter,
 ];

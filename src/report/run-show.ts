@@ -22,6 +22,7 @@ export interface RunShowInput {
 const ARTIFACT_LABELS: Readonly<Record<string, string>> = {
   console: "console log",
   "control-events": "QMP / control events (JSON)",
+  "host-console": "the disposable host's own console",
 };
 
 const yes = (b: boolean) => (b ? "yes" : "no");

@@ -39,6 +39,21 @@ export interface QemuOptions {
   binary?: string;
   /** Deadline of the KVM usability probe boot. */
   kvmProbeMs?: number;
+  /** A machine of another shape than the guest's (the disposable host); absent: the guest's. */
+  machine?: QemuMachine;
+}
+
+/** What a machine other than the agent's guest changes: vCPUs, devices, when it is ready to save. */
+export interface QemuMachine {
+  smp: number;
+  /** More arguments for `spec`'s machine (devices, chardevs on sockets in its work dir). */
+  extraArgs(spec: EnclaveSpec): string[];
+  /** The console text that says the booted machine may be saved (the guest's: its agent's second heartbeat). */
+  savePattern: RegExp;
+  /** Deadline of the boot to `savePattern`, and again of `beforeSave` (default: the guest's, 90 s x scale). */
+  saveBootMs?: number;
+  /** Runs on the booted machine before it is saved (e.g. start what must be running in the snapshot). */
+  beforeSave?(spec: EnclaveSpec, vm: Enclave, signal: AbortSignal): Promise<void>;
 }
 
 /** A snapshot's parts in its directory: the device state (a migration stream) and the guest RAM. */
@@ -56,7 +71,13 @@ export interface MemoryFile {
 }
 
 /** The QEMU command line for one enclave (pure, unit-tested). */
-export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, memory?: MemoryFile): string[] {
+export function qemuArgv(
+  binary: string,
+  accel: QemuAccel,
+  spec: EnclaveSpec,
+  memory?: MemoryFile,
+  machine?: Pick<QemuMachine, "smp" | "extraArgs">,
+): string[] {
   const syslog = spec.syslog;
   const cmdline = guestKernelCmdline(spec, "/dev/ttyS1");
   const nic = spec.nic;
@@ -72,6 +93,7 @@ export function qemuArgv(binary: string, accel: QemuAccel, spec: EnclaveSpec, me
         ]
       : ["-M", "q35"]),
     ...["-no-reboot", "-sandbox", "on"],
+    ...(machine ? ["-smp", String(machine.smp), ...machine.extraArgs(spec)] : []),
     // The uncompressed kernel boots through its PVH entry: no firmware loader, no self-decompression.
     ...["-kernel", spec.image.vmlinux ?? spec.image.vmlinuz],
     ...["-initrd", spec.image.initramfs, "-append", cmdline],
@@ -105,7 +127,7 @@ function consoleFifo(spec: EnclaveSpec): string {
 }
 
 /** QEMU option values escape a comma by doubling it. */
-function commaEscape(s: string): string {
+export function commaEscape(s: string): string {
   return s.replaceAll(",", ",,");
 }
 
@@ -294,6 +316,7 @@ export class QemuBackend implements Backend, Snapshotter {
         nic: spec.nic ? { netns: "-", tap: "-", mac: "52:54:00:00:00:00" } : undefined,
       },
       { path: "-", shared: false },
+      this.opts.machine,
     );
     return createHash("sha256")
       .update(JSON.stringify({ version: await this.version(signal), image: spec.image.manifest.id, shape }))
@@ -309,9 +332,10 @@ export class QemuBackend implements Backend, Snapshotter {
    * carries the run state, and a guest saved paused would stay paused on every restore.
    */
   async saveSnapshot(spec: EnclaveSpec, dir: string, signal: AbortSignal): Promise<void> {
-    const bootMs = 90_000 * this.timeoutScale;
+    const machine = this.opts.machine;
+    const bootMs = machine?.saveBootMs ?? 90_000 * this.timeoutScale;
     const memory = { path: join(dir, RAM_FILE), shared: true };
-    const booted = await this.bootUntil(spec, /(^|\n)HB 2 /, bootMs, signal, memory);
+    const booted = await this.bootUntil(spec, machine?.savePattern ?? /(^|\n)HB 2 /, bootMs, signal, memory);
     try {
       if (booted.result !== "matched") {
         throw new InfraError(
@@ -319,6 +343,7 @@ export class QemuBackend implements Backend, Snapshotter {
           `the guest to snapshot did not heartbeat (${booted.result}) within ${bootMs} ms`,
         );
       }
+      await machine?.beforeSave?.(spec, booted.enclave, withDeadline(signal, bootMs));
       const deadline = withDeadline(signal, 60_000);
       const ended = booted.qmp.waitEvent(
         "MIGRATION",
@@ -398,7 +423,13 @@ export class QemuBackend implements Backend, Snapshotter {
       return null;
     const ram = await stat(memory.path).catch(() => null);
     if (!ram) return null;
-    const shape = qemuArgv(this.binary, this.opts.accel, { ...spec, workDir: "-" }, memory);
+    const shape = qemuArgv(
+      this.binary,
+      this.opts.accel,
+      { ...spec, workDir: "-" },
+      memory,
+      this.opts.machine,
+    );
     const key = JSON.stringify([shape, ram.ino, ram.mtimeMs]);
     const spare = await this.spares.claim(key);
     this.spares.add(key, spec.restoreFrom, async () => {
@@ -436,7 +467,7 @@ export class QemuBackend implements Backend, Snapshotter {
     // The launcher makes the console FIFOs, then becomes QEMU (same pid, parent-death signal kept).
     const launcher = ["/bin/sh", "-c", 'mkfifo -m 600 "$0.in" "$0.out" && exec "$@"', consoleFifo(spec)];
     const enclave = await startProcessEnclave(
-      [...launcher, ...qemuArgv(this.binary, this.opts.accel, spec, memory)],
+      [...launcher, ...qemuArgv(this.binary, this.opts.accel, spec, memory, this.opts.machine)],
       spec,
       sink,
       signal,

@@ -1,0 +1,109 @@
+import type { HostEvent } from "../backends/disposable-host/dh-enclave.js";
+import type { DisposableHostEvidence, EnclaveExit, ProbeFinding } from "../model/outcome-types.js";
+import { ConsoleParser, type CrashReport } from "../monitor/console-parser.js";
+import { HeadTailBuffer } from "../util/console-cap.js";
+
+/** The disposable host's console kept per run (its boot is in the snapshot, so this is the run's part). */
+const DH_CONSOLE_CAP = 256 * 1024;
+
+/** What was seen of the disposable host during one run, turned into its evidence at the end. */
+export interface DhSeen {
+  /** How its VM process ended; `running` while alive. */
+  exit: EnclaveExit;
+  /** QMP GUEST_PANICKED (pvpanic) arrived. */
+  panicEvent: boolean;
+  crash: CrashReport | null;
+  /** The fault module's proof line with the run's nonce on its console. */
+  proof: boolean;
+  /** The longest silence of hostd's heartbeat, up to the end of the run, in ms; null before the first. */
+  maxBeatGapMs: number | null;
+}
+
+/** The disposable host's evidence from what was seen, its after-probe answering, and its probe findings (pure). */
+export function dhEvidence(
+  seen: DhSeen,
+  answeredAfter: boolean,
+  heartbeatLossMs: number,
+  probes: ProbeFinding[],
+): DisposableHostEvidence {
+  return {
+    alive: seen.exit.kind === "running" && answeredAfter,
+    panicked: seen.panicEvent || seen.crash?.panic === true,
+    crash: seen.crash && {
+      title: seen.crash.title,
+      crashClass: seen.crash.crashClass,
+      panic: seen.crash.panic,
+    },
+    // A VM that ended has stopped beating for good, however soon the run ended after.
+    heartbeatLost:
+      seen.exit.kind !== "running" || seen.maxBeatGapMs === null || seen.maxBeatGapMs > heartbeatLossMs,
+    exit: seen.exit,
+    probes,
+    proof: seen.proof,
+  };
+}
+
+/**
+ * Watches the disposable host's own channels: its kernel's console (crash reports, the zone-1 module's
+ * proof line), its QMP events and its VM's exit, and hostd's heartbeats. None of it is the enclave's.
+ */
+export class DhWatch {
+  private readonly parser = new ConsoleParser();
+  private nonce: string | null = null;
+  /** The proof line as the module printed it (without its kernel timestamp), once seen. */
+  proofLine: string | null = null;
+  private lastBeatAt: number | null = null;
+  private maxGap = 0;
+  /** Its console, capped (an artifact of the run, never the enclave's console). */
+  readonly console = new HeadTailBuffer(DH_CONSOLE_CAP);
+  readonly seen: DhSeen = {
+    exit: { kind: "running" },
+    panicEvent: false,
+    crash: null,
+    proof: false,
+    maxBeatGapMs: null,
+  };
+
+  private vmEnded: () => void = () => {};
+  /** Settles once the VM's exit was seen (after its console's last bytes). */
+  readonly ended = new Promise<void>((resolve) => {
+    this.vmEnded = resolve;
+  });
+
+  /** The run whose proof line counts (a restored host was saved before the run's nonce existed). */
+  expectProof(nonce: string): void {
+    this.nonce = nonce;
+  }
+
+  /** One event of the disposable host: its VM's console, QMP and exit, and hostd's heartbeat. */
+  onEvent(ev: HostEvent): void {
+    if (ev.type === "heartbeat") {
+      this.onBeat(ev.at);
+    } else if (ev.type === "console") {
+      this.console.push(ev.data);
+      const { events, crash } = this.parser.push(ev.data, ev.at);
+      this.seen.crash = crash;
+      for (const e of events) {
+        if (e.kind !== "proof" || e.nonce !== this.nonce || this.seen.proof) continue;
+        this.seen.proof = true;
+        this.proofLine = `ezone-fault: ${e.fault} nonce=${e.nonce} firing context=${e.context}`;
+      }
+    } else if (ev.type === "control") {
+      if (ev.name === "GUEST_PANICKED") this.seen.panicEvent = true;
+    } else {
+      this.seen.exit = ev.exit;
+      this.vmEnded();
+    }
+  }
+
+  private onBeat(at: number): void {
+    if (this.lastBeatAt !== null) this.maxGap = Math.max(this.maxGap, at - this.lastBeatAt);
+    this.lastBeatAt = at;
+    this.seen.maxBeatGapMs = this.maxGap;
+  }
+
+  /** Close the heartbeat record at `at`: the silence since the last beat counts too. */
+  endBeats(at: number): void {
+    if (this.lastBeatAt !== null) this.onBeat(at);
+  }
+}

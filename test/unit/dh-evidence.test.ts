@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import { compareDhProbes, dhProbesOf } from "../../src/backends/disposable-host/dh-probes.js";
+import { DhWatch, dhEvidence } from "../../src/campaign/host-watch.js";
+import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
+
+const at = new Date("2026-01-01T00:00:00Z");
+const answer = (values: Record<string, string>) => ({ kind: "answered" as const, values });
+const healthy = { taint: "0", runnable: "1", forkexec_ms: "3", mem_available_kb: "800000", oops: "0" };
+
+describe("disposable host probes", () => {
+  it("finds nothing on a host that answered the same before and after", () => {
+    const before = dhProbesOf(answer(healthy), at, 2);
+    const findings = compareDhProbes(before, dhProbesOf(answer(healthy), at, 2), DEFAULT_PROBE_THRESHOLDS);
+    expect(findings.map((f) => [f.probe, f.severity])).toEqual([
+      ["dh.forkExecMs", "ok"],
+      ["dh.procsRunning", "ok"],
+      ["dh.memAvailableKb", "ok"],
+      ["dh.taint", "ok"],
+      ["dh.kmsg", "ok"],
+    ]);
+  });
+
+  it("fails new taint and new oops lines, and degrades a memory drop", () => {
+    const before = dhProbesOf(answer(healthy), at, 2);
+    const after = dhProbesOf(
+      answer({ ...healthy, taint: "4096", oops: "2", mem_available_kb: "100000" }),
+      at,
+      2,
+    );
+    const bad = compareDhProbes(before, after, DEFAULT_PROBE_THRESHOLDS).filter((f) => f.severity !== "ok");
+    expect(bad.map((f) => [f.probe, f.severity])).toEqual([
+      ["dh.memAvailableKb", "degraded"],
+      ["dh.taint", "failed"],
+      ["dh.kmsg", "failed"],
+    ]);
+    expect(bad[2]?.detail).toContain("2 new oops lines");
+  });
+
+  it("fails every probe of a host that did not answer", () => {
+    const before = dhProbesOf(answer(healthy), at, 2);
+    const findings = compareDhProbes(
+      before,
+      dhProbesOf({ kind: "silent", message: "hostd gone" }, at, 2),
+      DEFAULT_PROBE_THRESHOLDS,
+    );
+    expect(findings.every((f) => f.severity === "failed" && f.detail.includes("hostd gone"))).toBe(true);
+  });
+
+  it("does not take a malformed value for a number", () => {
+    const p = dhProbesOf(answer({ ...healthy, taint: "x" }), at, 2);
+    expect(p.probes.taint).toMatchObject({ kind: "unavailable" });
+  });
+});
+
+describe("disposable host watch", () => {
+  const kpanic = [
+    "[    9.000000] ezone-fault: kpanic nonce=n1 firing context=process",
+    "[    9.000100] Kernel panic - not syncing: ezone kpanic",
+    "",
+  ].join("\n");
+
+  it("records the proof line of the run's nonce, the panic and the VM's end", () => {
+    const w = new DhWatch();
+    w.expectProof("n1");
+    w.onEvent({ type: "heartbeat", at: 0 });
+    w.onEvent({ type: "heartbeat", at: 200 });
+    w.onEvent({ type: "console", data: Buffer.from(kpanic), at: 300 });
+    w.onEvent({ type: "control", name: "GUEST_PANICKED", data: null, at: 301 });
+    w.onEvent({ type: "exit", exit: { kind: "exited", code: 1 }, stderr: "", at: 302 });
+    w.endBeats(2000);
+    const ev = dhEvidence(w.seen, false, 1000, []);
+    expect(ev).toMatchObject({ alive: false, panicked: true, proof: true, heartbeatLost: true });
+    expect(ev.exit).toEqual({ kind: "exited", code: 1 });
+    expect(w.console.contents().data.toString()).toContain("Kernel panic");
+  });
+
+  it("does not take another run's nonce as proof; a host that beat and answered is alive", () => {
+    const w = new DhWatch();
+    w.expectProof("n2");
+    for (let t = 0; t <= 1000; t += 200) w.onEvent({ type: "heartbeat", at: t });
+    w.onEvent({ type: "console", data: Buffer.from(kpanic.split("\n")[0] ?? ""), at: 500 });
+    w.endBeats(1100);
+    expect(dhEvidence(w.seen, true, 1000, [])).toMatchObject({
+      alive: true,
+      panicked: false,
+      proof: false,
+      heartbeatLost: false,
+    });
+  });
+});
