@@ -23,7 +23,7 @@ describe("disposable host probes", () => {
   it("fails new taint and new oops lines, and degrades a memory drop", () => {
     const before = dhProbesOf(answer(healthy), at, 2);
     const after = dhProbesOf(
-      answer({ ...healthy, taint: "4096", oops: "2", mem_available_kb: "100000" }),
+      answer({ ...healthy, taint: String(512 | 12288), oops: "2", mem_available_kb: "100000" }),
       at,
       2,
     );
@@ -34,6 +34,15 @@ describe("disposable host probes", () => {
       ["dh.kmsg", "failed"],
     ]);
     expect(bad[2]?.detail).toContain("2 new oops lines");
+  });
+
+  it("does not count the taint of loading ezone's own module (O, E) as harm", () => {
+    const before = dhProbesOf(answer(healthy), at, 2);
+    const after = dhProbesOf(answer({ ...healthy, taint: String(4096 | 8192) }), at, 2);
+    const taint = compareDhProbes(before, after, DEFAULT_PROBE_THRESHOLDS).find(
+      (f) => f.probe === "dh.taint",
+    );
+    expect(taint?.severity).toBe("ok");
   });
 
   it("fails every probe of a host that did not answer", () => {

@@ -74,10 +74,28 @@ export function compareDhProbes(
   after: DhProbes,
   thresholds: ProbeThresholds,
 ): ProbeFinding[] {
-  const host = compareProbes(before.probes, after.probes, thresholds, () => false)
+  const host = compareProbes(
+    withoutModuleTaint(before.probes),
+    withoutModuleTaint(after.probes),
+    thresholds,
+    () => false,
+  )
     .filter((f) => f.probe !== "host.kmsg" && f.probe !== "host.leakedPids" && f.probe !== "host.loadavg1")
     .map((f) => ({ ...f, probe: f.probe.replace(/^host\./, "dh.") }));
   return [...host, oopsFinding(before.oopsLines, after.oopsLines)];
+}
+
+/**
+ * Taint bits O (12, an out-of-tree module) and E (13, an unsigned one): loading ezone's own fault module
+ * sets them, so in a disposable host they say a zone-1 or zone-3 module was loaded, not that the host was
+ * harmed. Every other bit (W: a warning, D: an oops, L: a soft lockup...) still counts.
+ */
+const MODULE_TAINT = (1 << 12) | (1 << 13);
+
+function withoutModuleTaint(p: HostProbes): HostProbes {
+  return p.taint.kind === "ok"
+    ? { ...p, taint: { ...p.taint, value: (p.taint.value & ~MODULE_TAINT) >>> 0 } }
+    : p;
 }
 
 function oopsFinding(before: Probed<number>, after: Probed<number>): ProbeFinding {
