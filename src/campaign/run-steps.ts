@@ -1,4 +1,5 @@
 import type { BootArm, EnclaveSpec } from "../backends/backend.js";
+import { injectArgs } from "../backends/links/cell-network.js";
 import { faultSpec } from "../faults/catalogue.js";
 import { judgeBaseline } from "../host/baseline-health.js";
 import { compareProbes } from "../host/compare.js";
@@ -197,7 +198,7 @@ export const inject: RunStep = {
       (plan.trigger.mode === "command" || plan.snapshot || plan.composition)
     ) {
       enclave.send(
-        `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`,
+        `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}${injectArgs(plan.fault, plan.composition?.params)}`,
       );
       st.injectedAt = performance.now();
       killPoint("run.injected");
@@ -264,7 +265,9 @@ export const watchPeers: RunStep = {
     const { cell, windows } = st;
     if (!cell || !windows) return;
     await cell.watch(st.signal);
-    const from = Math.max(windows.fault[0], cell.connectedAt ?? windows.fault[0]);
+    // From the INJECT, not the proof: a zone-4 fault's proof is its child's end (a flood's, a hog's).
+    const faultFrom = st.injectedAt ?? windows.fault[0];
+    const from = Math.max(faultFrom, cell.connectedAt ?? faultFrom);
     st.peerEvidence = cell.evidence(from, performance.now());
   },
 };

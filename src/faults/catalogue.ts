@@ -304,6 +304,18 @@ export const FAULTS = {
     observeMinMs: 10_000,
     twinOf: "host-memleak",
   },
+  netflood: {
+    name: "netflood",
+    zone: 4,
+    kernelModule: false,
+    mechanism:
+      "a child of the agent sends UDP datagrams (256 bytes, 8000/s for 8 s) to the composed cell's first peer on the victim's network link, or to its own loopback when that link is cut or absent (the same load, kept local)",
+    proof:
+      "the agent's lines 'FLOOD-DONE sent=<n> tried=<n>' and 'CHILD netflood nonce=<run nonce> pid=<pid> exit=0' (exit=2: nothing sent)",
+    expected:
+      "the flood stays in the victim's process; a peer it reaches over the bridge may be slowed (varied), never harmed",
+    childEnd: "exit=0",
+  },
   none: {
     name: "none",
     zone: 3,
