@@ -79,7 +79,7 @@ function artifactLines(artifacts: StoredArtifact[]): string[] {
   );
 }
 
-const gapText = (ms: number | null) => (ms === null ? "n/a" : `${ms} ms`);
+const gapText = (ms: number | null) => (ms === null ? "n/a" : `${Math.round(ms)} ms`);
 
 /** One peer of a composed run: whether it died, its longest heartbeat gap, its requests. */
 function peerLine(p: PeerEvidence): string {
