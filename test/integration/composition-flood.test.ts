@@ -12,7 +12,7 @@ import type { CompositionParams } from "../../src/model/composition.js";
 import { RunMonitor } from "../../src/monitor/run-monitor.js";
 import { LineSplitter } from "../../src/util/line-splitter.js";
 import { hasBinary } from "../helpers/capabilities.js";
-import { leftovers } from "../helpers/enclave-runs.js";
+import { expectOutcome, leftovers, runChecked, testPlan } from "../helpers/enclave-runs.js";
 
 const haveTools = ["qemu-system-x86_64", "ip", "unshare", "nsenter"].every((b) => hasBinary(b));
 if (!haveTools && process.env.CI === "true")
@@ -103,4 +103,10 @@ describe.runIf(haveTools)("netflood: the victim's flood crosses the bridge only 
       expect(leftovers(`flood-test-${process.pid}`), "processes left by the test").toEqual([]);
     }, 180_000);
   }
+
+  it("outside a cell, a netflood floods the guest's own loopback and is contained", async () => {
+    const r = await runChecked(testPlan(new QemuBackend({ accel: "tcg" }), image, "netflood"));
+    expect(r.evidence.proof, r.verdict.reasons.join("; ")).toBe(true);
+    expectOutcome(r, "contained-limited");
+  }, 120_000);
 });

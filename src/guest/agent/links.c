@@ -17,10 +17,11 @@
  *   FLOOD <ip:port> <pps> <seconds>      UDP datagrams at <pps> for <seconds>, then "FLOOD-DONE sent=<n>
  *                                        tried=<n>" (sent: the kernel took them; tried: the pace's)
  *                                        (127.0.0.1 is the flood's toggle: the same load, kept local)
- *   INJECT netflood nonce=<n> delay_ms=<ms> to=<ip:port> pps=<n> seconds=<n>
+ *   INJECT netflood nonce=<n> delay_ms=<ms> [to=<ip:port> pps=<n> seconds=<n>]
  *                                        the zone-4 fault: FLOOD's datagrams from a fault child (FIRED,
  *                                        then "FLOOD-DONE sent=<n>" and "CHILD netflood ... exit=0"; exit=2
- *                                        when it sent nothing)
+ *                                        when it sent nothing); without `to`, 127.0.0.1:7078 at 8000/s
+ *                                        for 8 s
  *
  * SERVE, DEPEND and FLOOD run in forked workers, so the agent keeps heartbeating; each dies with the
  * agent (parent-death signal) and is reaped when the next link command comes.
@@ -402,11 +403,21 @@ static void flood_cmd(const char *args)
 /** The netflood fault's flood, set by its INJECT line and copied into the fault child by fork. */
 static struct flood_args netflood;
 
-static void netflood_body(void) { _exit(flood_run(&netflood) > 0 ? 0 : 2); }
+static void netflood_body(void)
+{
+	/* A guest outside a cell has never had NET: its loopback may still be down (best effort). */
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		set_flags(fd, "lo", 1);
+		close(fd);
+	}
+	_exit(flood_run(&netflood) > 0 ? 0 : 2);
+}
 
 static void netflood_fault(const char *fault, const char *nonce, unsigned delay_ms, const char *args)
 {
-	char to[32] = "", pps[12] = "", seconds[12] = "";
+	/* ezone names all three; a bare INJECT (boot arming, the monitor daemon) floods the loopback. */
+	char to[32] = "127.0.0.1:7078", pps[12] = "8000", seconds[12] = "8";
 	kv_get(args, "to", to, sizeof(to));
 	kv_get(args, "pps", pps, sizeof(pps));
 	kv_get(args, "seconds", seconds, sizeof(seconds));
