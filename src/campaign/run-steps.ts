@@ -257,7 +257,7 @@ export const observe: RunStep = {
 /**
  * After the victim's observation: watch a composed cell's peers for the plan's window (its crash ended
  * its own observation, its dependents go on failing), then record what each went through from the moment
- * the fault ran (or the dependents were connected, if later) to now.
+ * the fault was sent (or the dependents were connected, if later) to now.
  */
 export const watchPeers: RunStep = {
   name: "peers",
