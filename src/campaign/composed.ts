@@ -267,11 +267,13 @@ export class ComposedCell implements AsyncDisposable {
     );
     return this.members.map((m) => {
       const s = m.monitor.state;
+      const gap = maxHeartbeatGap(m.beats.arrivals, from, to);
       return {
         name: m.name,
         backend: m.backend.name,
         died: s.exit !== null || s.panicEventAt !== null || (s.crash?.panic ?? false),
-        maxHeartbeatGapMs: maxHeartbeatGap(m.beats.arrivals, from, to),
+        // Whole milliseconds: the verdict's reasons print it.
+        maxHeartbeatGapMs: gap === null ? null : Math.round(gap),
         requests: dependents.has(m.name)
           ? (requestsBetween(m.links.depstats, from, to) ?? { ok: 0, failed: 0, late: 0 })
           : null,

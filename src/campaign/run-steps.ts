@@ -1,6 +1,7 @@
 import { type BootArm, type EnclaveSpec, isHostKernelInjector } from "../backends/backend.js";
 import { isDisposableHostEnclave } from "../backends/disposable-host/dh-enclave.js";
 import { compareDhProbes } from "../backends/disposable-host/dh-probes.js";
+import { injectArgs } from "../backends/links/cell-network.js";
 import { raceDeadline } from "../backends/qemu/qmp.js";
 import { faultModule, faultSpec } from "../faults/catalogue.js";
 import { judgeBaseline } from "../host/baseline-health.js";
@@ -212,7 +213,7 @@ export const inject: RunStep = {
       (plan.trigger.mode === "command" || plan.snapshot || plan.composition)
     ) {
       enclave.send(
-        `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}`,
+        `INJECT ${plan.fault} nonce=${plan.nonce} delay_ms=${Math.round(plan.trigger.delaySeconds * 1000)}${injectArgs(plan.fault, plan.composition?.params)}`,
       );
       st.injectedAt = performance.now();
       killPoint("run.injected");
@@ -297,7 +298,7 @@ export const observe: RunStep = {
 /**
  * After the victim's observation: watch a composed cell's peers for the plan's window (its crash ended
  * its own observation, its dependents go on failing), then record what each went through from the moment
- * the fault ran (or the dependents were connected, if later) to now.
+ * the fault was sent (or the dependents were connected, if later) to now.
  */
 export const watchPeers: RunStep = {
   name: "peers",
@@ -305,7 +306,9 @@ export const watchPeers: RunStep = {
     const { cell, windows } = st;
     if (!cell || !windows) return;
     await cell.watch(st.signal);
-    const from = Math.max(windows.fault[0], cell.connectedAt ?? windows.fault[0]);
+    // From the INJECT, not the proof: a zone-4 fault's proof is its child's end (a flood's, a hog's).
+    const faultFrom = st.injectedAt ?? windows.fault[0];
+    const from = Math.max(faultFrom, cell.connectedAt ?? faultFrom);
     st.peerEvidence = cell.evidence(from, performance.now());
   },
 };

@@ -148,6 +148,19 @@ export const FAULTS = {
       "the guest kernel ends the runaway loop; the agent keeps heartbeating meanwhile (its heartbeat may be late: varied)",
     childEnd: "signal=SIGXCPU",
   },
+  cpustorm: {
+    name: "cpustorm",
+    zone: 4,
+    kernelModule: false,
+    mechanism:
+      "a child of the agent runs 32 spinning processes for 8 s, then kills and reaps them: in a one-vCPU VM it takes the guest's CPU; in a process enclave (native) the host's cores, unless the enclave's cgroup cpu.max holds it",
+    proof:
+      "the agent's line 'CHILD cpustorm nonce=<run nonce> pid=<pid> exit=0' (exit=3: not every spinner started)",
+    expected:
+      "the storm ends by itself and the agent keeps heartbeating; without limits a peer on the same cores may be slowed (varied)",
+    childEnd: "exit=0",
+    runsAlone: true,
+  },
   "forged-panic": {
     name: "forged-panic",
     zone: 3,
@@ -303,6 +316,18 @@ export const FAULTS = {
       "the guest runs short of memory for 3 s (its OOM killer may act), then gets it all back; the host is untouched",
     observeMinMs: 10_000,
     twinOf: "host-memleak",
+  },
+  netflood: {
+    name: "netflood",
+    zone: 4,
+    kernelModule: false,
+    mechanism:
+      "a child of the agent sends UDP datagrams (1472 bytes, 8000/s for 8 s) to the composed cell's first peer on the victim's network link, or to its own loopback when that link is cut or absent (the same load, kept local)",
+    proof:
+      "the agent's lines 'FLOOD-DONE sent=<n> tried=<n>' and 'CHILD netflood nonce=<run nonce> pid=<pid> exit=0' (exit=2: nothing sent)",
+    expected:
+      "the flood stays in the victim's process; a peer it reaches over the bridge may be slowed (varied), never harmed",
+    childEnd: "exit=0",
   },
   none: {
     name: "none",

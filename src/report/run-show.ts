@@ -3,6 +3,7 @@
  * verdict was decided from, the host probes, and where its artifacts are on disk. Pure: a run in, text
  * out. Every string that came from a guest or a config goes through `escapeControl`.
  */
+import type { ControlMaxima, PeerEvidence } from "../model/composition.js";
 import { describeExitOf } from "../model/outcome.js";
 import type { EnclaveExit, ProbeFinding, RunEvidence } from "../model/outcome-types.js";
 import type { StoredArtifact, StoredRun, StoredViolation } from "../store/store.js";
@@ -79,12 +80,40 @@ function artifactLines(artifacts: StoredArtifact[]): string[] {
   );
 }
 
-/** Label-aligned block: the first line after the label, the rest indented under it. */
+const gapText = (ms: number | null) => (ms === null ? "n/a" : `${Math.round(ms)} ms`);
+
+/** One peer of a composed run: whether it died, its longest heartbeat gap, its requests. */
+function peerLine(p: PeerEvidence): string {
+  const requests = p.requests
+    ? `requests ok=${p.requests.ok} failed=${p.requests.failed} late=${p.requests.late}`
+    : "no requests (depends on nothing)";
+  return `peer ${p.name} (${p.backend}): ${p.died ? "died" : "alive"} · max heartbeat gap ${gapText(p.maxHeartbeatGapMs)} · ${requests}`;
+}
+
+/** The control maxima a composed run was judged against, one party a line. */
+function controlLines(c: ControlMaxima): string[] {
+  const degraded = Object.entries(c.hostDegraded).filter(([, n]) => n > 0);
+  return [
+    `control maxima of ${c.runs} control runs (heartbeat ${c.heartbeatMs} ms):`,
+    ...Object.entries(c.parties).map(
+      ([party, m]) =>
+        `  ${party}: max heartbeat gap ${gapText(m.maxHeartbeatGapMs)} · failed ${m.failed} · late ${m.late}`,
+    ),
+    ...degraded.map(([probe, n]) => `  host probe ${probe} degraded in ${n} of them`),
+  ];
+}
+
+/** A composed run's peers and the control maxima it was judged against; none for a single enclave. */
+function cellLines(ev: RunEvidence): string[] {
+  return [...(ev.peers ?? []).map(peerLine), ...(ev.controlMaxima ? controlLines(ev.controlMaxima) : [])];
+}
+
 /** One violation of the run's syslog monitor: when, which enclave, what. */
 function violationLine(v: StoredViolation): string {
   return `${new Date(v.detectedAt).toISOString()} ${v.enclave}: ${v.kind}: ${v.detail}`;
 }
 
+/** Label-aligned block: the first line after the label, the rest indented under it. */
 function block(label: string, lines: string[]): string {
   const pad = " ".repeat(11);
   return lines.map((l, i) => `${i === 0 ? label.padEnd(11) : pad}${escapeControl(l)}`).join("\n");
@@ -107,6 +136,7 @@ export function renderRunShow({ run, probes, artifacts, violations }: RunShowInp
       "evidence",
       evidenceLines(run.evidence).map(([k, v]) => `${k.padEnd(width)}  ${v}`),
     ),
+    ...(cellLines(run.evidence).length ? [block("cell", cellLines(run.evidence))] : []),
     block("host", [host, ...probeSummary(probes)]),
     ...(violations?.length ? [block("syslog", violations.map(violationLine))] : []),
     block("timing", [

@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import {
   cellAddresses,
   dependencyPlans,
+  floodTarget,
+  injectArgs,
   linkBuildRefusal,
   netCommand,
 } from "../../src/backends/links/cell-network.js";
@@ -16,6 +18,21 @@ const dep = (enabled: boolean): LinkParams => ({ kind: "depends-on", from: "b", 
 const net = (enabled: boolean, from = "b"): LinkParams => ({ kind: "network", from, to: "victim", enabled });
 
 describe("a cell's network plan", () => {
+  it("aims a netflood at the victim's peer on an enabled network link, else at its own loopback", () => {
+    expect(floodTarget(cell([net(true, "c")], ["b", "c"]))).toBe("10.77.0.12:7078");
+    expect(floodTarget(cell([{ kind: "network", from: "victim", to: "b", enabled: true }]))).toBe(
+      "10.77.0.11:7078",
+    );
+    // The toggle: the link cut (the dependency keeps the bridge), a link between peers only, no cell.
+    expect(floodTarget(cell([net(false), dep(true)]))).toBe("127.0.0.1:7078");
+    expect(floodTarget(cell([{ kind: "network", from: "b", to: "c", enabled: true }], ["b", "c"]))).toBe(
+      "127.0.0.1:7078",
+    );
+    expect(floodTarget(undefined)).toBe("127.0.0.1:7078");
+    expect(injectArgs("netflood", cell([net(true)]))).toBe(" to=10.77.0.11:7078 pps=8000 seconds=8");
+    expect(injectArgs("kerncrash", cell([net(true)]))).toBe("");
+  });
+
   it("gives every member its own address, MAC and tap, the victim first", () => {
     const a = cellAddresses(cell([net(true)], ["b", "c"]));
     expect(a.map((x) => [x.name, x.ip, x.mac, x.tap])).toEqual([

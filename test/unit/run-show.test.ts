@@ -93,6 +93,47 @@ describe("ezone show: one stored run", () => {
     expect(text).toContain("console said \\x1b[2J\\x07 hi");
   });
 
+  it("prints a composed run's peers and the control maxima it was judged against, escaped", () => {
+    const run = storedRun("qemu-tcg", "contained-varied", {
+      fault: "netflood",
+      reasons: ["peer b: 9 late requests (controls max 1)"],
+      evidence: evidenceFor("netflood", 4, {
+        peers: [
+          {
+            name: "b",
+            backend: "qemu-tcg",
+            died: false,
+            maxHeartbeatGapMs: 640,
+            requests: { ok: 30, failed: 1, late: 9 },
+          },
+          { name: "c\x1b[2J", backend: "qemu-tcg", died: true, maxHeartbeatGapMs: null, requests: null },
+        ],
+        controlMaxima: {
+          runs: 5,
+          heartbeatMs: 250,
+          parties: { b: { maxHeartbeatGapMs: 300, failed: 0, late: 1 } },
+          hostDegraded: { "host.procsRunning": 2, "host.taint": 0 },
+        },
+      }),
+    });
+    const text = renderRunShow({ run, probes: [], artifacts });
+    expect(text).toContain(
+      [
+        "cell       peer b (qemu-tcg): alive · max heartbeat gap 640 ms · requests ok=30 failed=1 late=9",
+        "           peer c\\x1b[2J (qemu-tcg): died · max heartbeat gap n/a · no requests (depends on nothing)",
+        "           control maxima of 5 control runs (heartbeat 250 ms):",
+        "             b: max heartbeat gap 300 ms · failed 0 · late 1",
+        "             host probe host.procsRunning degraded in 2 of them",
+        "host ",
+      ].join("\n"),
+    );
+    expect(text).not.toContain("\x1b");
+    expect(text).not.toContain("host.taint");
+    expect(
+      renderRunShow({ run: storedRun("qemu-tcg", "contained-limited"), probes: [], artifacts }),
+    ).not.toMatch(/^cell/m);
+  });
+
   it("says a control run needs no proof", () => {
     const run = storedRun("qemu-tcg", "no-effect", {
       fault: "none",

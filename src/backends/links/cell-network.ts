@@ -119,3 +119,28 @@ export function linkBuildRefusal(
   }
   return null;
 }
+
+/** The UDP port a netflood aims at: nothing listens there, so the datagrams cost the receiver and end. */
+export const FLOOD_PORT = 7078;
+
+/**
+ * The netflood fault's rate and length: enough datagrams to load a TCG peer's virtio-net on a 2-core
+ * host, well inside the agent's bounds (20 000/s, 60 s).
+ */
+export const NETFLOOD = { pps: 8000, seconds: 8 } as const;
+
+/**
+ * Where the victim's netflood goes: the first peer it shares an enabled `network` link with, else its own
+ * loopback (the link's toggle, or no cell at all): the same datagrams at the same rate, kept local.
+ */
+export function floodTarget(c: CompositionParams | undefined): string {
+  const link = c?.links.find((l) => l.kind === "network" && l.enabled && touches(l, VICTIM));
+  const peer = link && (link.from === VICTIM ? link.to : link.from);
+  const ip = c && peer ? cellAddresses(c).find((a) => a.name === peer)?.ip : undefined;
+  return `${ip ?? "127.0.0.1"}:${FLOOD_PORT}`;
+}
+
+/** What a fault's INJECT line carries beyond its name, nonce and delay: the netflood's target and rate. */
+export function injectArgs(fault: string, c: CompositionParams | undefined): string {
+  return fault === "netflood" ? ` to=${floodTarget(c)} pps=${NETFLOOD.pps} seconds=${NETFLOOD.seconds}` : "";
+}

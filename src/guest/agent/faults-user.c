@@ -14,6 +14,7 @@
  *   cpuloop    spin until RLIMIT_CPU (2 s of CPU) ends it           expect signal=SIGXCPU
  *   oomhog     take memory until the kernel's OOM killer acts       expect signal=SIGKILL
  *   forkbomb   fork until FORKBOMB_MAX processes, then all killed   expect exit=0
+ *   cpustorm   CPUSTORM_PROCS spinners for CPUSTORM_MS, then killed  expect exit=0
  */
 #define _GNU_SOURCE
 #include "agent.h"
@@ -41,6 +42,10 @@
 #define FORKBOMB_MAX 256
 /** The fork bomb is killed after this even if it has not reached its bound. */
 #define FORKBOMB_DEADLINE_MS 20000
+
+/** The CPU storm's spinners (enough to load every core of a small host) and how long they spin. */
+#define CPUSTORM_PROCS 32
+#define CPUSTORM_MS 8000
 
 /** Supervisors not reaped yet: the agent (PID 1 in a VM) reaps them lazily, at the next injection. */
 static pid_t supervisors[16];
@@ -151,12 +156,42 @@ static void forkbomb_body(void)
 	_exit(code);
 }
 
+/*
+ * A bounded CPU hog for every core an enclave can reach: in a one-vCPU VM it takes the guest's CPU; in a
+ * process enclave (native) the host's cores, unless the enclave's cgroup (cpu.max) holds it. Each spinner
+ * dies with the storm's process (parent-death signal) and has the storm's length as RLIMIT_CPU besides.
+ */
+static void cpustorm_body(void)
+{
+	struct rlimit cpu = {.rlim_cur = CPUSTORM_MS / 1000 + 1, .rlim_max = CPUSTORM_MS / 1000 + 2};
+	pid_t spinners[CPUSTORM_PROCS];
+	int started = 0;
+	for (int i = 0; i < CPUSTORM_PROCS; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			setrlimit(RLIMIT_CPU, &cpu);
+			for (volatile unsigned long n = 0;; n++)
+				;
+		}
+		if (p > 0)
+			spinners[started++] = p;
+	}
+	sleep_ms(CPUSTORM_MS);
+	for (int i = 0; i < started; i++)
+		kill(spinners[i], SIGKILL);
+	for (int i = 0; i < started; i++)
+		while (waitpid(spinners[i], NULL, 0) < 0 && errno == EINTR)
+			;
+	_exit(started == CPUSTORM_PROCS ? 0 : 3);
+}
+
 static const struct {
 	const char *name;
 	void (*body)(void);
 } user_faults[] = {
 	{"segfault", segfault_body}, {"abort", abort_body},       {"cpuloop", cpuloop_body},
-	{"oomhog", oomhog_body},     {"forkbomb", forkbomb_body},
+	{"oomhog", oomhog_body},     {"forkbomb", forkbomb_body}, {"cpustorm", cpustorm_body},
 };
 
 static void reap_supervisors(void)

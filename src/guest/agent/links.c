@@ -14,8 +14,14 @@
  *                                        "DEPSTAT ok=<n> failed=<n> late=<n>" (running totals) every
  *                                        heartbeat; a request has one period to finish, and a reply
  *                                        after late_ms counts as late, not ok. Stops after DEPEND_MAX_S.
- *   FLOOD <ip:port> <pps> <seconds>      UDP datagrams at <pps> for <seconds>, then "FLOOD-DONE sent=<n>"
+ *   FLOOD <ip:port> <pps> <seconds>      UDP datagrams at <pps> for <seconds>, then "FLOOD-DONE sent=<n>
+ *                                        tried=<n>" (sent: the kernel took them; tried: the pace's)
  *                                        (127.0.0.1 is the flood's toggle: the same load, kept local)
+ *   INJECT netflood nonce=<n> delay_ms=<ms> [to=<ip:port> pps=<n> seconds=<n>]
+ *                                        the zone-4 fault: FLOOD's datagrams from a fault child (FIRED,
+ *                                        then "FLOOD-DONE sent=<n>" and "CHILD netflood ... exit=0"; exit=2
+ *                                        when it sent nothing); without `to`, 127.0.0.1:7078 at 8000/s
+ *                                        for 8 s
  *
  * SERVE, DEPEND and FLOOD run in forked workers, so the agent keeps heartbeating; each dies with the
  * agent (parent-death signal) and is reaped when the next link command comes.
@@ -48,7 +54,7 @@
 #define DEPEND_MAX_S 600
 #define FLOOD_MAX_PPS 20000
 #define FLOOD_MAX_S 60
-#define FLOOD_PAYLOAD 256
+#define FLOOD_PAYLOAD 1472
 #define MAX_WORKERS 8
 
 static pid_t workers[MAX_WORKERS];
@@ -352,22 +358,33 @@ struct flood_args {
 	unsigned pps, seconds;
 };
 
-static void flood_body(const void *arg)
+/** Send the flood's datagrams (at most pps x seconds, within seconds + 1 s); prints and returns the count. */
+static long long flood_run(const struct flood_args *a)
 {
-	const struct flood_args *a = arg;
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	char payload[FLOOD_PAYLOAD];
 	memset(payload, 'f', sizeof(payload));
-	long long sent = 0, total = (long long)a->pps * a->seconds, start = now_ms();
+	long long tried = 0, sent = 0, total = (long long)a->pps * a->seconds, start = now_ms();
 	/* In 10 ms slices: the datagrams due by now, then sleep to the next slice. */
-	while (s >= 0 && sent < total && now_ms() - start < (long long)a->seconds * 1000 + 1000) {
+	while (s >= 0 && tried < total && now_ms() - start < (long long)a->seconds * 1000 + 1000) {
 		long long due = (now_ms() - start) * a->pps / 1000;
-		for (; sent < due && sent < total; sent++)
-			sendto(s, payload, sizeof(payload), MSG_DONTWAIT, (const struct sockaddr *)&a->to, sizeof(a->to));
+		for (; tried < due && tried < total; tried++)
+			if (sendto(s, payload, sizeof(payload), MSG_DONTWAIT, (const struct sockaddr *)&a->to,
+				   sizeof(a->to)) >= 0)
+				sent++;
 		struct timespec ts = {0, 10 * 1000000L};
 		nanosleep(&ts, NULL);
 	}
-	emit("FLOOD-DONE sent=%lld", sent);
+	emit("FLOOD-DONE sent=%lld tried=%lld", sent, tried);
+	return sent;
+}
+
+static void flood_body(const void *arg) { flood_run(arg); }
+
+/** Whether pps and seconds are within FLOOD's bounds. */
+static int flood_bounded(const struct flood_args *a)
+{
+	return a->pps >= 1 && a->pps <= FLOOD_MAX_PPS && a->seconds >= 1 && a->seconds <= FLOOD_MAX_S;
 }
 
 static void flood_cmd(const char *args)
@@ -375,8 +392,7 @@ static void flood_cmd(const char *args)
 	static struct flood_args a; /* copied by fork */
 	char endpoint[32], extra;
 	if (sscanf(args, "%31s %u %u%c", endpoint, &a.pps, &a.seconds, &extra) != 3 ||
-	    !parse_endpoint(endpoint, &a.to) || a.pps < 1 || a.pps > FLOOD_MAX_PPS || a.seconds < 1 ||
-	    a.seconds > FLOOD_MAX_S) {
+	    !parse_endpoint(endpoint, &a.to) || !flood_bounded(&a)) {
 		emit("ERROR FLOOD needs <10.77.0.x:port> <pps 1..%d> <seconds 1..%d>", FLOOD_MAX_PPS, FLOOD_MAX_S);
 		return;
 	}
@@ -384,8 +400,39 @@ static void flood_cmd(const char *args)
 		emit("FLOOD-FAILED errno=%d %s", errno, strerror(errno));
 }
 
+/** The netflood fault's flood, set by its INJECT line and copied into the fault child by fork. */
+static struct flood_args netflood;
+
+static void netflood_body(void)
+{
+	/* A guest outside a cell has never had NET: its loopback may still be down (best effort). */
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		set_flags(fd, "lo", 1);
+		close(fd);
+	}
+	_exit(flood_run(&netflood) > 0 ? 0 : 2);
+}
+
+static void netflood_fault(const char *fault, const char *nonce, unsigned delay_ms, const char *args)
+{
+	/* ezone names all three; a bare INJECT (boot arming, the monitor daemon) floods the loopback. */
+	char to[32] = "127.0.0.1:7078", pps[12] = "8000", seconds[12] = "8";
+	kv_get(args, "to", to, sizeof(to));
+	kv_get(args, "pps", pps, sizeof(pps));
+	kv_get(args, "seconds", seconds, sizeof(seconds));
+	netflood.pps = (unsigned)strtoul(pps, NULL, 10);
+	netflood.seconds = (unsigned)strtoul(seconds, NULL, 10);
+	if (!parse_endpoint(to, &netflood.to) || !flood_bounded(&netflood)) {
+		agent_inject_failed(fault, EINVAL, "netflood needs to=<10.77.0.x or 127.0.0.1:port> pps= seconds= within bounds");
+		return;
+	}
+	agent_run_child(fault, nonce, delay_ms, netflood_body);
+}
+
 __attribute__((constructor)) static void reg(void)
 {
+	agent_register_fault("netflood", netflood_fault);
 	agent_register_command("NET", net_cmd);
 	agent_register_command("SERVE", serve_cmd);
 	agent_register_command("DEPEND", depend_cmd);
