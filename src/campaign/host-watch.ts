@@ -1,10 +1,17 @@
 import type { HostEvent } from "../backends/disposable-host/dh-enclave.js";
 import type { DisposableHostEvidence, EnclaveExit, ProbeFinding } from "../model/outcome-types.js";
 import { ConsoleParser, type CrashReport } from "../monitor/console-parser.js";
+import type { MonitorState } from "../monitor/run-monitor.js";
 import { HeadTailBuffer } from "../util/console-cap.js";
 
 /** The disposable host's console kept per run (its boot is in the snapshot, so this is the run's part). */
 const DH_CONSOLE_CAP = 256 * 1024;
+
+/**
+ * A survivable zone-1 module's last line: it undid what it did (cpuhog's thread stopped spinning,
+ * memleak freed its pages). After it, only the enclave's next heartbeats are left to watch.
+ */
+const FAULT_DONE_LINE = /^ezone-fault: (\S+) nonce=(\S+) (?:stopped|freed) /;
 
 /** What was seen of the disposable host during one run, turned into its evidence at the end. */
 export interface DhSeen {
@@ -52,6 +59,8 @@ export class DhWatch {
   private nonce: string | null = null;
   /** The proof line as the module printed it (without its kernel timestamp), once seen. */
   proofLine: string | null = null;
+  /** The module's line saying it is done (without its kernel timestamp), once seen. */
+  doneLine: string | null = null;
   private lastBeatAt: number | null = null;
   private maxGap = 0;
   /** Its console, capped (an artifact of the run, never the enclave's console). */
@@ -81,8 +90,12 @@ export class DhWatch {
       this.onBeat(ev.at);
     } else if (ev.type === "console") {
       this.console.push(ev.data);
-      const { events, crash } = this.parser.push(ev.data, ev.at);
+      const { lines, events, crash } = this.parser.push(ev.data, ev.at);
       this.seen.crash = crash;
+      for (const l of lines) {
+        const done = l.kernelTime === null ? null : FAULT_DONE_LINE.exec(l.text);
+        if (done && done[2] === this.nonce) this.doneLine ??= l.text;
+      }
       for (const e of events) {
         if (e.kind !== "proof" || e.nonce !== this.nonce || this.seen.proof) continue;
         this.seen.proof = true;
@@ -106,4 +119,18 @@ export class DhWatch {
   endBeats(at: number): void {
     if (this.lastBeatAt !== null) this.onBeat(at);
   }
+}
+
+/**
+ * For the observe step: true once the zone-1 module said it is done and the enclave has heartbeated
+ * `beats` times since (counted from the first check that sees the line: the monitor re-checks on every
+ * enclave event). A fault the host survives ends its observation there, not at the deadline.
+ */
+export function hostFaultSettled(watch: DhWatch, beats: number): (s: MonitorState) => boolean {
+  let beatsAtDone: number | null = null;
+  return (s) => {
+    if (watch.doneLine === null) return false;
+    beatsAtDone ??= s.heartbeats;
+    return s.heartbeats - beatsAtDone >= beats;
+  };
 }
