@@ -141,7 +141,7 @@ const PRIVILEGE_ERRNO: Readonly<Record<string, string>> = { 1: "EPERM", 13: "EAC
  * on that host's console. A zone-1 module prints there, and so does a zone-3 module loaded from inside
  * a shared-kernel enclave (native, container), whose kernel is the disposable host's.
  */
-function hasProof(ev: RunEvidence): boolean {
+export function hasProof(ev: RunEvidence): boolean {
   return ev.proof || ev.disposableHost?.proof === true;
 }
 
