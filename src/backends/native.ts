@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { enclaveRootfs } from "../guest/enclave-rootfs.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclavePrivileges } from "../model/run-params.js";
+import { SETPRIV } from "../util/child.js";
 import type {
   Availability,
   Backend,
@@ -42,7 +43,7 @@ export function nativeArgv(
     uid === 0
       ? [`--reuid=${id}`, `--regid=${id}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
       : [];
-  return ["setpriv", ...asUser, "--no-new-privs", "--pdeathsig", "KILL", "--", ...command];
+  return [SETPRIV, ...asUser, "--no-new-privs", "--pdeathsig", "KILL", "--", ...command];
 }
 
 /**
