@@ -74,9 +74,10 @@ export class NativeBackend implements Backend {
     signal: AbortSignal,
   ): Promise<Enclave & ProcessTracer> {
     const uid = process.getuid?.() ?? 0;
-    // An agent running as another user needs a copy it can read (the image cache is root's).
+    // An agent running as another user needs a copy it can read (the image cache is root's). A
+    // disposable host holds the image readable by all, but not this host's copy: the image it is.
     const files =
-      spec.privileges === "unprivileged" && uid === 0
+      spec.privileges === "unprivileged" && uid === 0 && !spec.placement
         ? await userAgentCopy(spec.image)
         : await enclaveRootfs(spec.image).then((r) => ({
             agent: r.agent,
