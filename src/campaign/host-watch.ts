@@ -12,6 +12,11 @@ const DH_CONSOLE_CAP = 256 * 1024;
  * memleak freed its pages). After it, only the enclave's next heartbeats are left to watch.
  */
 const FAULT_DONE_LINE = /^ezone-fault: (\S+) nonce=(\S+) (?:stopped|freed) /;
+/** Any line of a fault module after its proof (`firing`): what it did, in its own words. */
+const FAULT_REPORT_LINE = /^ezone-fault: (\S+) nonce=(\S+) (?!firing )(.*)$/;
+/** The fault report kept: a module prints a few lines; a flood of OOM kills is cut. */
+const FAULT_REPORT_LINES = 8;
+const FAULT_REPORT_CHARS = 200;
 
 /** What was seen of the disposable host during one run, turned into its evidence at the end. */
 export interface DhSeen {
@@ -24,6 +29,8 @@ export interface DhSeen {
   proof: boolean;
   /** The longest silence of hostd's heartbeat, up to the end of the run, in ms; null before the first. */
   maxBeatGapMs: number | null;
+  /** The module's report lines and the OOM killer's kills after the proof, bounded. */
+  faultReport: string[];
 }
 
 /** The disposable host's evidence from what was seen, its after-probe answering, and its probe findings (pure). */
@@ -47,6 +54,7 @@ export function dhEvidence(
     exit: seen.exit,
     probes,
     proof: seen.proof,
+    faultReport: seen.faultReport,
   };
 }
 
@@ -71,6 +79,7 @@ export class DhWatch {
     crash: null,
     proof: false,
     maxBeatGapMs: null,
+    faultReport: [],
   };
 
   private vmEnded: () => void = () => {};
@@ -93,10 +102,14 @@ export class DhWatch {
       const { lines, events, crash } = this.parser.push(ev.data, ev.at);
       this.seen.crash = crash;
       for (const l of lines) {
-        const done = l.kernelTime === null ? null : FAULT_DONE_LINE.exec(l.text);
-        if (done && done[2] === this.nonce) this.doneLine ??= l.text;
+        if (l.kernelTime === null) continue;
+        const said = FAULT_REPORT_LINE.exec(l.text);
+        if (said && said[2] === this.nonce) this.report(`${said[1]}: ${said[3]}`);
+        if (FAULT_DONE_LINE.exec(l.text)?.[2] === this.nonce) this.doneLine ??= l.text;
       }
       for (const e of events) {
+        if (e.kind === "oom-kill" && this.seen.proof)
+          this.report(`its OOM killer killed ${e.comm} (pid ${e.pid})`);
         if (e.kind !== "proof" || e.nonce !== this.nonce || this.seen.proof) continue;
         this.seen.proof = true;
         this.proofLine = `ezone-fault: ${e.fault} nonce=${e.nonce} firing context=${e.context}`;
@@ -107,6 +120,11 @@ export class DhWatch {
       this.seen.exit = ev.exit;
       this.vmEnded();
     }
+  }
+
+  private report(text: string): void {
+    if (this.seen.faultReport.length < FAULT_REPORT_LINES)
+      this.seen.faultReport.push(text.slice(0, FAULT_REPORT_CHARS));
   }
 
   private onBeat(at: number): void {

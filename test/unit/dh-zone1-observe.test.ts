@@ -51,6 +51,7 @@ describe("a zone-1 fault the disposable host survives", () => {
       outcome: "no-effect",
       reasons: [
         "the disposable host's kernel ran the fault and survived",
+        "the disposable host's kernel: cpuhog: stopped after 3000 ms on cpu 1",
         "the enclave beside it kept heartbeating and every probe passed",
       ],
     });
@@ -84,6 +85,9 @@ describe("a zone-1 fault the disposable host survives", () => {
     const r = await runOne({ ...plan, backend }, AbortSignal.timeout(15_000));
     expect(r.evidence.stopReason).toBe("enclave-exit");
     expect(r.verdict.outcome).toBe("escaped-global");
-    expect(r.verdict.reasons.join("; ")).toContain("the enclave beside it died");
+    expect(r.verdict.reasons[0]).toBe("the enclave beside it died: its process killed by SIGKILL");
+    expect(r.verdict.reasons).toContain(
+      "the disposable host's kernel: its OOM killer killed ezone-agent (pid 321)",
+    );
   });
 });
