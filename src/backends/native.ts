@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { enclaveRootfs } from "../guest/enclave-rootfs.js";
 import type { BuiltImage } from "../guest/image-builder.js";
 import type { EnclavePrivileges } from "../model/run-params.js";
+import { SETPRIV } from "../util/child.js";
 import type {
   Availability,
   Backend,
@@ -42,7 +43,7 @@ export function nativeArgv(
     uid === 0
       ? [`--reuid=${id}`, `--regid=${id}`, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
       : [];
-  return ["setpriv", ...asUser, "--no-new-privs", "--pdeathsig", "KILL", "--", ...command];
+  return [SETPRIV, ...asUser, "--no-new-privs", "--pdeathsig", "KILL", "--", ...command];
 }
 
 /**
@@ -73,9 +74,10 @@ export class NativeBackend implements Backend {
     signal: AbortSignal,
   ): Promise<Enclave & ProcessTracer> {
     const uid = process.getuid?.() ?? 0;
-    // An agent running as another user needs a copy it can read (the image cache is root's).
+    // An agent running as another user needs a copy it can read (the image cache is root's). A
+    // disposable host holds the image readable by all, but not this host's copy: the image it is.
     const files =
-      spec.privileges === "unprivileged" && uid === 0
+      spec.privileges === "unprivileged" && uid === 0 && !spec.placement
         ? await userAgentCopy(spec.image)
         : await enclaveRootfs(spec.image).then((r) => ({
             agent: r.agent,

@@ -9,7 +9,7 @@ import { compareProbes } from "../host/compare.js";
 import { kmsgCursorOf, probeHost } from "../host/probes.js";
 import { hangWindowMs } from "../model/soft-error.js";
 import { isOopsLine } from "../monitor/oops-patterns.js";
-import { type RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
+import { type MonitorState, type RunMonitor, type Wait, WaitTimeout } from "../monitor/run-monitor.js";
 import { deadline } from "../util/deadline.js";
 import { InfraError } from "../util/errors.js";
 import { killPoint } from "../util/kill-point.js";
@@ -19,7 +19,7 @@ import { Bystanders } from "./bystanders.js";
 import { ComposedCell } from "./composed.js";
 import { openDressing } from "./enclave-dressing.js";
 import { injectHostFault } from "./host-inject.js";
-import { DhWatch, dhEvidence } from "./host-watch.js";
+import { DhWatch, dhEvidence, hostFaultSettled } from "./host-watch.js";
 import {
   exitAtStop,
   heartbeatWindows,
@@ -33,6 +33,9 @@ import type { RunState, RunStep } from "./run-state.js";
 
 /** How long a disposable host that stopped answering gets to end (QEMU exits ms after a panic). */
 const HOST_END_MS = 5_000;
+
+/** The enclave's heartbeats after a zone-1 module said it is done: it came through, or it did not. */
+const BEATS_AFTER_HOST_FAULT = 2;
 
 /** Heartbeats seen before a host-side fault: 2 prove the guest runs; a hog's baseline needs more. */
 const HOST_FAULT_BASELINE_BEATS = { signal: 2, hog: 8 } as const;
@@ -267,10 +270,12 @@ export const observe: RunStep = {
         host: hostFault && { delivered: hostFault.evidence.delivered, holdMs: hostFault.holdMs },
       });
     const flipped = () => plan.fault === "bitflip" && flipSettled(st);
+    const hostDone = st.hostWatch ? hostFaultSettled(st.hostWatch, BEATS_AFTER_HOST_FAULT) : () => false;
+    const ended = (s: MonitorState) => flipped() || (zone === 1 && hostDone(s));
     const settled = await waitFor(monitor, st.signal, {
       reason: `observe: nothing decisive within ${observeMs} ms`,
       // A zone-1 module the host's kernel refused did nothing to watch for.
-      until: (s) => observationDecided(s, zone) || flipped() || st.hostKernelRefused !== null,
+      until: (s) => observationDecided(s, zone) || ended(s) || st.hostKernelRefused !== null,
       timeoutMs: observeMs,
     });
     st.marks.settled = performance.now();
@@ -282,8 +287,8 @@ export const observe: RunStep = {
       performance.now(),
     );
     st.bystanderEvidence = st.bystanders?.evidence(plan.heartbeatMs, st.windows.baseline, st.windows.fault);
-    st.stopReason = settled && s.exit === null && flipped() ? "fault-ended" : stopReasonOf(s, settled, zone);
-    // A flipped workload that ended has said all it will: no trailing oops lines to wait for.
+    st.stopReason = settled && s.exit === null && ended(s) ? "fault-ended" : stopReasonOf(s, settled, zone);
+    // A fault that ended (a flipped workload, a zone-1 module done) has said all it will: no trailing oops lines.
     if (st.stopReason !== "fault-ended" && wantsGrace(s, settled, control, zone)) {
       await waitFor(monitor, st.signal, {
         reason: "grace",

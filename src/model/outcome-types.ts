@@ -175,6 +175,12 @@ export interface DisposableHostEvidence {
   probes: ProbeFinding[];
   /** Zone 1: the fault module's proof line (its nonce) seen on the disposable host's console. */
   proof: boolean;
+  /**
+   * What its kernel said of the run's fault after the proof: the module's own report lines (cpuhog's
+   * "stopped ...", memleak's "leaked ... OOM kills seen ...") and its OOM killer's kills, in order, bounded.
+   * Absent in runs stored before it was kept.
+   */
+  faultReport?: string[];
 }
 
 /** An outcome together with the reasons that decided it, quoted in reports. */

@@ -141,7 +141,7 @@ const PRIVILEGE_ERRNO: Readonly<Record<string, string>> = { 1: "EPERM", 13: "EAC
  * on that host's console. A zone-1 module prints there, and so does a zone-3 module loaded from inside
  * a shared-kernel enclave (native, container), whose kernel is the disposable host's.
  */
-function hasProof(ev: RunEvidence): boolean {
+export function hasProof(ev: RunEvidence): boolean {
   return ev.proof || ev.disposableHost?.proof === true;
 }
 
@@ -197,25 +197,27 @@ function decideHostKernelFault(
   crashText: string,
   degraded: string[],
 ): Verdict {
-  const fired = "the disposable host's kernel ran the fault and survived";
+  // What the module and the OOM killer said follows, so a verdict shows what the fault did (780 MiB leaked).
+  const said = (ev.disposableHost?.faultReport ?? []).map((l) => `the disposable host's kernel: ${l}`);
+  const fired = ["the disposable host's kernel ran the fault and survived", ...said];
   if (guestDied || ev.exit.kind !== "running") {
     const how = guestDied ? crashText : `its process ${describeExit(ev)}`;
-    return { outcome: "escaped-global", reasons: [fired, `the enclave beside it died: ${how}`] };
+    return { outcome: "escaped-global", reasons: [`the enclave beside it died: ${how}`, ...fired] };
   }
   const timing = ev.heartbeatTiming ?? null;
   if (ev.heartbeatLost) {
     return varied(ENCLAVE, "its heartbeat stopped for the heartbeat-loss interval, and it survived", [
-      fired,
+      ...fired,
       ...degraded,
     ]);
   }
   if (timing?.degraded === true)
-    return varied(ENCLAVE, `its heartbeat degraded: ${heartbeatGaps(timing)}`, [fired, ...degraded]);
+    return varied(ENCLAVE, `its heartbeat degraded: ${heartbeatGaps(timing)}`, [...fired, ...degraded]);
   const [first, ...more] = degraded;
-  if (first !== undefined) return varied(HOST, first, [fired, ...more]);
+  if (first !== undefined) return varied(HOST, first, [...fired, ...more]);
   return {
     outcome: "no-effect",
-    reasons: [fired, "the enclave beside it kept heartbeating and every probe passed"],
+    reasons: [...fired, "the enclave beside it kept heartbeating and every probe passed"],
   };
 }
 

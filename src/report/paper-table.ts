@@ -1,4 +1,5 @@
 import { FAULTS, type FaultName, faultSpec } from "../faults/catalogue.js";
+import { hasProof } from "../model/outcome.js";
 import { isResult, type Outcome } from "../model/outcome-types.js";
 import { clopperPearsonUpper, median } from "../model/stats.js";
 import type { Statement, StoredRun } from "../store/store.js";
@@ -91,14 +92,22 @@ export function paperRows(
       infraErrors: mine.filter((r) => r.outcome === "infra-error").length,
       bootErrors: mine.filter((r) => r.outcome === "boot-error").length,
       guestCrashed: results.filter((r) => r.guestCrashed).length,
-      proof: results.filter((r) => r.proof).length,
-      hostSurvived: results.filter((r) => r.hostSurvived === true).length,
+      proof: results.filter((r) => hasProof(r.evidence)).length,
+      hostSurvived: results.filter(hostSurvived).length,
       verdict: skipped ? `not run: ${skipped}` : zoneVerdict(results.map((r) => r.outcome)),
       medianBootMs: median(results.map((r) => r.bootMs)),
       medianDetectionMs: median(results.map((r) => r.detectionMs)),
     };
   });
   return campaign === PAPER_CAMPAIGN ? rows : rows.filter((r) => r.runs + r.infraErrors + r.bootErrors > 0);
+}
+
+/**
+ * The host survived the run: the real host's probes passed and, for an enclave in a disposable host, that
+ * host (the node its enclave ran on, whose kernel a shared-kernel enclave's zone-3 fault hits) is alive.
+ */
+function hostSurvived(r: StoredRun): boolean {
+  return r.hostSurvived === true && r.evidence.disposableHost?.alive !== false;
 }
 
 /** Cells of a row as strings, in PAPER_COLUMNS order. */

@@ -26,7 +26,8 @@ export interface SpawnGroupOptions {
   extraStdio?: ("pipe" | "ignore" | Socket)[];
 }
 
-const SETPRIV = "/usr/bin/setpriv";
+/** util-linux setpriv, by its path: a BusyBox shell (the disposable host's) would run its own applet. */
+export const SETPRIV = "/usr/bin/setpriv";
 const live = new Set<GroupChild>();
 
 /**

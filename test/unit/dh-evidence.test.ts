@@ -97,3 +97,29 @@ describe("disposable host watch", () => {
     });
   });
 });
+
+describe("the disposable host's watch of a zone-1 fault", () => {
+  const console = (text: string) => ({ type: "console" as const, data: Buffer.from(text), at: 1 });
+
+  it("keeps the module's report lines and OOM kills after its proof, this run's only, bounded", () => {
+    const watch = new DhWatch();
+    watch.expectProof("n1");
+    watch.onEvent(console("[ 1.0] Out of memory: Killed process 7 (early) total-vm:1kB\n"));
+    watch.onEvent(console("[ 2.0] ezone-fault: memleak nonce=n1 firing context=kthread\n"));
+    watch.onEvent(console("[ 3.0] ezone-fault: memleak nonce=n0 leaked 9 MiB (another run)\n"));
+    watch.onEvent(console("[ 3.1] ezone-fault: memleak nonce=n1 leaked 780 MiB (floor), OOM kills seen 0\n"));
+    watch.onEvent(console("[ 3.2] Out of memory: Killed process 42 (ezone-agent) total-vm:1kB\n"));
+    expect(watch.doneLine).toBeNull();
+    watch.onEvent(console("[ 6.0] ezone-fault: memleak nonce=n1 freed 780 MiB, OOM kills seen 1\n"));
+    for (let i = 0; i < 20; i++)
+      watch.onEvent(console(`[ 7.${i}] ezone-fault: memleak nonce=n1 ${"x".repeat(300)}\n`));
+    expect(watch.seen.faultReport.slice(0, 3)).toEqual([
+      "memleak: leaked 780 MiB (floor), OOM kills seen 0",
+      "its OOM killer killed ezone-agent (pid 42)",
+      "memleak: freed 780 MiB, OOM kills seen 1",
+    ]);
+    expect(watch.seen.faultReport).toHaveLength(8);
+    expect(Math.max(...watch.seen.faultReport.map((l) => l.length))).toBe(200);
+    expect(watch.doneLine).toContain("freed 780 MiB");
+  });
+});

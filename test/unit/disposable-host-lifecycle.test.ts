@@ -1,44 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { Backend, EnclaveEvent, EnclaveSpec } from "../../src/backends/backend.js";
-import type { DisposableHostEnclave, HostEvent } from "../../src/backends/disposable-host/dh-enclave.js";
-import { dhProbesOf } from "../../src/backends/disposable-host/dh-probes.js";
-import { TestBackend, type TestScript } from "../../src/backends/test.js";
+import type { HostEvent } from "../../src/backends/disposable-host/dh-enclave.js";
+import type { TestScript } from "../../src/backends/test.js";
 import { runOne } from "../../src/campaign/run-one.js";
+import { fakeHosted } from "../helpers/fake-hosted.js";
 import { BOOTS, replayPlan } from "../helpers/replay.js";
-
-const HEALTHY = { taint: "0", runnable: "1", forkexec_ms: "3", mem_available_kb: "800000", oops: "0" };
-
-/**
- * The replaying backend as if inside a disposable host: the host's events are scripted (heartbeats, then
- * optionally its console and death), its probes answer (or not) as asked. No QEMU.
- */
-function fakeHosted(script: TestScript, host: { events: HostEvent[]; answersAfter: boolean }): Backend {
-  const inner = new TestBackend(script);
-  return {
-    name: "test",
-    continuumRank: 0,
-    timeoutScale: 1,
-    panicChannel: null,
-    probe: (i, s) => inner.probe(i, s),
-    supports: (f) => inner.supports(f),
-    async start(spec: EnclaveSpec, sink: (ev: EnclaveEvent) => void, signal: AbortSignal) {
-      const enclave = await inner.start(spec, sink, signal);
-      const hosted: DisposableHostEnclave = Object.assign(enclave, {
-        sharesKernel: true,
-        hostBefore: dhProbesOf({ kind: "answered", values: HEALTHY }, new Date(), 2),
-        watchHost: (listener: (ev: HostEvent) => void) => {
-          for (const ev of host.events) listener(ev);
-        },
-        probeHost: async () =>
-          host.answersAfter
-            ? dhProbesOf({ kind: "answered", values: HEALTHY }, new Date(), 2)
-            : dhProbesOf({ kind: "silent", message: "hostd.channel: closed" }, new Date(), 2),
-        injectHostKernel: async () => null,
-      });
-      return hosted;
-    },
-  };
-}
 
 const segfault: TestScript = {
   start: BOOTS,

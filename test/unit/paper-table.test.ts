@@ -43,6 +43,30 @@ describe("the paper table", () => {
     ]);
   });
 
+  it("counts a disposable host's proof, and that host dying as the host not surviving", () => {
+    const base = storedRun("native", "escaped-global", { fault: "kerncrash", zone: 3 });
+    const inDh = {
+      ...base,
+      proof: false,
+      hostSurvived: true,
+      evidence: {
+        ...base.evidence,
+        proof: false,
+        disposableHost: {
+          alive: false,
+          panicked: true,
+          crash: { title: "divide error in kerncrash_fire", crashClass: "divide-error", panic: true },
+          heartbeatLost: true,
+          exit: { kind: "exited" as const, code: 0 },
+          probes: [],
+          proof: true,
+        },
+      },
+    };
+    const [row] = paperRows(["native"], [inDh], [], "matrix");
+    expect([row?.runs, row?.proof, row?.hostSurvived]).toEqual([1, 1, 0]);
+  });
+
   it("says so instead of printing an empty table", () => {
     const s = summaryOf("perf-only", [storedRun("native", "no-effect", { fault: "none" })]);
     expect(s.paper).toEqual([]);

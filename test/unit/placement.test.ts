@@ -11,6 +11,7 @@ import { NO_DISPOSABLE_HOST, planSlots } from "../../src/campaign/plan-slots.js"
 import { campaignSchema } from "../../src/campaign/schema.js";
 import { FAULT_NAMES, type FaultName, faultModule, faultSpec } from "../../src/faults/catalogue.js";
 import { Store } from "../../src/store/store.js";
+import { SETPRIV } from "../../src/util/child.js";
 import { NO_IMAGE } from "../helpers/replay.js";
 
 const backend = (name: (typeof BACKEND_NAMES)[number]) => createBackend({ name, type: name, exec: null });
@@ -220,8 +221,8 @@ describe("privilege command lines", () => {
       "--inh-caps=-all",
       "--bounding-set=-all",
     ];
-    expect(nativeArgv("/a", "x=1", "unprivileged", 0)).toEqual(["setpriv", ...drop, ...tail]);
+    expect(nativeArgv("/a", "x=1", "unprivileged", 0)).toEqual([SETPRIV, ...drop, ...tail]);
     // Not root: no capability to drop, no user to change to.
-    expect(nativeArgv("/a", "x=1", "unprivileged", 1000)).toEqual(["setpriv", ...tail]);
+    expect(nativeArgv("/a", "x=1", "unprivileged", 1000)).toEqual([SETPRIV, ...tail]);
   });
 });
