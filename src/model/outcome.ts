@@ -103,6 +103,14 @@ function decideUnproven(ev: RunEvidence, guestDied: boolean, crashText: string):
       reasons: ["the guest stopped heartbeating, but there is no proof the fault fired"],
     };
   }
+  // An enclave that ended in failure by itself (e.g. exit 137: an OOM killer beneath it) was hit by
+  // something, maybe the fault: not a fault that never fired.
+  if (ev.exit.kind === "exited" && ev.exit.code !== 0 && !ev.injectFailed) {
+    return {
+      outcome: "unknown",
+      reasons: [`the enclave exited with status ${ev.exit.code} and there is no proof the fault fired`],
+    };
+  }
   const refused = PRIVILEGE_REFUSED.exec(ev.injectFailed ?? "")?.[1];
   if (refused) {
     return {

@@ -113,6 +113,12 @@ const cases: [string, RunEvidence, Outcome, RegExp?][] = [
     /SIGKILL/,
   ],
   [
+    "the enclave failed by itself (exit 137) and no proof",
+    { ...crashed, proof: false, guestCrash: null, panicEvent: false, exit: { kind: "exited", code: 137 } },
+    "unknown",
+    /exited with status 137 and there is no proof/,
+  ],
+  [
     "module refused",
     {
       ...crashed,
