@@ -5,7 +5,15 @@ import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
 
 const at = new Date("2026-01-01T00:00:00Z");
 const answer = (values: Record<string, string>) => ({ kind: "answered" as const, values });
-const healthy = { taint: "0", runnable: "1", forkexec_ms: "3", mem_available_kb: "800000", oops: "0" };
+const healthy = {
+  taint: "0",
+  runnable: "1",
+  forkexec_ms: "3",
+  mem_available_kb: "800000",
+  oops: "0",
+  cpus_online: "2",
+  cpus_stalled: "0",
+};
 
 describe("disposable host probes", () => {
   it("finds nothing on a host that answered the same before and after", () => {
@@ -17,6 +25,7 @@ describe("disposable host probes", () => {
       ["dh.memAvailableKb", "ok"],
       ["dh.taint", "ok"],
       ["dh.kmsg", "ok"],
+      ["dh.cpusStalled", "ok"],
     ]);
   });
 
@@ -53,6 +62,31 @@ describe("disposable host probes", () => {
       DEFAULT_PROBE_THRESHOLDS,
     );
     expect(findings.every((f) => f.severity === "failed" && f.detail.includes("hostd gone"))).toBe(true);
+  });
+
+  const stall = (before: Record<string, string>, after: Record<string, string>) =>
+    compareDhProbes(
+      dhProbesOf(answer(before), at, 2),
+      dhProbesOf(answer(after), at, 2),
+      DEFAULT_PROBE_THRESHOLDS,
+    ).find((f) => f.probe === "dh.cpusStalled");
+
+  it("fails a vCPU that stopped advancing during the run", () => {
+    const f = stall(healthy, { ...healthy, cpus_stalled: "1" });
+    expect(f).toMatchObject({ severity: "failed", before: 0, after: 1 });
+    expect(f?.detail).toBe("1 of 2 vCPUs stopped advancing (no timer tick): a CPU of the node is lost");
+  });
+
+  it("does not fail a vCPU that was already stalled before the run", () => {
+    const stalled = { ...healthy, cpus_stalled: "1" };
+    expect(stall(stalled, stalled)?.severity).toBe("ok");
+  });
+
+  it("takes a probe answer without the keys as not reported, and losing them as unavailable", () => {
+    const { cpus_online: _o, cpus_stalled: _s, ...old } = healthy;
+    expect(stall(old, old)).toMatchObject({ severity: "ok", detail: "not reported" });
+    expect(stall(healthy, old)?.severity).toBe("unavailable");
+    expect(stall(old, { ...healthy, cpus_stalled: "1" })?.severity).toBe("unavailable");
   });
 
   it("does not take a malformed value for a number", () => {

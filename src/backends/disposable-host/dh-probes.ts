@@ -13,6 +13,8 @@ export interface DhProbes {
   answered: boolean;
   probes: HostProbes;
   oopsLines: Probed<number>;
+  /** hostd's online vCPUs and those whose time stood still over its probe's 300 ms (no timer tick). */
+  cpus: { online: Probed<number>; stalled: Probed<number> };
 }
 
 /** Probes the real host has that hostd does not take. */
@@ -65,6 +67,7 @@ export function dhProbesOf(answer: ProbeAnswer, takenAt: Date, vcpus: number): D
       leakedPids: values ? { kind: "unavailable", reason: "the disposable host is thrown away" } : none,
     },
     oopsLines: take("oops"),
+    cpus: { online: take("cpus_online"), stalled: take("cpus_stalled") },
   };
 }
 
@@ -82,7 +85,7 @@ export function compareDhProbes(
   )
     .filter((f) => f.probe !== "host.kmsg" && f.probe !== "host.leakedPids" && f.probe !== "host.loadavg1")
     .map((f) => ({ ...f, probe: f.probe.replace(/^host\./, "dh.") }));
-  return [...host, oopsFinding(before.oopsLines, after.oopsLines)];
+  return [...host, oopsFinding(before.oopsLines, after.oopsLines), stallFinding(before.cpus, after.cpus)];
 }
 
 /**
@@ -115,4 +118,48 @@ function oopsFinding(before: Probed<number>, after: Probed<number>): ProbeFindin
   return fresh > 0
     ? { ...cited, severity: "failed", detail: `${fresh} new oops lines in the disposable host's kernel log` }
     : { ...cited, severity: "ok", detail: "no new oops line in the disposable host's kernel log" };
+}
+
+/**
+ * vCPUs that stopped advancing. A probe answer without the key (a hostd older than the key) is not a
+ * measurement: ok, "not reported"; only an after-probe that lost the key the before-probe had is unavailable.
+ */
+function stallFinding(before: DhProbes["cpus"], after: DhProbes["cpus"]): ProbeFinding {
+  const cited = {
+    probe: "dh.cpusStalled",
+    before: before.stalled.kind === "ok" ? before.stalled.value : null,
+    after: after.stalled.kind === "ok" ? after.stalled.value : null,
+    threshold: "no more vCPUs of the disposable host without a timer tick than before the run",
+  };
+  const reported = (p: Probed<number>) =>
+    p.kind !== "unavailable" || !p.reason.startsWith("hostd's PROBE has no ");
+  if (after.stalled.kind === "timed-out")
+    return { ...cited, severity: "failed", detail: `probe timeout after the run: ${after.stalled.reason}` };
+  if (after.stalled.kind === "unavailable")
+    return reported(after.stalled) || reported(before.stalled)
+      ? {
+          ...cited,
+          severity: "unavailable",
+          detail: `could not be read after the run: ${after.stalled.reason}`,
+        }
+      : { ...cited, severity: "ok", detail: "not reported" };
+  if (before.stalled.kind !== "ok")
+    return {
+      ...cited,
+      severity: "unavailable",
+      detail: `${after.stalled.value} stalled vCPUs, but no baseline`,
+    };
+  const fresh = after.stalled.value - before.stalled.value;
+  if (fresh <= 0)
+    return {
+      ...cited,
+      severity: "ok",
+      detail: "no vCPU of the disposable host stopped advancing during the run",
+    };
+  const online = after.online.kind === "ok" ? after.online.value : "?";
+  return {
+    ...cited,
+    severity: "failed",
+    detail: `${fresh} of ${online} vCPUs stopped advancing (no timer tick): a CPU of the node is lost`,
+  };
 }

@@ -121,15 +121,78 @@ static long oops_count(void)
 	return count;
 }
 
+#define MAX_CPUS 256
+
+/*
+ * The sum of every time field of each online CPU's /proc/stat line, indexed by CPU number (-1: no line).
+ * Returns how many CPU lines were read, or -1. Only whole lines of the file's first 16 KiB count (the
+ * cpuN lines come first; the long intr line after them is cut off).
+ */
+static int cpu_totals(unsigned long long totals[MAX_CPUS])
+{
+	char text[16384];
+	int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = 0;
+	for (int i = 0; i < MAX_CPUS; i++)
+		totals[i] = (unsigned long long)-1;
+	int count = 0;
+	for (char *line = text, *end; (end = strchr(line, '\n')); line = end + 1) {
+		*end = 0;
+		if (strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9')
+			continue;
+		char *at;
+		unsigned long cpu = strtoul(line + 3, &at, 10);
+		if (cpu >= MAX_CPUS)
+			continue;
+		unsigned long long sum = 0;
+		for (int field = 0; field < 10 && *at; field++)
+			sum += strtoull(at, &at, 10);
+		totals[cpu] = sum;
+		count++;
+	}
+	return count;
+}
+
+/*
+ * Online CPUs, and those whose time did not advance in 300 ms: a CPU spinning with interrupts off has no
+ * timer tick, so its counters freeze, while an idle CPU still accrues idle time. -1 when unreadable.
+ */
+static void cpu_stalls(long *online, long *stalled)
+{
+	static unsigned long long first[MAX_CPUS], second[MAX_CPUS];
+	struct timespec wait = {0, 300 * 1000 * 1000};
+	*online = *stalled = -1;
+	if (cpu_totals(first) < 0)
+		return;
+	while (nanosleep(&wait, &wait) != 0 && errno == EINTR)
+		;
+	int count = cpu_totals(second);
+	if (count < 0)
+		return;
+	*online = count;
+	*stalled = 0;
+	for (int i = 0; i < MAX_CPUS; i++)
+		if (second[i] != (unsigned long long)-1 && first[i] == second[i])
+			(*stalled)++;
+}
+
 static int probe(char *out, size_t cap)
 {
 	double fe = forkexec_ms();
 	char taint[32];
+	long online, stalled;
 	snprintf(taint, sizeof taint, "%ld", read_number("/proc/sys/kernel/tainted", NULL));
+	cpu_stalls(&online, &stalled);
 	return snprintf(out, cap,
-			"ok\ntaint=%s\nrunnable=%ld\n%s=%.3f\nmem_available_kb=%ld\noops=%ld\n", taint,
-			runnable(), fe < 0 ? "forkexec_errno" : "forkexec_ms", fe < 0 ? -fe : fe,
-			read_number("/proc/meminfo", "MemAvailable:"), oops_count());
+			"ok\ntaint=%s\nrunnable=%ld\n%s=%.3f\nmem_available_kb=%ld\noops=%ld\n"
+			"cpus_online=%ld\ncpus_stalled=%ld\n",
+			taint, runnable(), fe < 0 ? "forkexec_errno" : "forkexec_ms", fe < 0 ? -fe : fe,
+			read_number("/proc/meminfo", "MemAvailable:"), oops_count(), online, stalled);
 }
 
 void job_start(uint16_t request, int kind, const char *payload, size_t len)
