@@ -3,7 +3,15 @@ import type { DisposableHostEnclave, HostEvent } from "../../src/backends/dispos
 import { dhProbesOf } from "../../src/backends/disposable-host/dh-probes.js";
 import { TestBackend, type TestScript } from "../../src/backends/test.js";
 
-const HEALTHY = { taint: "0", runnable: "1", forkexec_ms: "3", mem_available_kb: "800000", oops: "0" };
+const HEALTHY = {
+  taint: "0",
+  runnable: "1",
+  forkexec_ms: "3",
+  mem_available_kb: "800000",
+  oops: "0",
+  cpus_online: "2",
+  cpus_stalled: "0",
+};
 
 /** What the fake disposable host does: its events, whether it answers after the run, its zone-1 module. */
 export interface FakeHost {
