@@ -3,7 +3,8 @@ import type { DisposableHostEnclave, HostEvent } from "../../src/backends/dispos
 import { dhProbesOf } from "../../src/backends/disposable-host/dh-probes.js";
 import { TestBackend, type TestScript } from "../../src/backends/test.js";
 
-const HEALTHY = {
+/** hostd's PROBE answer of a healthy 2-vCPU disposable host. */
+export const HEALTHY_PROBE = {
   taint: "0",
   runnable: "1",
   forkexec_ms: "3",
@@ -40,14 +41,14 @@ export function fakeHosted(script: TestScript, host: FakeHost): Backend {
       let listen: (ev: HostEvent) => void = () => {};
       const hosted: DisposableHostEnclave = Object.assign(enclave, {
         sharesKernel: true,
-        hostBefore: dhProbesOf({ kind: "answered", values: HEALTHY }, new Date(), 2),
+        hostBefore: dhProbesOf({ kind: "answered", values: HEALTHY_PROBE }, new Date(), 2),
         watchHost: (listener: (ev: HostEvent) => void) => {
           listen = listener;
           for (const ev of host.events) listener(ev);
         },
         probeHost: async () =>
           host.answersAfter
-            ? dhProbesOf({ kind: "answered", values: HEALTHY }, new Date(), 2)
+            ? dhProbesOf({ kind: "answered", values: HEALTHY_PROBE }, new Date(), 2)
             : dhProbesOf({ kind: "silent", message: "hostd.channel: closed" }, new Date(), 2),
         injectHostKernel: async (_module: string, params: string) => {
           const nonce = /nonce=(\S+)/.exec(params)?.[1] ?? "";

@@ -2,18 +2,11 @@ import { describe, expect, it } from "vitest";
 import { compareDhProbes, dhProbesOf } from "../../src/backends/disposable-host/dh-probes.js";
 import { DhWatch, dhEvidence } from "../../src/campaign/host-watch.js";
 import { DEFAULT_PROBE_THRESHOLDS } from "../../src/host/compare.js";
+import { HEALTHY_PROBE } from "../helpers/fake-hosted.js";
 
 const at = new Date("2026-01-01T00:00:00Z");
 const answer = (values: Record<string, string>) => ({ kind: "answered" as const, values });
-const healthy = {
-  taint: "0",
-  runnable: "1",
-  forkexec_ms: "3",
-  mem_available_kb: "800000",
-  oops: "0",
-  cpus_online: "2",
-  cpus_stalled: "0",
-};
+const healthy = HEALTHY_PROBE;
 
 describe("disposable host probes", () => {
   it("finds nothing on a host that answered the same before and after", () => {
