@@ -171,8 +171,9 @@ describe.runIf(hasBinary("qemu-system-x86_64"))("the disposable host image in QE
     expect(await gvisor.exited).toEqual({ kind: "signaled", signal: "SIGKILL" });
   });
 
-  it("PROBE reports the VM's kernel: untainted, no oops, memory of a 1 GiB machine", async () => {
+  it("PROBE reports the VM's kernel: untainted, no oops, memory of a 1 GiB machine, 2 ticking vCPUs", async () => {
     const p = await client.probe();
+    expect(p.raw).toMatchObject({ cpus_online: "2", cpus_stalled: "0" });
     expect(p.taint).toBe(0);
     expect(p.oops).toBe(0);
     expect(p.forkexecMs).toBeGreaterThan(0);
