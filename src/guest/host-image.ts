@@ -14,22 +14,14 @@ import {
   compileStaticC,
   defaultCacheDir,
   type ImageBuildOptions,
+  PANIC_AND_VIRTIO_MODULES,
   tool,
 } from "./image-builder.js";
 
 const GUEST_SRC = join(projectRoot(), "src", "guest");
 
-/** Kernel modules the disposable host loads at boot, in dependency order: pvpanic, the virtio console. */
-const HOST_BOOT_MODULES = [
-  "drivers/misc/pvpanic/pvpanic.ko",
-  "drivers/misc/pvpanic/pvpanic-mmio.ko",
-  "drivers/virtio/virtio_ring.ko",
-  "drivers/virtio/virtio.ko",
-  "drivers/virtio/virtio_pci_legacy_dev.ko",
-  "drivers/virtio/virtio_pci_modern_dev.ko",
-  "drivers/virtio/virtio_pci.ko",
-  "drivers/char/virtio_console.ko",
-];
+/** Kernel modules the disposable host loads at boot: then the virtio console hostd speaks over. */
+const HOST_BOOT_MODULES = [...PANIC_AND_VIRTIO_MODULES, "drivers/char/virtio_console.ko"];
 
 /**
  * The host tools the backends' command lines call (container: bwrap; gvisor: env, runsc; uml: prlimit,

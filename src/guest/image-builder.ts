@@ -11,10 +11,10 @@ import { type CpioEntry, writeCpio } from "./cpio.js";
 import { extractPvhKernel } from "./vmlinux.js";
 
 /**
- * Kernel modules the guest loads at boot, in dependency order: pvpanic lets QEMU see the panic (QMP
- * GUEST_PANICKED); virtio-net (and the virtio PCI transport and failover it needs) is a composed cell's NIC.
+ * The modules every image of ezone loads first, in dependency order: pvpanic lets QEMU see a panic (QMP
+ * GUEST_PANICKED), then the virtio PCI transport its other devices sit on.
  */
-const BOOT_MODULES = [
+export const PANIC_AND_VIRTIO_MODULES = [
   "drivers/misc/pvpanic/pvpanic.ko",
   "drivers/misc/pvpanic/pvpanic-mmio.ko",
   "drivers/virtio/virtio_ring.ko",
@@ -22,6 +22,11 @@ const BOOT_MODULES = [
   "drivers/virtio/virtio_pci_legacy_dev.ko",
   "drivers/virtio/virtio_pci_modern_dev.ko",
   "drivers/virtio/virtio_pci.ko",
+] as const;
+
+/** Kernel modules the guest loads at boot: then virtio-net and the failover it needs, a composed cell's NIC. */
+const BOOT_MODULES = [
+  ...PANIC_AND_VIRTIO_MODULES,
   "net/core/failover.ko",
   "drivers/net/net_failover.ko",
   "drivers/net/virtio_net.ko",

@@ -4,6 +4,8 @@
  * from the stored evidence: an enclave that died in some run is red, one a verdict blamed is orange.
  * Every name goes through the escaping `html` template; only numbers are formatted in here.
  */
+
+import { ellipsize } from "../util/format.js";
 import type { ComposedRow, DiagramNode } from "./composed-cells.js";
 import { html, type SafeHtml } from "./html-template.js";
 
@@ -24,7 +26,7 @@ export function nodeState(n: DiagramNode): "died" | "affected" | "ok" {
 
 const FILL = { died: "#f4b6b6", affected: "#ffd8a8", ok: "#c8e6c9" } as const;
 
-const cut = (text: string) => (text.length > NAME_CHARS ? `${text.slice(0, NAME_CHARS - 1)}…` : text);
+const cut = (text: string) => ellipsize(text, NAME_CHARS);
 
 function nodeBox(n: DiagramNode, i: number, runs: number, top: number): SafeHtml {
   const x = 10 + i * (BOX_W + GAP);

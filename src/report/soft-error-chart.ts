@@ -6,6 +6,7 @@
  */
 import { SOFT_CLASSES, type SoftClass } from "../model/soft-error.js";
 import type { StoredRun } from "../store/store.js";
+import { ellipsize } from "../util/format.js";
 import { html, type SafeHtml } from "./html-template.js";
 import { countWithInterval, interval95, type SoftErrorRow, softErrorRows } from "./soft-errors.js";
 
@@ -27,8 +28,7 @@ const GROUP_W = SOFT_CLASSES.length * (BAR + BAR_GAP) - BAR_GAP;
 
 /** A label cut to its group's width (the bars' titles carry it whole). */
 const LABEL_CHARS = Math.floor((GROUP_W + GROUP_GAP) / 6.5);
-const clipLabel = (label: string) =>
-  label.length > LABEL_CHARS ? `${label.slice(0, LABEL_CHARS - 1)}…` : label;
+const clipLabel = (label: string) => ellipsize(label, LABEL_CHARS);
 const pct = (f: number) => `${Math.round(f * 100)}%`;
 const y = (f: number) => (TOP + (1 - f) * PLOT_H).toFixed(1);
 
